@@ -1,0 +1,104 @@
+"""Command line: ``postvagt run`` (and, as they land, scan, policy check, users, purge)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway import __version__, logsetup
+from gateway.server import Gateway
+from gateway.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("postvagt")
+
+# flag → (settings key, argparse keyword arguments)
+RUN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--listen": ("listen", {"metavar": "HOST:PORT"}),
+    "--upstream": ("upstream", {"metavar": "URL"}),
+    "--domain": ("domains", {"action": "append", "metavar": "DOMAIN"}),
+    "--data-dir": ("data_dir", {"metavar": "DIR"}),
+    "--policy": ("policy", {"metavar": "PATH"}),
+    "--web-listen": ("web_listen", {"metavar": "HOST:PORT"}),
+    "--slot": ("slot", {"choices": ["mx", "before-queue", "after-queue"]}),
+    "--hostname": ("hostname", {}),
+    "--tls-cert": ("tls_cert", {"metavar": "PEM"}),
+    "--tls-key": ("tls_key", {"metavar": "PEM"}),
+    "--max-message-size": ("max_message_size", {"metavar": "BYTES"}),
+    "--log-format": ("log_format", {"choices": ["text", "json"]}),
+    "--log-level": ("log_level", {}),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="postvagt",
+        description="SMTP gateway that keeps sensitive personal data out of ordinary e-mail.",
+    )
+    parser.add_argument("--version", action="version", version=f"postvagt {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="start the gateway",
+        description="Start the gateway. Every setting can also come from the environment "
+        "(POSTVAGT_<NAME>) or a YAML settings file (--config); flags win.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_settings_table(),
+    )
+    run.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
+    for flag, (key, kwargs) in RUN_FLAGS.items():
+        help_text = Settings.model_fields[key].description
+        run.add_argument(flag, dest=key, default=None, help=help_text, **kwargs)
+    return parser
+
+
+def _settings_table() -> str:
+    lines = ["settings (file key / POSTVAGT_ variable, default):"]
+    for key, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        lines.append(f"  {key:22} {default!s:24} {field.description or ''}"[:160])
+    return "\n".join(lines)
+
+
+async def _serve(settings: Settings) -> None:
+    gateway = Gateway(settings)
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: letting messages in flight finish")
+        await gateway.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        flags = {key: getattr(args, key) for key, _ in RUN_FLAGS.values()}
+        try:
+            settings = load_settings(flags, config_file=args.config)
+        except SettingsError as e:
+            print(f"postvagt: {e}", file=sys.stderr)
+            return 2
+        logsetup.configure(settings.log_format, settings.log_level)
+        try:
+            asyncio.run(_serve(settings))
+        except OSError as e:
+            print(f"postvagt: cannot listen on {settings.listen}: {e.strerror}", file=sys.stderr)
+            return 1
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

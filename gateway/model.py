@@ -1,0 +1,118 @@
+"""The data handed from stage to stage.
+
+SMTP in → ``Received`` → inspection (``ParsedMail``, ``Inspection``) → relay → ``Outcome``.
+Every type here is a plain frozen dataclass: no stage reaches into another's objects.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Slot(enum.StrEnum):
+    """Where Postvagt stands in the mail flow (shared/DESIGN.md, deployment slots)."""
+
+    MX = "mx"
+    BEFORE_QUEUE = "before-queue"
+    AFTER_QUEUE = "after-queue"
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    """The TLS facts of the inbound hop, as our own SMTP session saw them."""
+
+    version: str
+    cipher: str
+    bits: int | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as it arrived: envelope, raw bytes and facts about the session."""
+
+    id: str
+    received_at: datetime
+    peer: str
+    helo: str | None
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    group: str
+    raw: bytes
+    tls: TlsInfo | None = None
+    smtputf8: bool = False
+    inspect: bool = True
+    """False for mail that passes untouched (outbound mail in the after-queue slot)."""
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """What the parser learnt about the message's headers."""
+
+    message_id: str | None
+    header_count: int
+    defects: tuple[str, ...] = ()
+
+
+class Unscanned(enum.StrEnum):
+    """Why (part of) a message could not be inspected. Values appear in X-Postvagt-Scan."""
+
+    INTERNAL_ERROR = "internal-error"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The facts the inspection stages gathered about one message."""
+
+    parsed: ParsedMail | None = None
+    unscanned: tuple[Unscanned, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.unscanned
+
+    def with_unscanned(self, reason: Unscanned) -> Inspection:
+        if reason in self.unscanned:
+            return self
+        return Inspection(parsed=self.parsed, unscanned=(*self.unscanned, reason))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An SMTP reply: a code and its text (text may hold several lines)."""
+
+    code: int
+    text: str
+
+    @property
+    def positive(self) -> bool:
+        return 200 <= self.code < 300
+
+    @property
+    def transient(self) -> bool:
+        return 400 <= self.code < 500
+
+    def __str__(self) -> str:
+        lines = [_printable(line) for line in self.text.splitlines()] or [""]
+        head = [f"{self.code}-{line}" for line in lines[:-1]]
+        return "\r\n".join([*head, f"{self.code} {lines[-1]}".rstrip()])
+
+
+def _printable(line: str) -> str:
+    # Upstream text is relayed to the client: keep it to one printable line each.
+    return "".join(ch if ch.isprintable() else " " for ch in line)[:500]
+
+
+TEMPFAIL = Reply(451, "4.3.0 Temporary failure, please try again later")
+"""Our one answer for transient failures of ours: no internal details, the sender retries."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a message, and the reply the client gets."""
+
+    reply: Reply
+    delivered: bool
+    inspection: Inspection = field(default_factory=Inspection)

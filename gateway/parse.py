@@ -1,0 +1,38 @@
+"""bytes → ParsedMail.
+
+For now the header block only (Message-ID, header count, defects); the MIME walk and the
+text of every part come with the extraction stage. Bounded: header blocks larger than
+``MAX_HEADER_BYTES`` are parsed up to that size and the rest is recorded as a defect.
+"""
+
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesHeaderParser
+
+from gateway.model import ParsedMail
+from gateway.rawmail import header_block_end
+
+MAX_HEADER_BYTES = 256 * 1024
+"""Postfix's header_size_limit is 100 KiB; a little more lets forwarded mail through."""
+
+_PARSER = BytesHeaderParser(policy=policy.compat32)
+
+
+def parse(raw: bytes) -> ParsedMail:
+    end = header_block_end(raw)
+    defects: list[str] = []
+    head = raw[:end]
+    if len(head) > MAX_HEADER_BYTES:
+        head = head[:MAX_HEADER_BYTES]
+        defects.append("HeaderBlockTooLarge")
+    # compat32 keeps header parsing linear and lazy-free: the structured parsers of the
+    # default policy have known quadratic cases (python/cpython#136063).
+    message = _PARSER.parsebytes(head)
+    defects.extend(type(d).__name__ for d in message.defects)
+    message_id = message.get("Message-ID")
+    return ParsedMail(
+        message_id=str(message_id).strip() if message_id is not None else None,
+        header_count=len(message.keys()),
+        defects=tuple(defects),
+    )

@@ -1,0 +1,149 @@
+"""run(Received) → Outcome: the one place that orders the stages and catches their failures.
+
+Inspection stages run in a bounded worker pool, off the SMTP event loop, within the
+inspection budget. A stage that raises or overruns makes the message "unscanned" with a
+reason; it is still delivered (a message that always crashes the parser must still reach the
+municipality). Only the next hop's refusal or a transient failure of ours changes the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from email.utils import format_datetime
+from typing import Protocol
+
+from gateway.act.nexthop import Transaction
+from gateway.model import Inspection, Outcome, Received, Unscanned
+from gateway.parse import parse
+from gateway.rawmail import prepend_fields, strip_fields
+
+log = logging.getLogger("postvagt.pipeline")
+messages_log = logging.getLogger("postvagt.messages")
+
+
+class Stage(Protocol):
+    """One inspection step. Runs in a worker thread; returns the facts it adds."""
+
+    name: str
+
+    def __call__(self, received: Received, facts: Inspection) -> Inspection: ...
+
+
+@dataclass(frozen=True)
+class ParseStage:
+    name: str = "parse"
+
+    def __call__(self, received: Received, facts: Inspection) -> Inspection:
+        return replace(facts, parsed=parse(received.raw))
+
+
+DEFAULT_STAGES: tuple[Stage, ...] = (ParseStage(),)
+
+
+def _run_stages(stages: Sequence[Stage], received: Received) -> Inspection:
+    facts = Inspection()
+    for stage in stages:
+        try:
+            facts = stage(received, facts)
+        except Exception as e:
+            # The exception text may quote the message: log its type and place only.
+            log.error("id=%s stage=%s failed: %s", received.id, stage.name, type(e).__name__)
+            log.debug("stage failure detail", exc_info=True)
+            facts = facts.with_unscanned(Unscanned.INTERNAL_ERROR)
+    return facts
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        hostname: str,
+        stages: Sequence[Stage] = DEFAULT_STAGES,
+        workers: int = 2,
+        inspect_budget: float = 30.0,
+        reply_budget: float = 60.0,
+    ) -> None:
+        self._hostname = hostname
+        self._stages = tuple(stages)
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="postvagt-inspect")
+        self._inspect_budget = inspect_budget
+        self._reply_budget = reply_budget
+
+    async def inspect(self, received: Received) -> Inspection:
+        if not received.inspect or not self._stages:
+            return Inspection()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, _run_stages, self._stages, received)
+        try:
+            return await asyncio.wait_for(future, self._inspect_budget)
+        except TimeoutError:
+            # The worker thread cannot be killed; it finishes in the background.
+            log.warning("id=%s inspection over its %ss budget", received.id, self._inspect_budget)
+            return Inspection(unscanned=(Unscanned.TIMEOUT,))
+
+    def outgoing_bytes(self, received: Received, facts: Inspection) -> bytes:
+        """The bytes we send on: our headers in front of the message as received."""
+        if not received.inspect:
+            return received.raw  # outbound mail in the after-queue slot passes untouched
+        scan = "complete" if facts.complete else "incomplete; reasons=" + ",".join(facts.unscanned)
+        return prepend_fields(
+            strip_fields(received.raw),
+            [
+                ("Received", self._trace_header(received)),
+                ("X-Postvagt-Id", received.id),
+                ("X-Postvagt-Scan", scan),
+            ],
+        )
+
+    async def run(self, received: Received, transaction: Transaction) -> Outcome:
+        """Inspect, then deliver. Called once per message after the client's final '.'."""
+        started = time.monotonic()
+        facts = await self.inspect(received)
+        message = self.outgoing_bytes(received, facts)
+        remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
+        reply = await transaction.data(message, timeout=remaining)
+        outcome = Outcome(reply=reply, delivered=reply.positive, inspection=facts)
+        self._log(received, outcome, started)
+        return outcome
+
+    def _trace_header(self, received: Received) -> str:
+        helo = "".join(c for c in (received.helo or "unknown") if c.isprintable() and c != " ")
+        protocol = "ESMTP"
+        tls = ""
+        if received.tls is not None:
+            protocol = "ESMTPS"
+            bits = f" ({received.tls.bits} bits)" if received.tls.bits else ""
+            tls = f"\n\t(using {received.tls.version} with cipher {received.tls.cipher}{bits})"
+        if received.smtputf8:
+            protocol = "UTF8" + protocol.removeprefix("E")
+        return (
+            f"from {helo[:255]} ([{received.peer}]){tls}\n"
+            f"\tby {self._hostname} (Postvagt) with {protocol} id {received.id};\n"
+            f"\t{format_datetime(received.received_at)}"
+        )
+
+    def _log(self, received: Received, outcome: Outcome, started: float) -> None:
+        ms = round((time.monotonic() - started) * 1000, 1)
+        fields = {
+            "id": received.id,
+            "size": len(received.raw),
+            "rcpts": len(received.rcpt_tos),
+            "group": received.group,
+            "sender_domain": received.mail_from.rpartition("@")[2].lower() or "<>",
+            "scan": "complete" if outcome.inspection.complete else "incomplete",
+            "unscanned": ",".join(outcome.inspection.unscanned),
+            "upstream": outcome.reply.code,
+            "delivered": outcome.delivered,
+            "ms": ms,
+        }
+        messages_log.info(
+            " ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields}
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,112 @@
+"""Assemble the gateway from its settings and serve SMTP on an asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Sequence
+
+from gateway.act.maildir import MaildirNextHop
+from gateway.act.nexthop import NextHop
+from gateway.act.relay import SmtpNextHop
+from gateway.pipeline import DEFAULT_STAGES, Pipeline, Stage
+from gateway.settings import Settings
+from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf, single_group
+
+log = logging.getLogger("postvagt.server")
+
+
+def build_next_hop(settings: Settings) -> NextHop:
+    address = settings.upstream_address
+    if address is None:
+        return MaildirNextHop(settings.maildir)
+    return SmtpNextHop(
+        address[0],
+        address[1],
+        local_hostname=settings.hostname,
+        timeout=settings.upstream_timeout,
+        max_idle_connections=settings.upstream_connections,
+        idle_seconds=settings.upstream_idle,
+    )
+
+
+def build_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+class Gateway:
+    """The running SMTP service. ``start()`` binds, ``stop()`` drains and closes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        next_hop: NextHop | None = None,
+        stages: Sequence[Stage] = DEFAULT_STAGES,
+        group_of: GroupOf = single_group,
+    ) -> None:
+        self.settings = settings
+        self.next_hop = next_hop or build_next_hop(settings)
+        self.pipeline = Pipeline(
+            hostname=settings.hostname,
+            stages=stages,
+            workers=settings.inspect_workers,
+            inspect_budget=settings.inspect_budget,
+            reply_budget=settings.reply_budget,
+        )
+        self.handler = GatewayHandler(
+            next_hop=self.next_hop,
+            pipeline=self.pipeline,
+            slot=settings.slot,
+            domains=settings.domains,
+            trusted_clients=settings.trusted_clients,
+            max_recipients=settings.max_recipients,
+            max_inflight=settings.max_inflight,
+            group_of=group_of,
+        )
+        self._tls = build_tls_context(settings)
+        self._server: asyncio.Server | None = None
+
+    def _protocol(self) -> GatewaySMTP:
+        s = self.settings
+        return GatewaySMTP(
+            self.handler,
+            line_length_limit=s.max_line_length,
+            data_size_limit=s.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=s.hostname,
+            ident="Postvagt",
+            tls_context=self._tls,
+            timeout=s.session_timeout,
+            loop=asyncio.get_running_loop(),
+        )
+
+    async def start(self) -> None:
+        s = self.settings
+        self._server = await asyncio.get_running_loop().create_server(
+            self._protocol, host=s.listen_host, port=s.listen_port, reuse_address=True
+        )
+        log.info(
+            "listening on %s:%d (slot %s), next hop %s",
+            s.listen_host, self.port, s.slot, s.upstream or f"Maildir {s.maildir}",
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self.handler.drain(self.settings.shutdown_grace)
+        await self.next_hop.close()
+        self.pipeline.close()
+        log.info("stopped")

@@ -1,0 +1,301 @@
+"""Every setting in one place, with its default and why it exists.
+
+Precedence: command-line flags > environment (``POSTVAGT_<NAME>``) > settings file (YAML) >
+defaults. Settings are validated once at start; an error names the key, where the bad value
+came from and how to fix it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.model import Slot
+
+ENV_PREFIX = "POSTVAGT_"
+CONFIG_ENV = "POSTVAGT_CONFIG"
+
+MiB = 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, e.g. 127.0.0.1:2525, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+class Settings(BaseModel):
+    """The gateway's settings. The field docs are shown by ``postvagt run --help``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str = Field("127.0.0.1:2525", description="Address the SMTP server listens on.")
+    upstream: str | None = Field(
+        None,
+        description="Next hop, smtp://host:port. Unset: deliver into a Maildir under the data "
+        "dir (the embedded default for trying Postvagt out).",
+    )
+    domains: list[str] = Field(
+        default_factory=list,
+        description="Local mail domains. Mail to other domains is refused (no open relay). "
+        "Required with --upstream.",
+    )
+    data_dir: Path = Field(Path("var"), description="Maildir, database and spool live here.")
+    policy: Path | None = Field(None, description="Policy file or folder (YAML).")
+    web_listen: str = Field(
+        "127.0.0.1:8025", description="Address of the staff review page (served from the "
+        "review issue on; accepted and validated now so deployments need not change)."
+    )
+    slot: Slot = Field(Slot.MX, description="mx, before-queue or after-queue (see README).")
+    hostname: str = Field(
+        default_factory=socket.getfqdn,
+        description="Name used in the greeting, in Received headers and in EHLO upstream.",
+    )
+    trusted_clients: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Networks allowed to send in the after-queue slot (the trusted Postfix).",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate chain; enables STARTTLS.")
+    tls_key: Path | None = Field(None, description="PEM private key for --tls-cert.")
+    max_message_size: Annotated[int, Field(gt=0)] = Field(
+        40 * MiB,
+        description="Advertised SIZE and hard limit (552 above it). Keep it at or above the "
+        "upstream's limit (Postfix: 10240000, Exchange Online: 35 MB) so mail is refused "
+        "in the SMTP dialogue, never bounced later.",
+    )
+    max_recipients: Annotated[int, Field(ge=100)] = Field(
+        1000, description="Recipients per transaction; 452 beyond (RFC 5321 asks for >= 100)."
+    )
+    max_line_length: Annotated[int, Field(ge=1001)] = Field(
+        1 * MiB,
+        description="Longest line accepted in DATA. Real mail has lines far beyond RFC 5321's "
+        "1000; a permanent 'line too long' would lose it.",
+    )
+    reply_budget: Annotated[float, Field(gt=0)] = Field(
+        60.0,
+        description="Seconds from the client's final '.' to our reply. Keep well under "
+        "Postfix's smtpd_proxy_timeout (100 s) and the client's 10-minute DATA timeout.",
+    )
+    inspect_budget: Annotated[float, Field(gt=0)] = Field(
+        30.0,
+        description="Share of reply_budget inspection may use; past it the message is "
+        "delivered as 'incomplete; reasons=timeout'.",
+    )
+    upstream_timeout: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="Seconds to wait for the upstream's answer to one command."
+    )
+    upstream_connections: Annotated[int, Field(ge=1)] = Field(
+        32, description="Most idle upstream connections kept open for reuse."
+    )
+    upstream_idle: Annotated[float, Field(gt=0)] = Field(
+        20.0, description="Seconds an idle upstream connection is kept before it is closed."
+    )
+    max_inflight: Annotated[int, Field(ge=1)] = Field(
+        200,
+        description="Open transactions above which MAIL gets 451 4.3.2: refuse work we "
+        "could not finish within the reply budget.",
+    )
+    inspect_workers: Annotated[int, Field(ge=1)] = Field(
+        2, description="Worker threads for inspection (kept off the SMTP event loop)."
+    )
+    session_timeout: Annotated[float, Field(gt=0)] = Field(
+        300.0, description="Idle seconds before a client is disconnected (RFC 5321: >= 5 min)."
+    )
+    shutdown_grace: Annotated[float, Field(ge=0)] = Field(
+        30.0, description="Seconds to let messages in flight finish on SIGTERM."
+    )
+    log_format: str = Field("text", description="text or json (one object per line).")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("listen", "web_listen")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        _host_port(value)
+        return value
+
+    @field_validator("upstream")
+    @classmethod
+    def _check_upstream(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "smtp" or not parts.hostname or parts.port is None:
+            raise ValueError(
+                f"expected smtp://host:port, e.g. smtp://127.0.0.1:10026, got {value!r}"
+            )
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _check_domains(cls, value: list[str]) -> list[str]:
+        cleaned = [d.strip().lower().rstrip(".") for d in value if d.strip()]
+        for domain in cleaned:
+            if "@" in domain or " " in domain or "." not in domain.strip("."):
+                raise ValueError(f"{domain!r} is not a mail domain; give e.g. kommune.dk")
+        return cleaned
+
+    @field_validator("trusted_clients")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if self.upstream and not self.domains:
+            raise ValueError(
+                "upstream is set but domains is empty: name the local domains with "
+                "--domain kommune.dk (or POSTVAGT_DOMAINS), else Postvagt would relay for anyone"
+            )
+        if not self.upstream and not self.domains and not _is_loopback(self.listen_host):
+            raise ValueError(
+                "without upstream or domains the gateway accepts mail for every domain, so it "
+                "may only listen on loopback: set --listen 127.0.0.1:PORT, or name --domain"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.inspect_budget >= self.reply_budget:
+            raise ValueError("inspect_budget must be smaller than reply_budget")
+        if self.reply_budget >= self.session_timeout:
+            raise ValueError("reply_budget must be smaller than session_timeout")
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return _host_port(self.listen)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return _host_port(self.listen)[1]
+
+    @property
+    def upstream_address(self) -> tuple[str, int] | None:
+        if not self.upstream:
+            return None
+        parts = urlsplit(self.upstream)
+        assert parts.hostname is not None and parts.port is not None
+        return parts.hostname, parts.port
+
+    @property
+    def maildir(self) -> Path:
+        return self.data_dir / "mail"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+LIST_FIELDS = {"domains", "trusted_clients"}
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    known = set(Settings.model_fields)
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key not in known:
+            valid = ", ".join(ENV_PREFIX + k.upper() for k in sorted(known))
+            raise SettingsError(f"unknown environment variable {name}; valid ones: {valid}")
+        values[key] = [v for v in raw.split(",") if v.strip()] if key in LIST_FIELDS else raw
+    return values
+
+
+def _file_values(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SettingsError(f"settings file {path}: cannot read it ({e.strerror})") from e
+    except yaml.YAMLError as e:
+        raise SettingsError(f"settings file {path}: not valid YAML: {e}") from e
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"settings file {path}: expected a mapping of setting: value")
+    known = set(Settings.model_fields)
+    for key in loaded:
+        if key not in known:
+            raise SettingsError(
+                f"settings file {path}: unknown key {key!r}; valid keys: {', '.join(sorted(known))}"
+            )
+    return dict(loaded)
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the sources in order of precedence and validate once.
+
+    ``flags`` holds only the flags the user gave (None means "not given").
+    """
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(CONFIG_ENV):
+        config_file = Path(environ[CONFIG_ENV])
+    sources: dict[str, str] = {}
+    merged: dict[str, Any] = {}
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if config_file is not None:
+        layers.append((f"settings file {config_file}", _file_values(config_file)))
+    layers.append(("environment", _env_values(environ)))
+    layers.append(("command line", {k: v for k, v in (flags or {}).items() if v is not None}))
+    for origin, values in layers:
+        for key, value in values.items():
+            merged[key] = value
+            sources[key] = origin
+    try:
+        return Settings(**merged)
+    except ValidationError as e:
+        raise SettingsError(_explain(e, sources)) from None
+
+
+def _explain(error: ValidationError, sources: Mapping[str, str]) -> str:
+    lines = []
+    for problem in error.errors():
+        key = str(problem["loc"][0]) if problem["loc"] else None
+        message = problem["msg"].removeprefix("Value error, ")
+        if key is None:
+            lines.append(f"settings: {message}")
+            continue
+        origin = sources.get(key, "default")
+        hint = {
+            "command line": f"--{key.replace('_', '-')}",
+            "environment": f"{ENV_PREFIX}{key.upper()}",
+        }.get(origin, key)
+        lines.append(f"setting {key!r} ({hint}, from {origin}): {message}")
+    return "\n".join(lines)

@@ -1,0 +1,244 @@
+"""The SMTP front: aiosmtpd hooks that know SMTP and nothing else.
+
+The handler checks who may send to whom (slot, local domains, limits, recipient group),
+keeps the upstream transaction in lock-step with the client's, and maps the pipeline's
+Outcome to a reply. Everything about the message itself happens in the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.act.nexthop import NextHop, Transaction
+from gateway.model import TEMPFAIL, Received, Reply, Slot, TlsInfo
+from gateway.pipeline import Pipeline
+
+log = logging.getLogger("postvagt.smtp")
+
+GroupOf = Callable[[str], str]
+"""Maps a recipient address to the name of the recipient group (policy) that governs it."""
+
+OUTBOUND = "outbound"
+
+
+def single_group(recipient: str) -> str:
+    """Until policies name mailboxes, every local recipient is governed by one policy."""
+    return "default"
+
+
+class GatewaySession(Session):
+    """aiosmtpd's session plus our per-connection state."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.transaction: Transaction | None = None
+        self.group: str | None = None
+        self.tls: TlsInfo | None = None
+        self.busy = False  # a message of this session is being inspected or delivered
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with a longer line limit and a hook when the client goes away."""
+
+    def __init__(self, handler: GatewayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+        # Read by SMTP.__init__ to size its stream buffer, so set it first.
+        self.line_length_limit = line_length_limit
+        super().__init__(handler, **kwargs)
+        self._gateway_handler = handler
+
+    def _create_session(self) -> GatewaySession:
+        return GatewaySession(self.loop)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        session = self.session
+        super().connection_lost(error)
+        if isinstance(session, GatewaySession):
+            self._gateway_handler.session_closed(session)
+
+
+class GatewayHandler:
+    def __init__(
+        self,
+        *,
+        next_hop: NextHop,
+        pipeline: Pipeline,
+        slot: Slot,
+        domains: list[str],
+        trusted_clients: list[str],
+        max_recipients: int,
+        max_inflight: int,
+        group_of: GroupOf = single_group,
+    ) -> None:
+        self._next_hop = next_hop
+        self._pipeline = pipeline
+        self._slot = slot
+        self._domains = frozenset(domains)
+        self._trusted = [ipaddress.ip_network(n, strict=False) for n in trusted_clients]
+        self._max_recipients = max_recipients
+        self._max_inflight = max_inflight
+        self._group_of = group_of
+        self.inflight = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- who may send to whom --------------------------------------------------------------
+
+    def _is_local(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        if not self._domains:
+            return True  # the embedded Maildir default: loopback only, every domain is local
+        return domain in self._domains
+
+    def _trusted_peer(self, session: Session) -> bool:
+        try:
+            ip = ipaddress.ip_address(session.peer[0])
+        except (TypeError, ValueError, IndexError):
+            return False
+        return any(ip in net for net in self._trusted)
+
+    def _group(self, address: str) -> str:
+        if self._slot is Slot.AFTER_QUEUE and not self._is_local(address):
+            return OUTBOUND
+        return self._group_of(address)
+
+    # -- aiosmtpd hooks ----------------------------------------------------------------------
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        await self._end_transaction(session)
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        mail_options: list[str],
+    ) -> str:
+        assert isinstance(session, GatewaySession)
+        await self._end_transaction(session)  # EHLO/HELO reset aiosmtpd's state, not ours
+        if self._slot is Slot.AFTER_QUEUE and not self._trusted_peer(session):
+            return "550 5.7.1 Not accepting mail from this client"
+        if self.inflight >= self._max_inflight:
+            return "451 4.3.2 System busy, please try again later"
+        session.tls = _tls_info(server)
+        transaction = await self._next_hop.begin()
+        self.inflight += 1
+        session.transaction = transaction
+        reply = await transaction.mail(address, mail_options, envelope.smtp_utf8)
+        if not reply.positive:
+            await self._end_transaction(session)
+            return str(reply)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return str(reply)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        assert isinstance(session, GatewaySession)
+        if session.transaction is None:
+            return str(TEMPFAIL)
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            return "452 4.5.3 Too many recipients"
+        if self._slot is not Slot.AFTER_QUEUE and not self._is_local(address):
+            return "550 5.7.1 Relaying denied"
+        group = self._group(address)
+        if session.group is not None and group != session.group:
+            # One transaction, one verdict: the client sends this recipient separately.
+            return "452 4.5.3 Recipient of another policy group; send it in a separate transaction"
+        reply = await session.transaction.rcpt(address, envelope.smtp_utf8)
+        if reply.positive:
+            session.group = group
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return str(reply)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(session, GatewaySession)
+        transaction, group = session.transaction, session.group
+        if transaction is None or group is None:
+            return str(TEMPFAIL)
+        assert isinstance(envelope.original_content, bytes)
+        received = Received(
+            id=str(uuid.uuid4()),
+            received_at=datetime.now(UTC),
+            peer=str(session.peer[0]) if session.peer else "unknown",
+            helo=session.host_name,
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            group=group,
+            raw=envelope.original_content,
+            tls=session.tls,
+            smtputf8=envelope.smtp_utf8,
+            inspect=group != OUTBOUND,
+        )
+        # Once the bytes are here, the message is finished even if the client goes away:
+        # its upstream transaction and our bookkeeping must not be cut in half.
+        session.busy = True
+        task = asyncio.ensure_future(self._process(received, session))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        reply = await asyncio.shield(task)
+        return str(reply)
+
+    async def _process(self, received: Received, session: GatewaySession) -> Reply:
+        transaction = session.transaction
+        assert transaction is not None
+        try:
+            outcome = await self._pipeline.run(received, transaction)
+            return outcome.reply
+        finally:
+            await self._end_transaction(session)
+            session.busy = False
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(session, GatewaySession)
+        await self._end_transaction(session)
+        return "250 2.0.0 Ok"
+
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd's default is a permanent 500 carrying the exception text: the sender would
+        # bounce the mail and learn our internals. Ours is transient and says nothing.
+        log.error("unexpected error in SMTP session: %s", type(error).__name__, exc_info=error)
+        return str(TEMPFAIL)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    async def _end_transaction(self, session: GatewaySession | Session) -> None:
+        assert isinstance(session, GatewaySession)
+        transaction, session.transaction, session.group = session.transaction, None, None
+        if transaction is not None:
+            self.inflight -= 1
+            await transaction.release()
+
+    def session_closed(self, session: GatewaySession) -> None:
+        """The client went away: give back an upstream transaction it left open."""
+        if session.transaction is None or session.busy:
+            return  # a message in flight ends its own transaction when it is done
+        task = asyncio.ensure_future(self._end_transaction(session))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, grace: float) -> None:
+        """Wait (at most ``grace`` seconds) for messages in flight to finish."""
+        pending = [t for t in self._background if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+
+
+def _tls_info(server: SMTP) -> TlsInfo | None:
+    transport = server.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    cipher = ssl_object.cipher() or ("unknown", "", None)
+    return TlsInfo(version=ssl_object.version() or "unknown", cipher=cipher[0], bits=cipher[2])
