@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.settings import Settings
+from tests.servers import RunningGateway, Upstream
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    server = Upstream().start()
+    yield server
+    server.close()
+
+
+GatewayFactory = Callable[..., RunningGateway]
+
+
+@pytest.fixture
+def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
+    """Start gateways on a free loopback port; keyword arguments are settings, except the
+    Gateway's own ones (next_hop, stages, group_of)."""
+    running: list[RunningGateway] = []
+
+    def make(upstream: Upstream | None = None, **options: Any) -> RunningGateway:
+        gateway_kwargs = {k: options.pop(k) for k in ("next_hop", "stages", "group_of")
+                          if k in options}
+        values: dict[str, Any] = {
+            "listen": "127.0.0.1:0",
+            "data_dir": tmp_path / "var",
+            "hostname": "gateway.test",
+            "shutdown_grace": 5,
+        }
+        if upstream is not None:
+            values["upstream"] = f"smtp://127.0.0.1:{upstream.port}"
+            values["domains"] = ["kommune.example"]
+        values.update(options)
+        gateway = RunningGateway(Settings(**values), **gateway_kwargs)
+        running.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in running:
+        gateway.close()
+
+
+@pytest.fixture(scope="session")
+def test_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate made by the real openssl tool."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=gateway.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+# -- the time each suite took, printed at the end (CI keeps an eye on its budget) ---------
+
+_suite_seconds: dict[str, float] = defaultdict(float)
+_started = time.monotonic()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _suite_seconds[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _suite_seconds:
+        return
+    terminalreporter.section("time per suite")
+    for suite, seconds in sorted(_suite_seconds.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {suite}")
+    terminalreporter.write_line(f"{time.monotonic() - _started:8.1f} s  total")
