@@ -1,0 +1,134 @@
+"""`postvagt run` as a newcomer and an admin meet it: a real process, real swaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port
+
+POSTVAGT = [sys.executable, "-m", "gateway"]
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("POSTVAGT_")}
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"postvagt exited early: {proc.stderr.read()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("postvagt did not start listening")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return err
+
+
+def swaks(port: int, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{port}", "--timeout", "20", *args],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_run_with_no_configuration_delivers_into_var_maildir(tmp_path: Path):
+    proc = subprocess.Popen(
+        [*POSTVAGT, "run"], cwd=tmp_path, env=clean_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_listening(2525, proc)
+        result = swaks(2525, "--from", "borger@example.net", "--to", "post@kommune.example",
+                       "--header", "Subject: Første mail", "--body", "Hej kommune")
+        assert result.returncode == 0, result.stdout
+        assert "<-  250 2.0.0 Ok: delivered to Maildir" in result.stdout
+    finally:
+        log = stop(proc)
+    files = list((tmp_path / "var" / "mail" / "post@kommune.example" / "new").iterdir())
+    assert len(files) == 1
+    content = files[0].read_bytes()
+    assert content.startswith(b"Return-Path: <borger@example.net>\r\nDelivered-To: ")
+    assert b"X-Postvagt-Id: " in content and b"Hej kommune" in content
+    assert "listening on 127.0.0.1:2525" in log
+
+
+def test_json_log_has_one_line_per_message_and_no_personal_details(tmp_path: Path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}", "--log-format", "json",
+         "--data-dir", str(tmp_path / "data")],
+        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_listening(port, proc)
+        result = swaks(port, "--from", "hemmelig.person@example.net",
+                       "--to", "sagsbehandler@kommune.example",
+                       "--header", "Subject: Min diagnose", "--body", "fortroligt indhold")
+        assert result.returncode == 0, result.stdout
+    finally:
+        log = stop(proc)
+    entries = [json.loads(line) for line in log.splitlines()]
+    messages = [e for e in entries if e["logger"] == "postvagt.messages"]
+    assert len(messages) == 1
+    entry = messages[0]
+    assert {"id", "size", "rcpts", "upstream", "ms", "delivered"} <= entry.keys()
+    assert entry["upstream"] == 250 and entry["rcpts"] == 1
+    for secret in ("hemmelig.person", "sagsbehandler", "diagnose", "fortroligt"):
+        assert secret not in log
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--upstream", "smtp://127.0.0.1:10026"], {}, "name the local domains with --domain"),
+        ([], {"POSTVAGT_MAX_MESSAGE_SIZE": "big"}, "POSTVAGT_MAX_MESSAGE_SIZE"),
+        (["--listen", "0.0.0.0:2525"], {}, "may only listen on loopback"),
+    ],
+)
+def test_bad_settings_stop_start_up_with_a_clear_message(tmp_path, args, env, message):
+    result = subprocess.run(
+        [*POSTVAGT, "run", *args], cwd=tmp_path, env={**clean_env(), **env},
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=clean_env(),
+            capture_output=True, text=True, timeout=30,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_every_setting():
+    result = subprocess.run([*POSTVAGT, "run", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for key in ("listen", "upstream", "domains", "max_recipients", "reply_budget", "slot"):
+        assert key in result.stdout

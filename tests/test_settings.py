@@ -1,0 +1,82 @@
+"""Settings: flags > environment > file > defaults, and errors that say what to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.model import Slot
+from gateway.settings import Settings, SettingsError, load_settings
+
+
+def test_defaults_need_no_configuration():
+    settings = load_settings({}, environ={})
+    assert settings.listen == "127.0.0.1:2525"
+    assert settings.web_listen == "127.0.0.1:8025"
+    assert settings.upstream is None
+    assert settings.maildir == Path("var/mail")
+    assert settings.slot is Slot.MX
+    assert settings.max_message_size >= 10_240_000  # at least Postfix's default limit
+
+
+def test_precedence(tmp_path: Path):
+    config = tmp_path / "postvagt.yaml"
+    config.write_text(
+        "listen: 127.0.0.1:1111\nmax_recipients: 300\nlog_format: json\n"
+        "upstream: smtp://127.0.0.1:10026\ndomains: [kommune.example]\n"
+    )
+    environ = {"POSTVAGT_CONFIG": str(config), "POSTVAGT_MAX_RECIPIENTS": "400",
+               "POSTVAGT_LISTEN": "127.0.0.1:2222", "POSTVAGT_DOMAINS": "a.example,b.example"}
+    settings = load_settings({"listen": "127.0.0.1:3333", "domains": None}, environ=environ)
+    assert settings.listen == "127.0.0.1:3333"  # flag beats environment
+    assert settings.max_recipients == 400  # environment beats file
+    assert settings.log_format == "json"  # file beats default
+    assert settings.domains == ["a.example", "b.example"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "expected"),
+    [
+        ({"upstream": "smtp://127.0.0.1:25"}, {}, "name the local domains with --domain"),
+        ({"upstream": "127.0.0.1:25", "domains": ["k.example"]}, {},
+         "'upstream' (--upstream, from command line): expected smtp://host:port"),
+        ({}, {"POSTVAGT_MAX_RECIPIENTS": "lots"},
+         "'max_recipients' (POSTVAGT_MAX_RECIPIENTS, from environment)"),
+        ({}, {"POSTVAGT_MAX_RECIPIENTS": "10"}, "greater than or equal to 100"),
+        ({}, {"POSTVAGT_LISTNE": "x"}, "unknown environment variable POSTVAGT_LISTNE"),
+        ({"listen": "0.0.0.0:25"}, {}, "may only listen on loopback"),
+        ({"tls_cert": "cert.pem"}, {}, "tls_cert and tls_key go together"),
+        ({"slot": "sideways"}, {}, "'slot' (--slot, from command line)"),
+        ({"domains": ["user@kommune.example"]}, {}, "is not a mail domain"),
+        ({"listen": "localhost"}, {}, "expected HOST:PORT"),
+    ],
+)
+def test_bad_settings_name_the_key_and_the_fix(flags, environ, expected):
+    with pytest.raises(SettingsError) as error:
+        load_settings(flags, environ=environ)
+    assert expected in str(error.value)
+
+
+def test_unknown_key_in_file_lists_the_valid_ones(tmp_path: Path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("listen: 127.0.0.1:25\nupstreem: smtp://x:25\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings({}, environ={}, config_file=config)
+    message = str(error.value)
+    assert "unknown key 'upstreem'" in message and "upstream" in message
+    assert str(config) in message
+
+
+@pytest.mark.parametrize("text", ["listen: [unclosed", "- a\n- b\n"])
+def test_broken_file(tmp_path: Path, text):
+    config = tmp_path / "broken.yaml"
+    config.write_text(text)
+    with pytest.raises(SettingsError, match="settings file"):
+        load_settings({}, environ={}, config_file=config)
+
+
+def test_settings_are_frozen():
+    settings = Settings()
+    with pytest.raises(ValueError):
+        settings.listen = "0.0.0.0:25"  # type: ignore[misc]
