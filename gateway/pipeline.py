@@ -141,9 +141,7 @@ class Pipeline:
             "delivered": outcome.delivered,
             "ms": ms,
         }
-        messages_log.info(
-            " ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields}
-        )
+        messages_log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields})
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -95,7 +95,10 @@ class Gateway:
         )
         log.info(
             "listening on %s:%d (slot %s), next hop %s",
-            s.listen_host, self.port, s.slot, s.upstream or f"Maildir {s.maildir}",
+            s.listen_host,
+            self.port,
+            s.slot,
+            s.upstream or f"Maildir {s.maildir}",
         )
 
     @property

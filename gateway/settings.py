@@ -56,8 +56,9 @@ class Settings(BaseModel):
     data_dir: Path = Field(Path("var"), description="Maildir, database and spool live here.")
     policy: Path | None = Field(None, description="Policy file or folder (YAML).")
     web_listen: str = Field(
-        "127.0.0.1:8025", description="Address of the staff review page (served from the "
-        "review issue on; accepted and validated now so deployments need not change)."
+        "127.0.0.1:8025",
+        description="Address of the staff review page (served from the "
+        "review issue on; accepted and validated now so deployments need not change).",
     )
     slot: Slot = Field(Slot.MX, description="mx, before-queue or after-queue (see README).")
     hostname: str = Field(
@@ -227,7 +228,7 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
-        key = name[len(ENV_PREFIX):].lower()
+        key = name[len(ENV_PREFIX) :].lower()
         if key not in known:
             valid = ", ".join(ENV_PREFIX + k.upper() for k in sorted(known))
             raise SettingsError(f"unknown environment variable {name}; valid ones: {valid}")

@@ -111,7 +111,11 @@ class GatewayHandler:
     # -- aiosmtpd hooks ----------------------------------------------------------------------
 
     async def handle_EHLO(
-        self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
@@ -119,7 +123,11 @@ class GatewayHandler:
         return responses
 
     async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
         mail_options: list[str],
     ) -> str:
         assert isinstance(session, GatewaySession)
@@ -141,7 +149,11 @@ class GatewayHandler:
         return str(reply)
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
         rcpt_options: list[str],
     ) -> str:
         assert isinstance(session, GatewaySession)

@@ -32,8 +32,9 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
     running: list[RunningGateway] = []
 
     def make(upstream: Upstream | None = None, **options: Any) -> RunningGateway:
-        gateway_kwargs = {k: options.pop(k) for k in ("next_hop", "stages", "group_of")
-                          if k in options}
+        gateway_kwargs = {
+            k: options.pop(k) for k in ("next_hop", "stages", "group_of") if k in options
+        }
         values: dict[str, Any] = {
             "listen": "127.0.0.1:0",
             "data_dir": tmp_path / "var",
@@ -59,9 +60,24 @@ def test_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=gateway.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gateway.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 

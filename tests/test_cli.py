@@ -45,19 +45,34 @@ def stop(proc: subprocess.Popen) -> str:
 def swaks(port: int, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["swaks", "--server", f"127.0.0.1:{port}", "--timeout", "20", *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_run_with_no_configuration_delivers_into_var_maildir(tmp_path: Path):
     proc = subprocess.Popen(
-        [*POSTVAGT, "run"], cwd=tmp_path, env=clean_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*POSTVAGT, "run"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_listening(2525, proc)
-        result = swaks(2525, "--from", "borger@example.net", "--to", "post@kommune.example",
-                       "--header", "Subject: Første mail", "--body", "Hej kommune")
+        result = swaks(
+            2525,
+            "--from",
+            "borger@example.net",
+            "--to",
+            "post@kommune.example",
+            "--header",
+            "Subject: Første mail",
+            "--body",
+            "Hej kommune",
+        )
         assert result.returncode == 0, result.stdout
         assert "<-  250 2.0.0 Ok: delivered to Maildir" in result.stdout
     finally:
@@ -73,15 +88,34 @@ def test_run_with_no_configuration_delivers_into_var_maildir(tmp_path: Path):
 def test_json_log_has_one_line_per_message_and_no_personal_details(tmp_path: Path):
     port = free_port()
     proc = subprocess.Popen(
-        [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}", "--log-format", "json",
-         "--data-dir", str(tmp_path / "data")],
-        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *POSTVAGT,
+            "run",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--log-format",
+            "json",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_listening(port, proc)
-        result = swaks(port, "--from", "hemmelig.person@example.net",
-                       "--to", "sagsbehandler@kommune.example",
-                       "--header", "Subject: Min diagnose", "--body", "fortroligt indhold")
+        result = swaks(
+            port,
+            "--from",
+            "hemmelig.person@example.net",
+            "--to",
+            "sagsbehandler@kommune.example",
+            "--header",
+            "Subject: Min diagnose",
+            "--body",
+            "fortroligt indhold",
+        )
         assert result.returncode == 0, result.stdout
     finally:
         log = stop(proc)
@@ -105,8 +139,12 @@ def test_json_log_has_one_line_per_message_and_no_personal_details(tmp_path: Pat
 )
 def test_bad_settings_stop_start_up_with_a_clear_message(tmp_path, args, env, message):
     result = subprocess.run(
-        [*POSTVAGT, "run", *args], cwd=tmp_path, env={**clean_env(), **env},
-        capture_output=True, text=True, timeout=30,
+        [*POSTVAGT, "run", *args],
+        cwd=tmp_path,
+        env={**clean_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert message in result.stderr
@@ -119,8 +157,12 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=clean_env(),
-            capture_output=True, text=True, timeout=30,
+            [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}"],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

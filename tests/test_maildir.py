@@ -50,8 +50,12 @@ def test_write_failure_is_451_and_nothing_is_delivered(make_gateway, tmp_path):
 
 @pytest.mark.parametrize(
     ("address", "name"),
-    [("Post@Kommune.DK", "post@kommune.dk"), ("../../etc/passwd@x", "_.._etc_passwd@x"),
-     ("søren@kommune.dk", "s_ren@kommune.dk"), ("...", "_")],
+    [
+        ("Post@Kommune.DK", "post@kommune.dk"),
+        ("../../etc/passwd@x", "_.._etc_passwd@x"),
+        ("søren@kommune.dk", "s_ren@kommune.dk"),
+        ("...", "_"),
+    ],
 )
 def test_mailbox_names_are_safe(tmp_path, address, name):
     path = mailbox_dir(tmp_path, address)

@@ -29,8 +29,10 @@ def test_header_block_end(raw, end):
         (b"X-Postvagt-Id: 1\r\nFrom: a\r\n\r\nb", b"From: a\r\n\r\nb"),
         (b"From: a\r\nx-postvagt-scan:complete\r\n\r\nb", b"From: a\r\n\r\nb"),
         # folded continuation lines go with their field, other folds stay
-        (b"X-Postvagt-Journal: required;\r\n\treasons=DK_CPR\r\nSubject: s\r\n\tmore\r\n\r\nb",
-         b"Subject: s\r\n\tmore\r\n\r\nb"),
+        (
+            b"X-Postvagt-Journal: required;\r\n\treasons=DK_CPR\r\nSubject: s\r\n\tmore\r\n\r\nb",
+            b"Subject: s\r\n\tmore\r\n\r\nb",
+        ),
         # a look-alike name is not ours
         (b"X-Postvagtish: keep\r\n\r\nb", b"X-Postvagtish: keep\r\n\r\nb"),
         # malformed lines are passed on, not repaired
@@ -57,8 +59,12 @@ def test_prepend_fields_folds_with_crlf():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("X-A", "1\r\nBcc: victim@example.net"), ("X-A", "1\nBcc: x"), ("Bad Name", "1"),
-     ("X-A", "nul\0")],
+    [
+        ("X-A", "1\r\nBcc: victim@example.net"),
+        ("X-A", "1\nBcc: x"),
+        ("Bad Name", "1"),
+        ("X-A", "nul\0"),
+    ],
 )
 def test_prepend_fields_refuses_injection(name, value):
     with pytest.raises(ValueError):

@@ -26,8 +26,12 @@ def test_precedence(tmp_path: Path):
         "listen: 127.0.0.1:1111\nmax_recipients: 300\nlog_format: json\n"
         "upstream: smtp://127.0.0.1:10026\ndomains: [kommune.example]\n"
     )
-    environ = {"POSTVAGT_CONFIG": str(config), "POSTVAGT_MAX_RECIPIENTS": "400",
-               "POSTVAGT_LISTEN": "127.0.0.1:2222", "POSTVAGT_DOMAINS": "a.example,b.example"}
+    environ = {
+        "POSTVAGT_CONFIG": str(config),
+        "POSTVAGT_MAX_RECIPIENTS": "400",
+        "POSTVAGT_LISTEN": "127.0.0.1:2222",
+        "POSTVAGT_DOMAINS": "a.example,b.example",
+    }
     settings = load_settings({"listen": "127.0.0.1:3333", "domains": None}, environ=environ)
     assert settings.listen == "127.0.0.1:3333"  # flag beats environment
     assert settings.max_recipients == 400  # environment beats file
@@ -39,10 +43,16 @@ def test_precedence(tmp_path: Path):
     ("flags", "environ", "expected"),
     [
         ({"upstream": "smtp://127.0.0.1:25"}, {}, "name the local domains with --domain"),
-        ({"upstream": "127.0.0.1:25", "domains": ["k.example"]}, {},
-         "'upstream' (--upstream, from command line): expected smtp://host:port"),
-        ({}, {"POSTVAGT_MAX_RECIPIENTS": "lots"},
-         "'max_recipients' (POSTVAGT_MAX_RECIPIENTS, from environment)"),
+        (
+            {"upstream": "127.0.0.1:25", "domains": ["k.example"]},
+            {},
+            "'upstream' (--upstream, from command line): expected smtp://host:port",
+        ),
+        (
+            {},
+            {"POSTVAGT_MAX_RECIPIENTS": "lots"},
+            "'max_recipients' (POSTVAGT_MAX_RECIPIENTS, from environment)",
+        ),
         ({}, {"POSTVAGT_MAX_RECIPIENTS": "10"}, "greater than or equal to 100"),
         ({}, {"POSTVAGT_LISTNE": "x"}, "unknown environment variable POSTVAGT_LISTNE"),
         ({"listen": "0.0.0.0:25"}, {}, "may only listen on loopback"),

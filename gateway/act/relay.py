@@ -128,9 +128,7 @@ class SmtpTransaction(Transaction):
         if self._client is None:
             return TEMPFAIL
         try:
-            response = await self._client.rcpt(
-                recipient, encoding="utf-8" if smtputf8 else "ascii"
-            )
+            response = await self._client.rcpt(recipient, encoding="utf-8" if smtputf8 else "ascii")
         except aiosmtplib.SMTPResponseException as e:
             if e.code == 421:
                 self._discard()
