@@ -176,20 +176,25 @@ def test_upstream_rcpt_failure_midway(upstream: Upstream, make_gateway):
 class ExplodingStage:
     name = "exploding"
 
+    def __init__(self, offload: bool = True) -> None:
+        self.offload = offload
+
     def __call__(self, received: Received, facts: Inspection) -> Inspection:
         raise RuntimeError("parser crashed on " + received.raw[:20].decode("latin-1"))
 
 
 class SlowStage:
     name = "slow"
+    offload = True
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection:
         time.sleep(3)
         return facts
 
 
-def test_a_stage_that_raises_delivers_flagged_and_keeps_serving(upstream, make_gateway):
-    gw = make_gateway(upstream, stages=[ExplodingStage()])
+@pytest.mark.parametrize("offload", [True, False], ids=["in-pool", "on-loop"])
+def test_a_stage_that_raises_delivers_flagged_and_keeps_serving(upstream, make_gateway, offload):
+    gw = make_gateway(upstream, stages=[ExplodingStage(offload)])
     for _ in range(3):
         send(gw.port, message())
     assert len(upstream.messages) == 3

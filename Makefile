@@ -1,0 +1,21 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each prepares a fresh
+# machine first (scripts/bootstrap), so nothing else has to be installed by hand.
+
+.PHONY: run test lint bench
+
+run:
+	@scripts/bootstrap run
+	.venv/bin/postvagt run
+
+test:
+	@scripts/bootstrap test
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/python -m pytest
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench:
+	@scripts/bootstrap test
+	.venv/bin/python bench/relay.py
