@@ -95,6 +95,8 @@ class Reply:
         return 400 <= self.code < 500
 
     def __str__(self) -> str:
+        if self.text.isprintable() and len(self.text) <= 500:
+            return f"{self.code} {self.text}".rstrip()
         lines = [_printable(line) for line in self.text.splitlines()] or [""]
         head = [f"{self.code}-{line}" for line in lines[:-1]]
         return "\r\n".join([*head, f"{self.code} {lines[-1]}".rstrip()])

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 OUR_PREFIX = b"x-postvagt-"
 
 _LINE = re.compile(rb"[^\n]*\n|[^\n]+$")
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # an empty line after a line end, CRLF or bare LF
 _FIELD_NAME = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 
 
@@ -22,10 +23,9 @@ def header_block_end(raw: bytes) -> int:
     """
     if raw.startswith((b"\r\n", b"\n")):
         return 0
-    crlf = raw.find(b"\r\n\r\n")
-    lf = raw.find(b"\n\n")
-    ends = [i + 2 for i in (crlf,) if i >= 0] + [i + 1 for i in (lf,) if i >= 0]
-    return min(ends) if ends else len(raw)
+    # The search stops at the first blank line, so it reads the header block only.
+    blank = _BLANK_LINE.search(raw)
+    return blank.start() + 1 if blank else len(raw)
 
 
 def strip_fields(raw: bytes, prefix: bytes = OUR_PREFIX) -> bytes:

@@ -15,6 +15,8 @@ from gateway.rawmail import header_block_end, prepend_fields, strip_fields
         (b"A: 1\r\n", 6),  # no body at all
         (b"\r\nbody only", 0),
         (b"A: 1\nB: 2\r\n\r\nmixed", 11),
+        (b"A: 1\n\r\nbare LF, then a CRLF blank line", 5),
+        (b"A: 1\r\n\nCRLF, then a bare LF blank line", 6),
     ],
 )
 def test_header_block_end(raw, end):
