@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import weakref
 from collections.abc import Sequence
 
 from gateway.act.maildir import MaildirNextHop
@@ -72,10 +73,11 @@ class Gateway:
         )
         self._tls = build_tls_context(settings)
         self._server: asyncio.Server | None = None
+        self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
 
     def _protocol(self) -> GatewaySMTP:
         s = self.settings
-        return GatewaySMTP(
+        protocol = GatewaySMTP(
             self.handler,
             line_length_limit=s.max_line_length,
             data_size_limit=s.max_message_size,
@@ -87,6 +89,8 @@ class Gateway:
             timeout=s.session_timeout,
             loop=asyncio.get_running_loop(),
         )
+        self._sessions.add(protocol)
+        return protocol
 
     async def start(self) -> None:
         s = self.settings
@@ -107,9 +111,17 @@ class Gateway:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        """Stop accepting, let messages in flight finish (up to shutdown_grace), then close
+        the remaining client sessions, which gives their open upstream transactions back."""
         if self._server is not None:
             self._server.close()
         await self.handler.drain(self.settings.shutdown_grace)
+        for session in list(self._sessions):
+            if session.transport is not None:
+                session.transport.close()
+        await asyncio.sleep(0)  # let connection_lost run for the sessions just closed
+        await self.handler.drain(min(self.settings.shutdown_grace, 5))
+        await self.handler.cancel_background()
         await self.next_hop.close()
         self.pipeline.close()
         log.info("stopped")

@@ -246,6 +246,13 @@ class GatewayHandler:
         if pending:
             await asyncio.wait(pending, timeout=grace)
 
+    async def cancel_background(self) -> None:
+        """At the very end of a shutdown: stop what is still running and wait for it."""
+        pending = [t for t in self._background if not t.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
 
 def _tls_info(server: SMTP) -> TlsInfo | None:
     transport = server.transport

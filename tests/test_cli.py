@@ -174,3 +174,42 @@ def test_help_lists_every_setting():
     assert result.returncode == 0
     for key in ("listen", "upstream", "domains", "max_recipients", "reply_budget", "slot"):
         assert key in result.stdout
+
+
+def test_sigterm_lets_the_message_in_flight_finish(upstream):
+    from tests.test_smtp import MAILBOX, SENDER, message
+
+    upstream.handler.stall["DATA"] = 1.5
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *POSTVAGT,
+            "run",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--upstream",
+            f"smtp://127.0.0.1:{upstream.port}",
+            "--domain",
+            "kommune.example",
+        ],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_listening(port, proc)
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.example")
+        client.mail(SENDER)
+        client.rcpt(MAILBOX)
+        client.putcmd("data")
+        assert client.getreply()[0] == 354
+        client.send(message() + b".\r\n")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)  # while the upstream still holds the message
+        code, _ = client.getreply()
+    assert code == 250
+    stop(proc)
+    assert len(upstream.messages) == 1
