@@ -120,7 +120,11 @@ class Pipeline:
         remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
         reply = await transaction.data(message, timeout=remaining)
         outcome = Outcome(reply=reply, delivered=reply.positive, inspection=facts)
-        self._log(received, outcome, started)
+        try:
+            self._log(received, outcome, started)
+        except Exception:
+            # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
+            log.exception("id=%s could not log the outcome", received.id)
         return outcome
 
     def _trace_header(self, received: Received) -> str:

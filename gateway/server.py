@@ -116,10 +116,15 @@ class Gateway:
         if self._server is not None:
             self._server.close()
         await self.handler.drain(self.settings.shutdown_grace)
-        for session in list(self._sessions):
-            if session.transport is not None:
-                session.transport.close()
-        await asyncio.sleep(0)  # let connection_lost run for the sessions just closed
+        open_sessions = [s for s in self._sessions if s.transport is not None]
+        for session in open_sessions:
+            session.transport.close()
+        # connection_lost (which releases a session's upstream transaction) runs a few loop
+        # iterations later, later still for TLS sessions: wait for it, boundedly.
+        for _ in range(100):
+            if all(s.transport is None for s in open_sessions):
+                break
+            await asyncio.sleep(0.02)
         await self.handler.drain(min(self.settings.shutdown_grace, 5))
         await self.handler.cancel_background()
         await self.next_hop.close()

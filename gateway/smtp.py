@@ -207,10 +207,14 @@ class GatewayHandler:
         assert transaction is not None
         try:
             outcome = await self._pipeline.run(received, transaction)
-            return outcome.reply
         finally:
-            await self._end_transaction(session)
             session.busy = False
+            try:
+                await self._end_transaction(session)
+            except Exception:
+                # The message is already delivered (or refused): its reply stands.
+                log.exception("could not release the upstream transaction")
+        return outcome.reply
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(session, GatewaySession)
