@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from gateway import __version__, logsetup
 from gateway.server import Gateway
 from gateway.settings import Settings, SettingsError, load_settings
@@ -26,6 +28,7 @@ RUN_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--data-dir": ("data_dir", {"metavar": "DIR"}),
     "--policy": ("policy", {"metavar": "PATH"}),
     "--web-listen": ("web_listen", {"metavar": "HOST:PORT"}),
+    "--database-url": ("database_url", {"metavar": "URL"}),
     "--slot": ("slot", {"choices": ["mx", "before-queue", "after-queue"]}),
     "--hostname": ("hostname", {}),
     "--tls-cert": ("tls_cert", {"metavar": "PEM"}),
@@ -51,11 +54,51 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_settings_table(),
     )
-    run.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
-    for flag, (key, kwargs) in RUN_FLAGS.items():
-        help_text = Settings.model_fields[key].description
-        run.add_argument(flag, dest=key, default=None, help=help_text, **kwargs)
+    _add_flags(run, RUN_FLAGS)
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser(
+        "upgrade", help="create or migrate the database to this version's schema"
+    )
+    _add_flags(upgrade, DB_FLAGS)
     return parser
+
+
+DB_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--data-dir", "--database-url")}
+
+
+def _add_flags(
+    parser: argparse.ArgumentParser, flags: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
+    for flag, (key, kwargs) in flags.items():
+        help_text = Settings.model_fields[key].description
+        parser.add_argument(flag, dest=key, default=None, help=help_text, **kwargs)
+
+
+def _settings(args: argparse.Namespace, flags: dict[str, tuple[str, dict[str, Any]]]) -> Settings:
+    values = {key: getattr(args, key) for key, _ in flags.values()}
+    return load_settings(values, config_file=args.config)
+
+
+def _db_upgrade(settings: Settings) -> int:
+    from gateway.store import migrate
+    from gateway.store.engine import make_engine
+
+    engine = make_engine(settings.database, sqlite_synchronous=settings.sqlite_synchronous)
+    if engine.dialect.name == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
+    except Exception as e:  # an admin gets the reason, never a traceback
+        print(f"postvagt: cannot upgrade {engine.url.render_as_string()}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"database {engine.url.render_as_string()}: schema {before or 'none'} -> {after}")
+    return 0
 
 
 def _settings_table() -> str:
@@ -82,18 +125,22 @@ async def _serve(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args, RUN_FLAGS if args.command == "run" else DB_FLAGS)
+    except SettingsError as e:
+        print(f"postvagt: {e}", file=sys.stderr)
+        return 2
+    if args.command == "db":
+        return _db_upgrade(settings)
     if args.command == "run":
-        flags = {key: getattr(args, key) for key, _ in RUN_FLAGS.values()}
-        try:
-            settings = load_settings(flags, config_file=args.config)
-        except SettingsError as e:
-            print(f"postvagt: {e}", file=sys.stderr)
-            return 2
         logsetup.configure(settings.log_format, settings.log_level)
         try:
             asyncio.run(_serve(settings))
         except OSError as e:
             print(f"postvagt: cannot listen on {settings.listen}: {e.strerror}", file=sys.stderr)
+            return 1
+        except SQLAlchemyError as e:
+            print(f"postvagt: cannot open the database: {e}", file=sys.stderr)
             return 1
         return 0
     return 2

@@ -20,9 +20,10 @@ from email.utils import format_datetime
 from typing import Protocol
 
 from gateway.act.nexthop import Transaction
-from gateway.model import Inspection, Outcome, Received, Unscanned
+from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Unscanned
 from gateway.parse import parse
 from gateway.rawmail import prepend_fields, strip_fields
+from gateway.store import Store, StoreUnavailable
 
 log = logging.getLogger("postvagt.pipeline")
 messages_log = logging.getLogger("postvagt.messages")
@@ -69,13 +70,16 @@ class Pipeline:
     def __init__(
         self,
         *,
+        store: Store,
         hostname: str,
         stages: Sequence[Stage] = DEFAULT_STAGES,
         workers: int = 2,
         inspect_budget: float = 30.0,
         reply_budget: float = 60.0,
     ) -> None:
+        self._store = store
         self._hostname = hostname
+        self._followups: set[asyncio.Task[None]] = set()
         self._inline = tuple(s for s in stages if not s.offload)
         self._offloaded = tuple(s for s in stages if s.offload)
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="postvagt-inspect")
@@ -113,19 +117,57 @@ class Pipeline:
         )
 
     async def run(self, received: Received, transaction: Transaction) -> Outcome:
-        """Inspect, then deliver. Called once per message after the client's final '.'."""
+        """Inspect, record, deliver, record. Called once per message after the final '.'.
+
+        The commit order of shared/DESIGN.md: the pending record is committed before the
+        message goes upstream (no record, no delivery: 451); after the next hop's answer the
+        record is completed, and nothing that fails then can change that answer.
+        """
         started = time.monotonic()
         facts = await self.inspect(received)
+        if received.inspect:
+            try:
+                received = replace(received, id=await self._store.record_pending(received, facts))
+            except StoreUnavailable as e:
+                log.error("id=%s not recorded, answering 451: %s", received.id, e)
+                outcome = Outcome(reply=TEMPFAIL, delivered=False, inspection=facts)
+                self._log(received, outcome, started)
+                return outcome
         message = self.outgoing_bytes(received, facts)
         remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
         reply = await transaction.data(message, timeout=remaining)
         outcome = Outcome(reply=reply, delivered=reply.positive, inspection=facts)
         try:
+            if received.inspect:
+                await self._record_outcome(received.id, reply)
             self._log(received, outcome, started)
         except Exception:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
-            log.exception("id=%s could not log the outcome", received.id)
+            log.exception("id=%s bookkeeping after delivery failed", received.id)
         return outcome
+
+    async def _record_outcome(self, message_id: str, reply: Reply) -> None:
+        try:
+            await self._store.record_outcome(message_id, reply)
+        except StoreUnavailable as e:
+            # The reply stands; keep trying in the background. Should this process die
+            # first, the record is found pending at start-up and the sender's retry (it
+            # got no answer) completes it.
+            log.error("id=%s outcome not recorded yet (%s); retrying", message_id, e)
+            task = asyncio.ensure_future(self._retry_outcome(message_id, reply))
+            self._followups.add(task)
+            task.add_done_callback(self._followups.discard)
+
+    async def _retry_outcome(self, message_id: str, reply: Reply) -> None:
+        for delay in (1, 5, 15, 30, 60):
+            await asyncio.sleep(delay)
+            try:
+                await self._store.record_outcome(message_id, reply)
+                log.info("id=%s outcome recorded after retry", message_id)
+                return
+            except StoreUnavailable:
+                continue
+        log.error("id=%s outcome could not be recorded; left for start-up recovery", message_id)
 
     def _trace_header(self, received: Received) -> str:
         helo = "".join(c for c in (received.helo or "unknown") if c.isprintable() and c != " ")
@@ -159,5 +201,8 @@ class Pipeline:
         }
         messages_log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields})
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        for task in list(self._followups):
+            task.cancel()
+        await asyncio.gather(*self._followups, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)

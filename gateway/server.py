@@ -7,6 +7,7 @@ import logging
 import ssl
 import weakref
 from collections.abc import Sequence
+from datetime import timedelta
 
 from gateway.act.maildir import MaildirNextHop
 from gateway.act.nexthop import NextHop
@@ -14,6 +15,7 @@ from gateway.act.relay import SmtpNextHop
 from gateway.pipeline import DEFAULT_STAGES, Pipeline, Stage
 from gateway.settings import Settings
 from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf, single_group
+from gateway.store import Store
 
 log = logging.getLogger("postvagt.server")
 
@@ -29,6 +31,18 @@ def build_next_hop(settings: Settings) -> NextHop:
         timeout=settings.upstream_timeout,
         max_idle_connections=settings.upstream_connections,
         idle_seconds=settings.upstream_idle,
+    )
+
+
+def build_store(settings: Settings) -> Store:
+    return Store(
+        settings.database,
+        instance=settings.instance_name,
+        slot=settings.slot.value,
+        timeout=settings.store_timeout,
+        workers=settings.store_workers,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        quarantine_dir=settings.quarantine_dir,
     )
 
 
@@ -54,7 +68,9 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.next_hop = next_hop or build_next_hop(settings)
+        self.store = build_store(settings)
         self.pipeline = Pipeline(
+            store=self.store,
             hostname=settings.hostname,
             stages=stages,
             workers=settings.inspect_workers,
@@ -94,6 +110,8 @@ class Gateway:
 
     async def start(self) -> None:
         s = self.settings
+        # Migrations and the recovery of interrupted records, before the first client.
+        await asyncio.to_thread(self.store.prepare, timedelta(seconds=2 * s.reply_budget))
         self._server = await asyncio.get_running_loop().create_server(
             self._protocol, host=s.listen_host, port=s.listen_port, reuse_address=True
         )
@@ -128,5 +146,6 @@ class Gateway:
         await self.handler.drain(min(self.settings.shutdown_grace, 5))
         await self.handler.cancel_background()
         await self.next_hop.close()
-        self.pipeline.close()
+        await self.pipeline.aclose()
+        await asyncio.to_thread(self.store.close)
         log.info("stopped")

@@ -118,6 +118,33 @@ class Settings(BaseModel):
     shutdown_grace: Annotated[float, Field(ge=0)] = Field(
         30.0, description="Seconds to let messages in flight finish on SIGTERM."
     )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database; unset: SQLite file postvagt.db in the "
+        "data dir. postgresql://user@host/db for several instances sharing one database.",
+    )
+    sqlite_synchronous: str = Field(
+        "FULL",
+        description="SQLite durability: FULL fsyncs every commit, so a record survives a "
+        "power cut; NORMAL is faster but a commit may roll back after a power loss.",
+    )
+    quarantine_dir: Path | None = Field(
+        None,
+        description="Keep quarantined mail as files here (shared by all instances) instead "
+        "of in the database.",
+    )
+    instance_name: str = Field(
+        default_factory=socket.gethostname,
+        description="This instance's name in the message records (unique per instance).",
+    )
+    store_timeout: Annotated[float, Field(gt=0)] = Field(
+        10.0,
+        description="Seconds to keep retrying a locked or unreachable database before the "
+        "message gets 451.",
+    )
+    store_workers: Annotated[int, Field(ge=1)] = Field(
+        4, description="Database connections (PostgreSQL; SQLite always has one writer)."
+    )
     log_format: str = Field("text", description="text or json (one object per line).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
@@ -160,6 +187,32 @@ class Settings(BaseModel):
     def _check_log_format(cls, value: str) -> str:
         if value not in ("text", "json"):
             raise ValueError("must be 'text' or 'json'")
+        return value
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        if value.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("must be FULL, EXTRA or NORMAL")
+        return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            backend = None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(
+                "expected sqlite:////path/postvagt.db or postgresql://user@host:5432/db, "
+                f"got {value!r}"
+            )
         return value
 
     @field_validator("log_level")
@@ -208,6 +261,10 @@ class Settings(BaseModel):
     @property
     def maildir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'postvagt.db').resolve()}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,0 +1,48 @@
+"""Engines for the two back ends: SQLite (one instance) and PostgreSQL (several).
+
+SQLite runs in WAL mode with ``synchronous=FULL`` by default, so a committed record survives
+a power cut (with NORMAL it may roll back, https://www.sqlite.org/pragma.html#pragma_synchronous),
+and every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock up front, so two
+processes (the gateway and ``postvagt users add``, say) wait for each other through
+busy_timeout instead of failing half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(
+    url: str, *, sqlite_synchronous: str = "FULL", busy_timeout: float = 5.0, pool_size: int = 4
+) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_size=pool_size, pool_pre_ping=True)
+
+    engine = create_engine(parsed, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {sqlite_synchronous}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

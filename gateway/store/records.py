@@ -1,0 +1,192 @@
+"""The message record: written in the order of shared/DESIGN.md's commit contract.
+
+pending (before the final "." goes upstream) → delivered | rejected | failed (after the next
+hop's answer) or quarantined (raw message and record committed together). Functions here
+take an open Connection inside a transaction; gateway.store.store runs them off the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from gateway.model import Inspection, Received, Reply
+from gateway.store.tables import messages, quarantine
+
+
+def idempotency_key(received: Received, message_id: str | None) -> str:
+    """Message-ID plus a hash of the envelope and the body as received.
+
+    A sender that retries after our 451 sends the same bytes to the same envelope, so its
+    retry finds the record of the first attempt instead of adding a second one.
+    """
+    digest = hashlib.sha256()
+    for part in (message_id or "", received.mail_from, *received.rcpt_tos):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(received.raw)
+    return digest.hexdigest()
+
+
+def _dialect_insert(connection: Connection) -> Any:
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def record_pending(
+    connection: Connection,
+    received: Received,
+    facts: Inspection,
+    *,
+    key: str,
+    instance: str,
+    slot: str,
+) -> str:
+    """Insert the pending record, or reopen the one of an earlier attempt (same key).
+
+    Returns the Postvagt id to use: the earlier attempt's, so both copies carry one id.
+    """
+    now = datetime.now(UTC)
+    values = {
+        "id": received.id,
+        "idempotency_key": key,
+        "received_at": received.received_at,
+        "updated_at": now,
+        "instance": instance,
+        "slot": slot,
+        "mail_from": received.mail_from,
+        "recipient_group": received.group,
+        "recipients": list(received.rcpt_tos),
+        "size": len(received.raw),
+        "state": "pending",
+        "attempts": 1,
+        "protection": protection_facts(received),
+        "unscanned": list(facts.unscanned),
+        "findings": [],
+        "upstream_reply": None,
+    }
+    statement = _dialect_insert(connection)(messages).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[messages.c.idempotency_key],
+        set_={
+            "state": "pending",
+            "attempts": messages.c.attempts + 1,
+            "updated_at": now,
+            "instance": instance,
+            "unscanned": statement.excluded.unscanned,
+            "upstream_reply": None,
+        },
+    ).returning(messages.c.id)
+    return str(connection.execute(statement).scalar_one())
+
+
+def protection_facts(received: Received) -> dict[str, Any]:
+    tls = received.tls
+    return {"tls": {"version": tls.version, "cipher": tls.cipher} if tls else None}
+
+
+def state_for(reply: Reply) -> str:
+    if reply.positive:
+        return "delivered"
+    return "rejected" if reply.code >= 500 else "failed"
+
+
+def record_outcome(connection: Connection, message_id: str, reply: Reply) -> None:
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            state=state_for(reply),
+            updated_at=datetime.now(UTC),
+            upstream_reply=str(reply)[:512],
+        )
+    )
+
+
+def recover_interrupted(connection: Connection, older_than: timedelta) -> int:
+    """Records left pending by a process that died mid-message become 'failed'.
+
+    The sender never got our 250 (we reply only after marking the record), so it retries;
+    the retry finds this record by its key and moves it on.
+    """
+    cutoff = datetime.now(UTC) - older_than
+    result = connection.execute(
+        update(messages)
+        .where(messages.c.state == "pending", messages.c.updated_at < cutoff)
+        .values(state="failed", upstream_reply="interrupted: outcome unknown, sender retries")
+    )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class QuarantinePlace:
+    """Where raw quarantined mail lives: the database (folder None) or a shared folder."""
+
+    folder: Path | None = None
+
+
+def store_quarantined(
+    connection: Connection, message_id: str, raw: bytes, place: QuarantinePlace
+) -> None:
+    """Keep the raw message and mark the record quarantined, in one transaction.
+
+    With a folder, the file is written and fsync'ed first: a crash before the commit leaves
+    an orphan file (harmless), never a record without its message.
+    """
+    now = datetime.now(UTC)
+    digest = hashlib.sha256(raw).hexdigest()
+    raw_value: bytes | None = raw
+    path_value: str | None = None
+    if place.folder is not None:
+        path_value = f"{now:%Y/%m/%d}/{message_id}.eml"
+        _write_durably(place.folder / path_value, raw)
+        raw_value = None
+    connection.execute(
+        insert(quarantine).values(
+            message_id=message_id,
+            stored_at=now,
+            size=len(raw),
+            sha256=digest,
+            raw=raw_value,
+            path=path_value,
+        )
+    )
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(state="quarantined", updated_at=now, upstream_reply=None)
+    )
+
+
+def read_quarantined(connection: Connection, message_id: str, place: QuarantinePlace) -> bytes:
+    row = connection.execute(
+        select(quarantine.c.raw, quarantine.c.path, quarantine.c.sha256).where(
+            quarantine.c.message_id == message_id
+        )
+    ).one()
+    if row.raw is not None:
+        return bytes(row.raw)
+    if place.folder is None:
+        raise LookupError(f"quarantined message {message_id} is in a folder, none configured")
+    return (place.folder / row.path).read_bytes()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)

@@ -1,0 +1,136 @@
+"""The store as the gateway uses it: every call runs off the SMTP event loop.
+
+SQLite gets one writer thread (one connection, BEGIN IMMEDIATE), PostgreSQL a small pool.
+A locked or unreachable database is retried with backoff up to ``timeout`` seconds; then
+``StoreUnavailable`` is raised, which the pipeline turns into a 451 (before the message went
+upstream) — never into a lost message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from gateway.model import Inspection, Received, Reply
+from gateway.store import migrate, primitives, records
+from gateway.store.engine import make_engine
+
+log = logging.getLogger("postvagt.store")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The database could not be written within the time allowed."""
+
+
+class Store:
+    def __init__(
+        self,
+        url: str,
+        *,
+        instance: str,
+        slot: str,
+        timeout: float = 10.0,
+        workers: int = 4,
+        sqlite_synchronous: str = "FULL",
+        quarantine_dir: Path | None = None,
+    ) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(
+            url,
+            sqlite_synchronous=sqlite_synchronous,
+            busy_timeout=min(timeout, 2.0),
+            pool_size=workers,
+        )
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.instance = instance
+        self.slot = slot
+        self.timeout = timeout
+        self.quarantine = records.QuarantinePlace(quarantine_dir)
+        # SQLite: exactly one writer, so writes queue here rather than on the file lock.
+        self._executor = ThreadPoolExecutor(
+            1 if self.is_sqlite else workers, thread_name_prefix="postvagt-store"
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def prepare(self, recover_after: timedelta) -> int:
+        """Create the database if needed, migrate it, and recover interrupted records."""
+        if self.is_sqlite:
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(self.engine)
+        recovered = self.transaction(records.recover_interrupted, recover_after)
+        if recovered:
+            log.warning("%d message records were left pending by an interrupted run", recovered)
+        return recovered
+
+    def transaction(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``work(connection, …)`` in one transaction, retrying while the database is
+        locked or unreachable, for at most ``timeout`` seconds."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.02
+        while True:
+            try:
+                with self.engine.begin() as connection:
+                    return work(connection, *args, **kwargs)
+            except (OperationalError, DBAPIError) as e:
+                transient = isinstance(e, OperationalError) or e.connection_invalidated
+                if not transient or time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(f"{work.__name__}: {type(e.orig).__name__}") from e
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    async def run(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self._executor, lambda: self.transaction(work, *args, **kwargs)
+        )
+        try:
+            # A margin over the retry window: the thread itself gives up at the deadline.
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout + 5)
+        except TimeoutError as e:
+            raise StoreUnavailable(f"{work.__name__}: no answer in time") from e
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    # -- what the pipeline writes ------------------------------------------------------------
+
+    async def record_pending(self, received: Received, facts: Inspection) -> str:
+        message_id = facts.parsed.message_id if facts.parsed else None
+        return await self.run(
+            records.record_pending,
+            received,
+            facts,
+            key=records.idempotency_key(received, message_id),
+            instance=self.instance,
+            slot=self.slot,
+        )
+
+    async def record_outcome(self, message_id: str, reply: Reply) -> None:
+        await self.run(records.record_outcome, message_id, reply)
+
+    async def quarantine_message(self, message_id: str, raw: bytes) -> None:
+        await self.run(records.store_quarantined, message_id, raw, self.quarantine)
+
+    async def claim_once(self, scope: str, key: str, period: timedelta) -> bool:
+        return await self.run(primitives.claim_once, scope, key, period)
