@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,12 +16,37 @@ from tests.servers import RunningGateway, Upstream
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
+# The PostgreSQL that .ci/run makes sure is running; each test gets a database of its own.
+PG_ADMIN_URL = os.environ.get("POSTVAGT_TEST_PG", "postgresql://127.0.0.1:5432/test")
+
 
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
     server = Upstream().start()
     yield server
     server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each back end."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'postvagt.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg")
+    name = f"postvagt_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 GatewayFactory = Callable[..., RunningGateway]

@@ -26,7 +26,15 @@ def make_engine(
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_size=pool_size, pool_pre_ping=True)
+        # A statement waiting on a lock gives up after busy_timeout, like SQLite's, so the
+        # retry loop (and in the end a 451) stays in charge of how long a message waits.
+        options = f"-c lock_timeout={int(busy_timeout * 1000)}"
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            pool_pre_ping=True,
+            connect_args={"options": options, "connect_timeout": max(1, int(busy_timeout))},
+        )
 
     engine = create_engine(parsed, connect_args={"check_same_thread": False})
 
