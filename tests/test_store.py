@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import inspect, select, text
 
 from gateway.model import Inspection, ParsedMail, Received, Reply, Unscanned
-from gateway.store import Store, StoreUnavailable, migrate
-from gateway.store import primitives, records
+from gateway.store import Store, StoreUnavailable, migrate, primitives, records
 from gateway.store.engine import make_engine
 from gateway.store.tables import messages, metadata, outbox, quarantine
 
