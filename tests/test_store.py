@@ -272,3 +272,47 @@ def test_no_message_content_columns():
     """The log must not become a leak: no subject, body or snippet column anywhere."""
     columns = {c.name for table in metadata.tables.values() for c in table.columns}
     assert not columns & {"subject", "body", "snippet", "text", "content"}
+
+
+# -- SQLite's batching writer ------------------------------------------------------------------
+
+
+async def test_group_commit_batches_and_isolates_failures(tmp_path: Path):
+    import asyncio
+
+    store = Store(f"sqlite:///{tmp_path / 'g.db'}", instance="i", slot="mx", timeout=3)
+    store.prepare(recover_after=timedelta(minutes=2))
+
+    def broken(connection, n):
+        records.record_pending(
+            connection, received(), FACTS, key=f"{n:064d}", instance="i", slot="mx"
+        )
+        raise ValueError("this write fails after doing some work")
+
+    many = [
+        store.record_pending(received(raw=f"Subject: {i}\r\n\r\n".encode()), FACTS)
+        for i in range(60)
+    ]
+    results = await asyncio.gather(*many, store.run(broken, 7), return_exceptions=True)
+    assert isinstance(results[-1], ValueError)
+    assert all(isinstance(r, str) for r in results[:-1])
+    assert len(rows(store)) == 60  # the failed write's row was rolled back alone
+    writer = store._writer
+    assert writer is not None and writer.writes == 61
+    print(f"\nfigure: 61 concurrent writes committed in {writer.batches} batches")
+    assert writer.batches < 61
+    store.close()
+
+
+async def test_group_commit_reports_a_locked_database(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'l.db'}", instance="i", slot="mx", timeout=0.5)
+    store.prepare(recover_after=timedelta(minutes=2))
+    holder = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.record_pending(received(), FACTS)
+    finally:
+        holder.close()
+    assert await store.record_pending(received(), FACTS)
+    store.close()

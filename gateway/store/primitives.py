@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from gateway.store.records import _dialect_insert
+from gateway.store.records import _insert_for
 from gateway.store.tables import outbox, rate_limits
 
 
 def claim_once(connection: Connection, scope: str, key: str, period: timedelta) -> bool:
     """True for exactly one caller per (scope, key) until ``period`` has passed."""
     now = datetime.now(UTC)
-    statement = _dialect_insert(connection)(rate_limits).values(
+    statement = _insert_for(connection.dialect.name)(rate_limits).values(
         scope=scope, key=key, first_at=now, expires_at=now + period, hits=1
     )
     statement = statement.on_conflict_do_update(

@@ -7,6 +7,7 @@ take an open Connection inside a transaction; gateway.store.store runs them off 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, insert, select, update
 
 from gateway.model import Inspection, Received, Reply
 from gateway.store.tables import messages, quarantine
@@ -33,14 +34,33 @@ def idempotency_key(received: Received, message_id: str | None) -> str:
     return digest.hexdigest()
 
 
-def _dialect_insert(connection: Connection) -> Any:
-    if connection.dialect.name == "postgresql":
+def _insert_for(dialect: str) -> Any:
+    """The INSERT construct with ON CONFLICT support for this back end."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+@functools.cache
+def _pending_statement(dialect: str) -> Any:
+    """Built once per dialect and cached compiled by SQLAlchemy: the hot path of every
+    message should not rebuild an INSERT … ON CONFLICT construct."""
+    statement = _insert_for(dialect)(messages)
+    return statement.on_conflict_do_update(
+        index_elements=[messages.c.idempotency_key],
+        set_={
+            "state": "pending",
+            "attempts": messages.c.attempts + 1,
+            "updated_at": statement.excluded.updated_at,
+            "instance": statement.excluded.instance,
+            "unscanned": statement.excluded.unscanned,
+            "upstream_reply": None,
+        },
+    ).returning(messages.c.id)
 
 
 def record_pending(
@@ -56,12 +76,11 @@ def record_pending(
 
     Returns the Postvagt id to use: the earlier attempt's, so both copies carry one id.
     """
-    now = datetime.now(UTC)
     values = {
         "id": received.id,
         "idempotency_key": key,
         "received_at": received.received_at,
-        "updated_at": now,
+        "updated_at": datetime.now(UTC),
         "instance": instance,
         "slot": slot,
         "mail_from": received.mail_from,
@@ -72,22 +91,12 @@ def record_pending(
         "attempts": 1,
         "protection": protection_facts(received),
         "unscanned": list(facts.unscanned),
+        "verdict": None,
         "findings": [],
         "upstream_reply": None,
     }
-    statement = _dialect_insert(connection)(messages).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[messages.c.idempotency_key],
-        set_={
-            "state": "pending",
-            "attempts": messages.c.attempts + 1,
-            "updated_at": now,
-            "instance": instance,
-            "unscanned": statement.excluded.unscanned,
-            "upstream_reply": None,
-        },
-    ).returning(messages.c.id)
-    return str(connection.execute(statement).scalar_one())
+    statement = _pending_statement(connection.dialect.name)
+    return str(connection.execute(statement, values).scalar_one())
 
 
 def protection_facts(received: Received) -> dict[str, Any]:
@@ -101,15 +110,26 @@ def state_for(reply: Reply) -> str:
     return "rejected" if reply.code >= 500 else "failed"
 
 
+_OUTCOME: Update = (
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"))
+    .values(
+        state=bindparam("new_state"),
+        updated_at=bindparam("now"),
+        upstream_reply=bindparam("reply"),
+    )
+)
+
+
 def record_outcome(connection: Connection, message_id: str, reply: Reply) -> None:
     connection.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(
-            state=state_for(reply),
-            updated_at=datetime.now(UTC),
-            upstream_reply=str(reply)[:512],
-        )
+        _OUTCOME,
+        {
+            "message_id": message_id,
+            "new_state": state_for(reply),
+            "now": datetime.now(UTC),
+            "reply": str(reply)[:512],
+        },
     )
 
 

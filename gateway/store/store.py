@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from gateway.model import Inspection, Received, Reply
 from gateway.store import migrate, primitives, records
 from gateway.store.engine import make_engine
+from gateway.store.writer import BatchingWriter, WriterUnavailable
 
 log = logging.getLogger("postvagt.store")
 
@@ -59,10 +60,10 @@ class Store:
         self.slot = slot
         self.timeout = timeout
         self.quarantine = records.QuarantinePlace(quarantine_dir)
-        # SQLite: exactly one writer, so writes queue here rather than on the file lock.
-        self._executor = ThreadPoolExecutor(
-            1 if self.is_sqlite else workers, thread_name_prefix="postvagt-store"
-        )
+        # SQLite: exactly one writer, which commits what queued up in one go (group
+        # commit). PostgreSQL: a small pool; the server does the rest.
+        self._writer = BatchingWriter(self.engine, timeout) if self.is_sqlite else None
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="postvagt-store")
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -99,17 +100,23 @@ class Store:
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            self._executor, lambda: self.transaction(work, *args, **kwargs)
-        )
+        if self._writer is not None:
+            future = asyncio.wrap_future(self._writer.submit(work, *args, **kwargs))
+        else:
+            future = asyncio.get_running_loop().run_in_executor(
+                self._executor, lambda: self.transaction(work, *args, **kwargs)
+            )
         try:
             # A margin over the retry window: the thread itself gives up at the deadline.
             return await asyncio.wait_for(asyncio.shield(future), self.timeout + 5)
         except TimeoutError as e:
             raise StoreUnavailable(f"{work.__name__}: no answer in time") from e
+        except WriterUnavailable as e:
+            raise StoreUnavailable(f"{work.__name__}: {e}") from e
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self._executor.shutdown(wait=True)
         self.engine.dispose()
 
