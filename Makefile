@@ -19,3 +19,4 @@ lint:
 bench:
 	@scripts/bootstrap test
 	.venv/bin/python bench/relay.py
+	.venv/bin/python bench/store.py
