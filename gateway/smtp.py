@@ -29,6 +29,15 @@ GroupOf = Callable[[str], str]
 OUTBOUND = "outbound"
 
 
+def _bad_address(address: str) -> bool:
+    # Control characters have no place in an address; passed on they would be refused by
+    # the next hop (or the database) on every retry, so refuse them once, permanently.
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in address)
+
+
+BAD_ADDRESS = "553 5.1.3 Address contains control characters"
+
+
 def single_group(recipient: str) -> str:
     """Until policies name mailboxes, every local recipient is governed by one policy."""
     return "default"
@@ -134,6 +143,8 @@ class GatewayHandler:
         await self._end_transaction(session)  # EHLO/HELO reset aiosmtpd's state, not ours
         if self._slot is Slot.AFTER_QUEUE and not self._trusted_peer(session):
             return "550 5.7.1 Not accepting mail from this client"
+        if _bad_address(address):
+            return BAD_ADDRESS
         if self.inflight >= self._max_inflight:
             return "451 4.3.2 System busy, please try again later"
         session.tls = _tls_info(server)
@@ -159,6 +170,8 @@ class GatewayHandler:
         assert isinstance(session, GatewaySession)
         if session.transaction is None:
             return str(TEMPFAIL)
+        if _bad_address(address):
+            return BAD_ADDRESS
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return "452 4.5.3 Too many recipients"
         if self._slot is not Slot.AFTER_QUEUE and not self._is_local(address):

@@ -313,6 +313,21 @@ def test_overload_watermark_refuses_before_data(upstream, make_gateway):
             assert third.mail(SENDER)[0] == 250
 
 
+@pytest.mark.parametrize(
+    "command", ["MAIL FROM:<a\x01b@example.net>", "RCPT TO:<p\x7fx@kommune.example>"]
+)
+def test_control_characters_in_addresses_are_refused_permanently(upstream, make_gateway, command):
+    gw = make_gateway(upstream)
+    client = RawClient(gw.port)
+    try:
+        client.command("EHLO client.example")
+        if command.startswith("RCPT"):
+            assert client.command(f"MAIL FROM:<{SENDER}>").startswith("250")
+        assert client.command(command).startswith("553 5.1.3")
+    finally:
+        client.close()
+
+
 def test_long_lines_are_accepted_up_to_the_bound(upstream, make_gateway):
     gw = make_gateway(upstream, max_line_length=20_000)
     long_line = "<p>" + "a" * 15_000 + "</p>\r\n"
