@@ -118,3 +118,24 @@ class Outcome:
     reply: Reply
     delivered: bool
     inspection: Inspection = field(default_factory=Inspection)
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Text taken from one place of a message (subject, body, html, forwarded, quoted,
+    attachment:<name>)."""
+
+    location: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Personal data found: its type, where, how sure, by which recognizer, and a masked
+    form only. The matched value itself never leaves the detector."""
+
+    entity: str
+    location: str
+    score: float
+    recognizer: str
+    masked: str | None

@@ -126,3 +126,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for suite, seconds in sorted(_suite_seconds.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"{seconds:8.1f} s  {suite}")
     terminalreporter.write_line(f"{time.monotonic() - _started:8.1f} s  total")
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """The detector with the blank Danish pipeline, built once (as a worker builds it)."""
+    from gateway.detect.engine import build_detector
+
+    return build_detector()

@@ -94,7 +94,7 @@ def cvr(rng: random.Random) -> str:
 
 def iban_dk(rng: random.Random) -> str:
     bban = f"{rng.randrange(1000, 10000)}{rng.randrange(10**9, 10**10)}"
-    rearranged = int(bban + "131400")  # "DK00" moved to the end, letters as numbers
+    rearranged = int(bban + "132000")  # "DK00" moved to the end: D=13, K=20
     check = 98 - rearranged % 97
     return f"DK{check:02d}{bban}"
 

@@ -197,6 +197,150 @@ NEGATIVES: list[Callable[[random.Random], Draft]] = [
 ]
 
 
+# -- positives --------------------------------------------------------------------------------
+
+CPR_PHRASES = [
+    "Mit CPR-nr. er {cpr}.",
+    "Mit cpr-nummer: {cpr}",
+    "CPR: {cpr}",
+    "Personnummer {cpr}",
+    "Jeg har cpr nr {cpr} hvis I skal bruge det.",
+    "Min søns cpr.nr. er {cpr}.",
+    "My CPR number is {cpr}.",
+    "Civil registration number: {cpr}",
+    "Sundhedskort med nummer {cpr} er vedlagt som billede.",
+]
+SEPARATORS = ["-", "-", "-", "", " ", "/", "."]
+NAMES = ["Mette", "Lars", "Sofie", "Ahmed", "Karen", "Jonas", "Fatima", "Søren", "Åse", "Ølbæk"]
+
+
+def _cpr_label(number: str) -> Label:
+    return ("DK_CPR", digits(number))
+
+
+def pos_cpr(rng: random.Random) -> Draft:
+    number = fictional.cpr(rng, separator=rng.choice(SEPARATORS))
+    phrase = rng.choice(CPR_PHRASES).format(cpr=number)
+    name = rng.choice(NAMES)
+    where = rng.choice(["body", "subject", "signature", "quoted"])
+    subject, body = (
+        "Spørgsmål om boligstøtte",
+        f"Hej\n\nJeg søger boligstøtte. {phrase}\n\nMvh\n{name}",
+    )
+    if where == "subject":
+        subject, body = f"Ansøgning – {phrase}", f"Hej\n\nSe emnefeltet.\n\nMvh\n{name}"
+    elif where == "signature":
+        body = f"Hej\n\nJeg søger om tilskud til briller.\n\nVenlig hilsen\n{name}\nCPR: {number}"
+    elif where == "quoted":
+        body = (
+            f"Hej igen\n\nHar I set min mail?\n\nMvh {name}\n\n"
+            f"> Hej\n> Jeg søger boligstøtte. {phrase}\n> Mvh {name}"
+        )
+    return Draft(subject, body, {_cpr_label(number)})
+
+
+def pos_cpr_exception(rng: random.Random) -> Draft:
+    number = fictional.exception_cpr(rng, separator=rng.choice(["-", ""]))
+    text = rng.choice(["Mit CPR-nummer er {cpr}.", "Personnummer: {cpr}", "cpr {cpr}"])
+    body = f"Hej\n\nJeg er født 1. januar. {text.format(cpr=number)}\n\nMvh\nPoul"
+    return Draft("Ændring af adresse", body, {_cpr_label(number)})
+
+
+def pos_cpr_bare_hyphen(rng: random.Random) -> Draft:
+    number = fictional.cpr(rng)
+    body = f"Hej\n\nVedr. min datter {number}, hun starter i skole efter sommerferien.\n\nMvh"
+    return Draft("Skolestart", body, {_cpr_label(number)})
+
+
+HEALTH_TEXTS = [
+    "Min søn er indlagt på psykiatrisk afdeling.",
+    "Jeg har fået diagnosen diabetes og er sygemeldt.",
+    "Jeg vedlægger lægeerklæringen, som beskriver min depression.",
+    "I was diagnosed with cancer and I am on sick leave.",
+    "Min mor har demens og har brug for hjemmehjælp.",
+]
+SOCIAL_TEXTS = [
+    "Vi er midt i en skilsmisse, og der er uenighed om forældremyndigheden.",
+    "Min datter er anbragt, og jeg vil klage over underretningen.",
+    "Jeg har gæld og er på kontanthjælp.",
+]
+CRIMINAL_TEXTS = [
+    "Jeg er blevet sigtet i en sag og har brug for en straffeattest.",
+    "Min søn er varetægtsfængslet og afsoner nu i fængsel.",
+]
+UNION_TEXTS = ["Jeg er medlem af fagforeningen, og min tillidsrepræsentant deltager i mødet."]
+RELIGION_TEXTS = ["Jeg er muslim og ønsker at drøfte udmeldelse af folkekirken for min søn."]
+
+
+def pos_category(rng: random.Random) -> Draft:
+    category, texts = rng.choice(
+        [("HEALTH", HEALTH_TEXTS)] * 3
+        + [
+            ("SOCIAL", SOCIAL_TEXTS),
+            ("CRIMINAL", CRIMINAL_TEXTS),
+            ("UNION", UNION_TEXTS),
+            ("RELIGION", RELIGION_TEXTS),
+        ]
+    )
+    text = rng.choice(texts)
+    labels: set[Label] = {(category, "")}
+    body = f"Hej\n\n{text}\n\nVenlig hilsen\n{rng.choice(NAMES)}"
+    if rng.random() < 0.5:
+        number = fictional.cpr(rng)
+        body = body.replace("\n\nVenlig", f" Mit CPR-nr. er {number}.\n\nVenlig")
+        labels.add(_cpr_label(number))
+    return Draft("Min situation", body, labels)
+
+
+def pos_business(rng: random.Random) -> Draft:
+    cvr = fictional.cvr(rng)
+    iban = fictional.iban_dk(rng)
+    tel = f"{rng.randrange(2, 10)}{rng.randrange(10**7):07d}"
+    form = rng.choice([f"CVR-nr. {cvr}", f"CVR: {cvr}", f"DK{cvr}"])
+    body = (
+        f"Hej\n\nFaktura for rådgivning vedlagt.\n\nByg & Rådgivning ApS\n{form}\n"
+        f"Tlf. {tel}\nIBAN {fictional.group4(iban)}\n"
+    )
+    labels = {("DK_CVR", cvr), ("IBAN_CODE", iban), ("DK_PHONE", tel)}
+    return Draft("Faktura", body, labels)
+
+
+def pos_bank(rng: random.Random) -> Draft:
+    reg, account = f"{rng.randrange(1000, 10000)}", f"{rng.randrange(10**7, 10**10)}"
+    body = (
+        f"Hej\n\nMin boligstøtte skal udbetales til reg.nr. {reg} kontonr. {account}.\n\nMvh\nIda"
+    )
+    return Draft("Udbetaling", body, {("DK_BANK_ACCOUNT", reg + account)})
+
+
+def pos_documents(rng: random.Random) -> Draft:
+    passport = f"{rng.randrange(10**8, 10**9)}"
+    licence = f"{rng.randrange(10**7, 10**8)}"
+    body = (
+        f"Hej\n\nTil min ansøgning: mit pasnummer er {passport}, "
+        f"og mit kørekortnummer er {licence}.\n\nMvh\nAnders"
+    )
+    return Draft("Legitimation", body, {("DK_PASSPORT", passport), ("DK_DRIVING_LICENCE", licence)})
+
+
+def pos_replacement(rng: random.Random) -> Draft:
+    number = fictional.cpr(rng, replacement=True)
+    body = f"Hej\n\nJeg har fået et erstatningspersonnummer: {number}.\n\nMvh\nNadia"
+    return Draft("Mit nummer", body, {("DK_CPR_REPLACEMENT", digits(number))})
+
+
+POSITIVES: list[tuple[Callable[[random.Random], Draft], int]] = [
+    (pos_cpr, 40),
+    (pos_cpr_exception, 12),
+    (pos_cpr_bare_hyphen, 6),
+    (pos_category, 20),
+    (pos_business, 8),
+    (pos_bank, 5),
+    (pos_documents, 5),
+    (pos_replacement, 5),
+]
+
+
 # -- rendering ---------------------------------------------------------------------------------
 
 
@@ -236,4 +380,11 @@ def corpus(seed: int = 20261128, negatives_per_kind: int = 10) -> Iterator[Label
             draft.html = rng.random() < 0.2
             yield LabelledMail(
                 f"{make.__name__}-{i}", render(draft, rng), frozenset(draft.labels), "negative"
+            )
+    for make, count in POSITIVES:
+        for i in range(count):
+            draft = make(rng)
+            draft.html = rng.random() < 0.2
+            yield LabelledMail(
+                f"{make.__name__}-{i}", render(draft, rng), frozenset(draft.labels), "positive"
             )

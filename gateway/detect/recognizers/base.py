@@ -1,0 +1,135 @@
+"""What every Postvagt pattern recognizer shares.
+
+They are Presidio ``PatternRecognizer`` subclasses (graded ``PATTERNS``, ``CONTEXT`` words,
+``validate_result`` for impossible values), plus two things Presidio does not give us:
+
+- ``SUPPRESS`` words, which lower a candidate's score (an order number is not a CPR number);
+  the detector applies them, with ``CONTEXT``, over windows of raw text, because a blank
+  spaCy pipeline gives Presidio's lemma-based context enhancer nothing to work with;
+- patterns run under the caller's deadline, and a timeout raises ``ScanIncomplete``:
+  Presidio's own loop logs a regex timeout and carries on, which would make a message look
+  clean when it was not scanned.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import regex
+from presidio_analyzer import (
+    AnalysisExplanation,
+    EntityRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerResult,
+)
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+LANGUAGE = "da"
+
+
+class ScanIncomplete(Exception):
+    """A recognizer could not finish within the deadline."""
+
+
+def run_patterns(
+    recognizer: PatternRecognizer, text: str, deadline: float | None
+) -> list[RecognizerResult]:
+    """Presidio's pattern loop, with a deadline that fails closed."""
+    results = []
+    flags = recognizer.global_regex_flags
+    for pattern in recognizer.patterns:
+        if pattern.compiled_regex is None or pattern.compiled_with_flags != flags:
+            pattern.compiled_with_flags = flags
+            pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise ScanIncomplete(f"{recognizer.name}: out of time")
+        try:
+            matches = list(pattern.compiled_regex.finditer(text, timeout=remaining))
+        except TimeoutError as e:
+            raise ScanIncomplete(f"{recognizer.name}/{pattern.name}: regex timeout") from e
+        for match in matches:
+            start, end = match.span()
+            if start == end:
+                continue
+            value = text[start:end]
+            validation = recognizer.validate_result(value)
+            score = pattern.score
+            if validation is not None:
+                score = EntityRecognizer.MAX_SCORE if validation else EntityRecognizer.MIN_SCORE
+            if recognizer.invalidate_result(value):
+                score = EntityRecognizer.MIN_SCORE
+            if score <= EntityRecognizer.MIN_SCORE:
+                continue
+            explanation = AnalysisExplanation(
+                recognizer=recognizer.name,
+                original_score=pattern.score,
+                pattern_name=pattern.name,
+                pattern=pattern.regex,
+                validation_result=validation,
+            )
+            result = RecognizerResult(
+                entity_type=recognizer.supported_entities[0],
+                start=start,
+                end=end,
+                score=score,
+                analysis_explanation=explanation,
+                recognition_metadata={
+                    RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
+                },
+            )
+            results.append(result)
+    return results
+
+
+class DanishPatternRecognizer(PatternRecognizer):
+    """Base for Postvagt's recognizers: declare the class attributes, override ``adjust``."""
+
+    ENTITY: ClassVar[str]
+    PATTERNS: ClassVar[list[Pattern]]
+    CONTEXT: ClassVar[list[str]] = []
+    SUPPRESS: ClassVar[list[str]] = []
+    CONTEXT_BOOST: ClassVar[float] = 0.35
+    SUPPRESS_PENALTY: ClassVar[float] = 0.7
+    COUNTRY_CODE: ClassVar[str] = "dk"
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity=self.ENTITY,
+            patterns=list(self.PATTERNS),
+            context=list(self.CONTEXT),
+            supported_language=LANGUAGE,
+            name=type(self).__name__,
+        )
+        self.suppress = list(self.SUPPRESS)
+        self.context_boost = self.CONTEXT_BOOST
+        self.suppress_penalty = self.SUPPRESS_PENALTY
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+        deadline: float | None = None,
+    ) -> list[RecognizerResult]:
+        results = run_patterns(self, text, deadline)
+        for result in results:
+            self.adjust(result, text[result.start : result.end])
+        return results
+
+    def adjust(self, result: RecognizerResult, value: str) -> None:
+        """Change a candidate's score from what its value says (checksums and the like)."""
+
+    @staticmethod
+    def raise_score(result: RecognizerResult, by: float, why: str) -> None:
+        result.score = min(EntityRecognizer.MAX_SCORE, result.score + by)
+        if result.analysis_explanation is not None:
+            result.analysis_explanation.append_textual_explanation_line(why)
+
+
+def digits_of(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())

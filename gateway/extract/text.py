@@ -1,0 +1,118 @@
+"""The text of a message's subject and its text/plain and text/html bodies.
+
+The full extraction stage (real-type sniffing, attachments, archives, OCR) builds on this;
+for now forwarded messages (message/rfc822) are followed, quoted reply lines ("> ") are kept
+apart as location "quoted", and every decode falls back rather than fails: declared charset,
+then UTF-8, then cp1252. The walk is iterative and bounded in parts and depth.
+"""
+
+from __future__ import annotations
+
+import email
+import html
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from html.parser import HTMLParser
+
+from gateway.model import TextChunk
+
+MAX_PARTS = 1000
+MAX_DEPTH = 32
+MAX_PART_BYTES = 20 * 1024 * 1024
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    for candidate in (charset, "utf-8"):
+        if not candidate:
+            continue
+        try:
+            return data.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("cp1252", errors="replace")
+
+
+def header_text(value: object) -> str:
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (UnicodeDecodeError, LookupError, ValueError, email.errors.HeaderParseError):
+        return str(value)
+
+
+class _HtmlText(HTMLParser):
+    SKIP = {"script", "style", "head", "title"}
+    BREAKS = {"br", "p", "div", "li", "tr", "td", "h1", "h2", "h3", "h4", "table"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skipping += 1
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of HTML: no scripts, no styles, entities decoded, nothing fetched."""
+    parser = _HtmlText()
+    parser.feed(markup)
+    parser.close()
+    return html.unescape("".join(parser.parts))
+
+
+def _split_quoted(text: str) -> tuple[str, str]:
+    own, quoted = [], []
+    for line in text.splitlines():
+        (quoted if line.lstrip().startswith(">") else own).append(line)
+    return "\n".join(own), "\n".join(line.lstrip().lstrip(">").lstrip() for line in quoted)
+
+
+def mail_text(raw: bytes) -> list[TextChunk]:
+    message = email.message_from_bytes(raw, policy=policy.compat32)
+    chunks = [TextChunk("subject", header_text(message.get("Subject")))]
+    stack: list[tuple[Message, int, bool]] = [(message, 0, False)]
+    parts = 0
+    while stack and parts < MAX_PARTS:
+        part, depth, forwarded = stack.pop()
+        parts += 1
+        if part.is_multipart():
+            if depth < MAX_DEPTH:
+                children = part.get_payload()
+                if isinstance(children, list):
+                    inner = forwarded or part.get_content_type() == "message/rfc822"
+                    stack.extend((c, depth + 1, inner) for c in reversed(children))
+            continue
+        content_type = part.get_content_type()
+        if content_type not in ("text/plain", "text/html") or part.get_filename():
+            continue  # attachments: the extraction stage
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        text = decode_bytes(payload[:MAX_PART_BYTES], part.get_content_charset())
+        if content_type == "text/html":
+            chunks.append(TextChunk("forwarded" if forwarded else "html", html_to_text(text)))
+            continue
+        if forwarded:
+            chunks.append(TextChunk("forwarded", text))
+            continue
+        own, quoted = _split_quoted(text)
+        chunks.append(TextChunk("body", own))
+        if quoted:
+            chunks.append(TextChunk("quoted", quoted))
+    return [c for c in chunks if c.text.strip()]
