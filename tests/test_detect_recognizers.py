@@ -1,0 +1,241 @@
+"""Each recognizer, table-driven, on fictional data (tests/fictional.py), plus the safety
+properties: no catastrophic regex, chunk borders, deadlines, masking."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import date
+
+import pytest
+
+from gateway.detect.analyzer import CHUNK
+from tests import fictional
+
+RNG = random.Random(4)
+
+
+def found(detector, text: str) -> set[tuple[str, str]]:
+    analysis = detector.analyze(text)
+    assert analysis.incomplete == []
+    return {(c.entity, c.value) for c in analysis.findings(detector.threshold)}
+
+
+def entities(detector, text: str) -> set[str]:
+    return {e for e, _ in found(detector, text)}
+
+
+# -- CPR ---------------------------------------------------------------------------------------
+
+CENTURY_DATES = [
+    date(1860, 6, 15),
+    date(1899, 12, 31),
+    date(1905, 3, 1),
+    date(1936, 7, 9),
+    date(1937, 2, 2),
+    date(1957, 11, 30),
+    date(1958, 1, 2),
+    date(1999, 5, 5),
+    date(2000, 2, 29),
+    date(2021, 8, 8),
+]
+
+
+@pytest.mark.parametrize("born", CENTURY_DATES, ids=str)
+@pytest.mark.parametrize("mod11", [False, True], ids=["no-mod11", "mod11"])
+def test_cpr_every_century_with_and_without_modulus_11(detector, born, mod11):
+    for digit in fictional.century_digits(born.year):
+        rng = random.Random(digit)
+        number = fictional.cpr(rng, born=born, mod11=mod11)
+        assert entities(detector, f"Mit CPR-nr. er {number}.") == {"DK_CPR"}, number
+
+
+@pytest.mark.parametrize("separator", ["-", "", " ", "/", ".", "\t", " - "])
+def test_cpr_separators_with_context(detector, separator):
+    number = fictional.cpr(RNG, separator=separator)
+    assert ("DK_CPR", number) in found(detector, f"cpr {number}")
+
+
+def test_modulus_11_and_exception_dates_raise_confidence(detector):
+    plain = fictional.cpr(RNG, separator="")
+    exception = fictional.exception_cpr(RNG, separator="")
+    passing = fictional.cpr(RNG, mod11=True, separator="")
+    assert entities(detector, f"Nummer {plain} her") == set()  # bare, failing: too weak
+    assert entities(detector, f"Nummer {exception} her") == {"DK_CPR"}
+    assert entities(detector, f"Nummer {passing} her") == {"DK_CPR"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mødet er den 01.01.1990 kl. 10.",
+        "Født 010190, bor i Aarhus.",
+        "Mit cpr er 150385-xxxx, resten ved I.",
+        "Mit cpr er 150385-****.",
+        "Sag 27.24.00-G01-5-19 er oprettet.",
+        "Reference 91503852001 og 15038520019.",
+        "IBAN DK5000400440116243 er min konto.",
+        "Ring på 22 33 44 55 eller 2233 4455.",
+        "CVR-nr. 12345674 tilhører firmaet.",
+        "EAN 5790000000005 står på fakturaen.",
+        "ts=1704067200 level=info",
+    ],
+)
+def test_cpr_look_alikes(detector, text):
+    assert "DK_CPR" not in entities(detector, text)
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Ordrenummer",
+        "Fakturanr.",
+        "Kundenummer",
+        "P-nr.",
+        "Kontonr.",
+        "Sagsnummer",
+        "Bilagsnummer",
+        "EAN",
+    ],
+)
+def test_suppress_words_lower_the_score(detector, label):
+    number = fictional.cpr(RNG, mod11=True)
+    assert "DK_CPR" in entities(detector, f"Mit CPR-nr. {number}")
+    analysis = detector.analyze(f"{label}: {number}")
+    (candidate,) = [c for c in analysis.candidates if c.entity == "DK_CPR"]
+    assert candidate.suppress_word is not None and candidate.score < detector.threshold
+
+
+def test_context_words_raise_the_score_within_the_window(detector):
+    number = fictional.cpr(RNG, separator="")
+    near = detector.analyze(f"Personnummer: {'x' * 250} {number}").candidates
+    far = detector.analyze(f"Personnummer: {'x' * 400} {number}").candidates
+    assert near[0].score >= detector.threshold and near[0].context_word == "Personnummer"
+    assert far[0].score < detector.threshold and far[0].context_word is None
+
+
+def test_future_and_impossible_dates_are_not_cpr(detector):
+    assert entities(detector, "cpr 010150-5006") == set()  # 2050: not born yet
+    for _ in range(20):
+        assert entities(detector, f"cpr {fictional.invalid_date_number(RNG)}") == set()
+
+
+def test_replacement_numbers(detector):
+    number = fictional.cpr(RNG, replacement=True)
+    assert entities(detector, f"Erstatningspersonnummer {number}") == {"DK_CPR_REPLACEMENT"}
+
+
+# -- other identifiers -------------------------------------------------------------------------
+
+
+def test_cvr_needs_its_word_or_the_vat_form(detector):
+    number = fictional.cvr(RNG)
+    assert entities(detector, f"CVR-nr. {number}") == {"DK_CVR"}
+    assert entities(detector, f"DK{number}") == {"DK_CVR"}
+    assert "DK_CVR" not in entities(detector, f"Nummer {number}")
+
+
+def test_phone_forms(detector):
+    for form in ("+45 22334455", "0045 22 33 44 55", "tlf. 22 33 44 55", "mobil 22334455"):
+        assert entities(detector, form) == {"DK_PHONE"}, form
+    assert entities(detector, "Beløbet 22334455 kr.") == set()
+
+
+def test_iban_danish_and_foreign(detector):
+    dk = fictional.iban_dk(RNG)
+    assert entities(detector, f"IBAN {fictional.group4(dk)}.") == {"IBAN_CODE"}
+    assert entities(detector, "IBAN DE89 3704 0044 0532 0130 00") == {"IBAN_CODE"}
+    assert entities(detector, f"IBAN {dk[:-1]}{(int(dk[-1]) + 1) % 10}") == set()
+
+
+def test_bank_account_and_documents(detector):
+    assert entities(detector, "reg.nr. 1234 kontonr. 0012345678") == {"DK_BANK_ACCOUNT"}
+    assert entities(detector, "Mit pasnummer er 123456789") == {"DK_PASSPORT"}
+    assert entities(detector, "Kørekortnummer 12345678") == {"DK_DRIVING_LICENCE"}
+    assert entities(detector, "Der er 123456789 grunde") == set()
+
+
+def test_email_for_danish_text(detector):
+    assert entities(detector, "Skriv til jens.hansen@example.net") == {"EMAIL_ADDRESS"}
+
+
+# -- categories --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Min søn er indlagt.", {"HEALTH"}),
+        ("Jeg har fået en diagnose.", {"HEALTH"}),
+        ("Diagnose og medicin er beskrevet i brevet.", {"HEALTH"}),
+        ("Behandlingstiden er 8 uger, og sagen har et journalnummer.", set()),
+        ("Husk at melde dig hos din a-kasse.", set()),
+        ("Du har anmeldt flytning.", set()),
+        ("Behandling af din ansøgning sker i journalen.", set()),
+        ("Hospitalet har ny parkering.", set()),
+        ("Jeg er medlem af fagforeningen.", {"UNION"}),
+        ("Vi er i gang med en skilsmisse.", {"SOCIAL"}),
+        ("My husband has diabetes.", {"HEALTH"}),
+    ],
+)
+def test_categories_need_more_than_one_word(detector, text, expected):
+    assert entities(detector, text) & {"HEALTH", "UNION", "SOCIAL", "CRIMINAL"} == expected
+
+
+def test_category_near_an_identifier(detector):
+    number = fictional.cpr(RNG)
+    assert "HEALTH" in entities(detector, f"Patient med CPR {number} har epilepsi.")
+
+
+# -- safety ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flood",
+    [
+        "1" * 1_000_000,
+        "12-" * 333_333,
+        "123456 " * 142_857,
+        "a.b-c_d@" * 125_000,
+        ("x" * 60 + "@") * 16_000,
+        "1.2.3.4/5 " * 100_000,
+    ],
+    ids=["digits", "digit-hyphen", "digit-groups", "email-like", "long-locals", "separators"],
+)
+def test_adversarial_floods_finish(detector, flood):
+    started = time.process_time()
+    analysis = detector.analyze(flood)
+    cpu = time.process_time() - started
+    print(f"\nfigure: 1 MB flood analysed in {cpu:.2f} s CPU, incomplete={analysis.incomplete}")
+    assert analysis.incomplete in ([], ["timeout"])
+
+
+def test_a_deadline_marks_the_scan_incomplete_not_clean(detector):
+    analysis = detector.analyze("cpr 150385-2001 " * 50_000, deadline=time.monotonic() - 1)
+    assert analysis.incomplete == ["timeout"]
+
+
+def test_too_long_text_is_incomplete(detector):
+    from gateway.detect.analyzer import Detector
+
+    small = Detector(detector.engine, max_chars=1000)
+    assert small.analyze("x" * 2000).incomplete == ["text-too-long"]
+
+
+def test_number_on_a_chunk_border_is_found_with_its_context(detector):
+    number = fictional.cpr(RNG, separator="")
+    for shift in range(-12, 12, 3):
+        prefix = "y" * (CHUNK - 20 + shift)
+        text = prefix + f" CPR-nr.: {number} slut"
+        assert ("DK_CPR", number) in found(detector, text), shift
+
+
+def test_findings_carry_masked_values_only(detector):
+    from gateway.model import TextChunk
+
+    number = fictional.cpr(RNG)
+    findings, _, incomplete = detector.detect([TextChunk("body", f"Mit CPR-nr. er {number}")])
+    assert incomplete == []
+    (finding,) = findings
+    assert finding.masked == number[:6] + "-****"
+    assert number[7:] not in repr(finding)
