@@ -7,7 +7,7 @@ Every type here is a plain frozen dataclass: no stage reaches into another's obj
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -60,6 +60,7 @@ class Unscanned(enum.StrEnum):
 
     INTERNAL_ERROR = "internal-error"
     TIMEOUT = "timeout"
+    TOO_LARGE = "too-large"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Inspection:
 
     parsed: ParsedMail | None = None
     unscanned: tuple[Unscanned, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -76,7 +78,7 @@ class Inspection:
     def with_unscanned(self, reason: Unscanned) -> Inspection:
         if reason in self.unscanned:
             return self
-        return Inspection(parsed=self.parsed, unscanned=(*self.unscanned, reason))
+        return replace(self, unscanned=(*self.unscanned, reason))
 
 
 @dataclass(frozen=True)

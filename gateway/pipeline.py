@@ -15,11 +15,14 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from email.utils import format_datetime
 from typing import Protocol
 
 from gateway.act.nexthop import Transaction
+from gateway.decide.builtin import decide
+from gateway.detect.worker import DetectorPool
 from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Unscanned
 from gateway.parse import parse
 from gateway.rawmail import prepend_fields, strip_fields
@@ -49,6 +52,28 @@ class ParseStage:
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection:
         return replace(facts, parsed=parse(received.raw))
+
+
+@dataclass(frozen=True)
+class DetectStage:
+    """Text of subject and bodies → findings, in a detection worker process."""
+
+    pool: DetectorPool
+    budget: float
+    name: str = "detect"
+    offload: bool = True
+
+    def __call__(self, received: Received, facts: Inspection) -> Inspection:
+        try:
+            findings, incomplete = self.pool.detect(received.raw, self.budget)
+        except FutureTimeout:
+            return facts.with_unscanned(Unscanned.TIMEOUT)
+        facts = replace(facts, findings=tuple(findings))
+        for reason in incomplete:
+            facts = facts.with_unscanned(
+                Unscanned.TOO_LARGE if reason == "text-too-long" else Unscanned.TIMEOUT
+            )
+        return facts
 
 
 DEFAULT_STAGES: tuple[Stage, ...] = (ParseStage(),)
@@ -107,14 +132,16 @@ class Pipeline:
         if not received.inspect:
             return received.raw  # outbound mail in the after-queue slot passes untouched
         scan = "complete" if facts.complete else "incomplete; reasons=" + ",".join(facts.unscanned)
-        return prepend_fields(
-            strip_fields(received.raw),
-            [
-                ("Received", self._trace_header(received)),
-                ("X-Postvagt-Id", received.id),
-                ("X-Postvagt-Scan", scan),
-            ],
-        )
+        fields = [
+            ("Received", self._trace_header(received)),
+            ("X-Postvagt-Id", received.id),
+            ("X-Postvagt-Scan", scan),
+        ]
+        decision = decide(facts.findings)
+        if decision.journal:
+            reasons = ",".join(decision.journal_entities)
+            fields.append(("X-Postvagt-Journal", f"required; id={received.id}; reasons={reasons}"))
+        return prepend_fields(strip_fields(received.raw), fields)
 
     async def run(self, received: Received, transaction: Transaction) -> Outcome:
         """Inspect, record, deliver, record. Called once per message after the final '.'.

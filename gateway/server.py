@@ -12,7 +12,9 @@ from datetime import timedelta
 from gateway.act.maildir import MaildirNextHop
 from gateway.act.nexthop import NextHop
 from gateway.act.relay import SmtpNextHop
-from gateway.pipeline import DEFAULT_STAGES, Pipeline, Stage
+from gateway.detect.engine import EngineConfig
+from gateway.detect.worker import DetectorPool
+from gateway.pipeline import DetectStage, ParseStage, Pipeline, Stage
 from gateway.settings import Settings
 from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf, single_group
 from gateway.store import Store
@@ -63,12 +65,19 @@ class Gateway:
         settings: Settings,
         *,
         next_hop: NextHop | None = None,
-        stages: Sequence[Stage] = DEFAULT_STAGES,
+        stages: Sequence[Stage] | None = None,
         group_of: GroupOf = single_group,
     ) -> None:
         self.settings = settings
         self.next_hop = next_hop or build_next_hop(settings)
         self.store = build_store(settings)
+        self.detectors: DetectorPool | None = None
+        if stages is None:
+            self.detectors = DetectorPool(
+                EngineConfig(nlp_model=settings.nlp_model, threshold=settings.detect_threshold),
+                settings.detect_workers,
+            )
+            stages = (ParseStage(), DetectStage(self.detectors, settings.inspect_budget))
         self.pipeline = Pipeline(
             store=self.store,
             hostname=settings.hostname,
@@ -112,6 +121,9 @@ class Gateway:
         s = self.settings
         # Migrations and the recovery of interrupted records, before the first client.
         await asyncio.to_thread(self.store.prepare, timedelta(seconds=2 * s.reply_budget))
+        if self.detectors is not None:
+            # Engines are built before the first client, not on its first message.
+            await asyncio.to_thread(self.detectors.warm_up)
         self._server = await asyncio.get_running_loop().create_server(
             self._protocol, host=s.listen_host, port=s.listen_port, reuse_address=True
         )
@@ -147,5 +159,7 @@ class Gateway:
         await self.handler.cancel_background()
         await self.next_hop.close()
         await self.pipeline.aclose()
+        if self.detectors is not None:
+            self.detectors.close()
         await asyncio.to_thread(self.store.close)
         log.info("stopped")

@@ -145,6 +145,17 @@ class Settings(BaseModel):
     store_workers: Annotated[int, Field(ge=1)] = Field(
         4, description="Database connections (PostgreSQL; SQLite always has one writer)."
     )
+    nlp_model: str | None = Field(
+        None,
+        description="An installed spaCy pipeline (package name or folder) for names and "
+        "places; unset: a blank Danish pipeline (pattern and lexicon recognizers only).",
+    )
+    detect_threshold: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.5, description="Score from which a candidate is reported as personal data."
+    )
+    detect_workers: Annotated[int, Field(ge=1)] = Field(
+        2, description="Detection worker processes (one Presidio engine each)."
+    )
     log_format: str = Field("text", description="text or json (one object per line).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.pipeline import ParseStage
 from gateway.settings import Settings
 from tests.servers import RunningGateway, Upstream
 
@@ -62,6 +63,9 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
         gateway_kwargs = {
             k: options.pop(k) for k in ("next_hop", "stages", "group_of") if k in options
         }
+        if not options.pop("detect", False):
+            # Detection workers take a second to start; the proxy's own tests do without.
+            gateway_kwargs.setdefault("stages", (ParseStage(),))
         values: dict[str, Any] = {
             "listen": "127.0.0.1:0",
             "data_dir": tmp_path / "var",

@@ -58,6 +58,7 @@ def _pending_statement(dialect: str) -> Any:
             "updated_at": statement.excluded.updated_at,
             "instance": statement.excluded.instance,
             "unscanned": statement.excluded.unscanned,
+            "findings": statement.excluded.findings,
             "upstream_reply": None,
         },
     ).returning(messages.c.id)
@@ -92,11 +93,26 @@ def record_pending(
         "protection": protection_facts(received),
         "unscanned": list(facts.unscanned),
         "verdict": None,
-        "findings": [],
+        "findings": findings_summary(facts),
         "upstream_reply": None,
     }
     statement = _pending_statement(connection.dialect.name)
     return str(connection.execute(statement, values).scalar_one())
+
+
+def findings_summary(facts: Inspection) -> list[dict[str, Any]]:
+    """Entity types with counts and masked values — never a value, never a snippet."""
+    summary: dict[str, dict[str, Any]] = {}
+    for finding in facts.findings:
+        entry = summary.setdefault(
+            finding.entity, {"entity": finding.entity, "count": 0, "masked": [], "locations": []}
+        )
+        entry["count"] += 1
+        if finding.masked and finding.masked not in entry["masked"]:
+            entry["masked"].append(finding.masked)
+        if finding.location not in entry["locations"]:
+            entry["locations"].append(finding.location)
+    return list(summary.values())
 
 
 def protection_facts(received: Received) -> dict[str, Any]:
