@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -55,6 +56,23 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_settings_table(),
     )
     _add_flags(run, RUN_FLAGS)
+    scan = commands.add_parser(
+        "scan",
+        help="inspect .eml files offline, as the gateway would",
+        description="Inspect .eml files (or folders of them) exactly as the gateway would.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--json", action="store_true", help="one JSON object per message")
+    scan.add_argument("--explain", action="store_true", help="why each finding was made")
+    scan.add_argument("--mail-from", metavar="ADDR", help="envelope sender (for policies)")
+    scan.add_argument(
+        "--rcpt",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="envelope recipient, repeatable (for policies)",
+    )
+    _add_flags(scan, SCAN_FLAGS)
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser(
@@ -65,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 DB_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--data-dir", "--database-url")}
+SCAN_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--policy",)}
 
 
 def _add_flags(
@@ -79,6 +98,25 @@ def _add_flags(
 def _settings(args: argparse.Namespace, flags: dict[str, tuple[str, dict[str, Any]]]) -> Settings:
     values = {key: getattr(args, key) for key, _ in flags.values()}
     return load_settings(values, config_file=args.config)
+
+
+def _scan(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.detect.engine import EngineConfig, ModelNotInstalled, build_detector
+    from gateway.scan import run_scan
+
+    logsetup.configure("text", "WARNING")
+    try:
+        detector = build_detector(
+            EngineConfig(nlp_model=settings.nlp_model, threshold=settings.detect_threshold)
+        )
+    except ModelNotInstalled as e:
+        print(f"postvagt: {e}", file=sys.stderr)
+        return 2
+    try:
+        return run_scan(detector, args.paths, as_json=args.json, show_explain=args.explain)
+    except BrokenPipeError:  # `postvagt scan … | head`: the reader has gone, so stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _db_upgrade(settings: Settings) -> int:
@@ -125,13 +163,16 @@ async def _serve(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    flags = {"run": RUN_FLAGS, "db": DB_FLAGS, "scan": SCAN_FLAGS}[args.command]
     try:
-        settings = _settings(args, RUN_FLAGS if args.command == "run" else DB_FLAGS)
+        settings = _settings(args, flags)
     except SettingsError as e:
         print(f"postvagt: {e}", file=sys.stderr)
         return 2
     if args.command == "db":
         return _db_upgrade(settings)
+    if args.command == "scan":
+        return _scan(settings, args)
     if args.command == "run":
         logsetup.configure(settings.log_format, settings.log_level)
         try:

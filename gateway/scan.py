@@ -1,0 +1,132 @@
+"""``postvagt scan``: inspect .eml files offline, exactly as the gateway would.
+
+Output follows shared/DESIGN.md's contract: with ``--json`` one JSON object per message on
+stdout (progress on stderr); without it, one readable line per message; ``--explain`` adds
+which recognizer fired, on which context or suppress word, with masked values, including the
+candidates that stayed below the threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import IO, Any
+
+from gateway.decide.builtin import decide
+from gateway.detect.analyzer import Candidate, Detector
+from gateway.extract.text import mail_text
+from gateway.security import protection_from_structure
+
+SCAN_BUDGET = 30.0
+
+
+def eml_files(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
+    """(name as given, path) for every file, and every .eml under every folder."""
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for found in sorted(path.rglob("*.eml")):
+                yield str(found), found
+        else:
+            yield given, path
+
+
+def scan_one(detector: Detector, name: str, raw: bytes) -> tuple[dict[str, Any], list[Candidate]]:
+    headers = message_from_bytes(raw, policy=policy.compat32)
+    protection = protection_from_structure(raw)
+    deadline = time.monotonic() + SCAN_BUDGET
+    findings, below, incomplete = detector.detect(mail_text(raw), deadline)
+    decision = decide(findings, encrypted=protection.encrypted)
+    result: dict[str, Any] = {
+        "file": name,
+        "message_id": (str(headers["Message-ID"]).strip() if headers["Message-ID"] else None),
+        "signed": protection.signed,
+        "encrypted": protection.encrypted,
+        "signature_valid": protection.signature_valid,
+        "signer_trusted": protection.signer_trusted,
+        "findings": [
+            {"entity": f.entity, "location": f.location, "score": f.score, "masked": f.masked}
+            for f in findings
+        ],
+        "decision": {k: v for k, v in asdict(decision).items() if k != "journal_entities"},
+    }
+    if incomplete:
+        result["incomplete"] = incomplete
+    return result, below
+
+
+def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> None:
+    decision = result["decision"]
+    out.write(f"{result['file']}\n")
+    out.write(f"  signed={result['signed']} encrypted={result['encrypted']}\n")
+    for f in result["findings"]:
+        out.write(f"  FOUND  {f['entity']:20} {f['score']:.2f}  {f['location']:10} {f['masked']}\n")
+    for c in below:
+        why = []
+        if c.context_word:
+            why.append(f"context {c.context_word!r}")
+        if c.suppress_word:
+            why.append(f"suppressed by {c.suppress_word!r}")
+        out.write(
+            f"  below  {c.entity:20} {c.score:.2f}  {c.recognizer}  {c.masked() or ''}  "
+            f"{', '.join(why)}\n"
+        )
+    out.write(
+        f"  → {decision['action']}, reply={decision['reply']} via {decision['portal']}, "
+        f"journal={decision['journal']} ({decision['rule']}: {'; '.join(decision['reasons'])})\n"
+    )
+
+
+def run_scan(
+    detector: Detector,
+    paths: Sequence[str],
+    *,
+    as_json: bool,
+    show_explain: bool,
+    out: IO[str] = sys.stdout,
+    err: IO[str] = sys.stderr,
+) -> int:
+    files = list(eml_files(paths))
+    progress = len(files) > 1 and err.isatty()
+    failures = 0
+    for index, (name, path) in enumerate(files, 1):
+        if progress:
+            err.write(f"\r[{index}/{len(files)}] {name[-60:]:60}")
+            err.flush()
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            failures += 1
+            result: dict[str, Any] = {"file": name, "error": f"cannot read: {e.strerror}"}
+            below: list[Candidate] = []
+        else:
+            try:
+                result, below = scan_one(detector, name, raw)
+            except Exception as e:  # a message that cannot be parsed still gets its line
+                failures += 1
+                result, below = {"file": name, "error": f"{type(e).__name__}: {e}"[:300]}, []
+        if as_json:
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        elif show_explain and "error" not in result:
+            explain(result, below, out)
+        elif "error" in result:
+            out.write(f"{name}: error: {result['error']}\n")
+        else:
+            entities = sorted({f["entity"] for f in result["findings"]})
+            decision = result["decision"]
+            verdict = (
+                f"reply via {decision['portal']}, journal"
+                if decision["reply"]
+                else ("journal" if decision["journal"] else "nothing to do")
+            )
+            out.write(f"{name}: {', '.join(entities) or 'no personal data'} → {verdict}\n")
+        if as_json and show_explain and "error" not in result:
+            explain(result, below, err)
+    if progress:
+        err.write("\n")
+    return 1 if failures else 0

@@ -1,0 +1,94 @@
+"""`postvagt scan`: the JSON Lines contract of shared/DESIGN.md, on real .eml files."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+
+from tests import fictional
+from tests.conftest import SHARED
+from tests.test_cli import POSTVAGT, clean_env
+from tests.test_smtp import message
+
+CONTRACT_KEYS = {
+    "file",
+    "message_id",
+    "signed",
+    "encrypted",
+    "signature_valid",
+    "signer_trusted",
+    "findings",
+    "decision",
+}
+DECISION_KEYS = {"action", "reply", "portal", "journal", "rule", "reasons"}
+
+
+def scan(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*POSTVAGT, "scan", *args], capture_output=True, text=True, env=clean_env(), timeout=300
+    )
+
+
+def test_json_lines_for_a_folder(tmp_path):
+    number = fictional.cpr(random.Random(3))
+    (tmp_path / "a.eml").write_bytes(message(body=f"Mit CPR-nr. er {number}\r\n"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.eml").write_bytes(message(body="Hvornår er der storskrald?\r\n"))
+    result = scan("--json", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [
+        str(tmp_path / "a.eml"),
+        str(tmp_path / "sub" / "b.eml"),
+    ]
+    for line in lines:
+        assert set(line) == CONTRACT_KEYS
+        assert set(line["decision"]) == DECISION_KEYS
+    flagged, plain = lines
+    assert flagged["findings"] == [
+        {"entity": "DK_CPR", "location": "body", "score": 0.85, "masked": number[:6] + "-****"}
+    ]
+    assert flagged["decision"] | {"reasons": None} == {
+        "action": "deliver",
+        "reply": True,
+        "portal": "borger.dk",
+        "journal": True,
+        "rule": "builtin-default",
+        "reasons": None,
+    }
+    assert plain["findings"] == [] and plain["decision"]["reply"] is False
+    assert number not in result.stdout
+
+
+def test_business_sender_gets_virk_dk(tmp_path):
+    rng = random.Random(5)
+    body = f"CVR-nr. {fictional.cvr(rng)}\r\nMit CPR-nr. er {fictional.cpr(rng)}\r\n"
+    (tmp_path / "firm.eml").write_bytes(message(body=body))
+    line = json.loads(scan("--json", str(tmp_path / "firm.eml")).stdout)
+    assert line["decision"]["portal"] == "virk.dk"
+
+
+def test_explain_shows_recognizer_context_and_suppressed_candidates(tmp_path):
+    number = fictional.cpr(random.Random(9), mod11=True, separator="")
+    (tmp_path / "order.eml").write_bytes(message(body=f"Ordrenummer: {number}\r\n"))
+    result = scan("--explain", str(tmp_path / "order.eml"))
+    assert result.returncode == 0
+    assert "below  DK_CPR" in result.stdout and "suppressed by 'Ordrenummer'" in result.stdout
+    assert number not in result.stdout
+
+
+def test_every_fuzz_corpus_message_gets_a_line():
+    result = scan("--json", str(SHARED / "corpora" / "email-fuzz"))
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 299
+    errors = [line for line in lines if "error" in line]
+    print(f"\nfigure: fuzz corpus scanned: {299 - len(errors)} of 299 without error")
+    assert result.returncode == (1 if errors else 0)
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_file_is_an_error_line_and_exit_1(tmp_path):
+    result = scan("--json", str(tmp_path / "missing.eml"))
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"].startswith("cannot read")
