@@ -184,8 +184,12 @@ class Detector:
             for c in candidates
             if c.entity in IDENTIFIERS and c.score >= self.threshold
         ]
+        terms = self.categories[0].index.scan(text, deadline) if self.categories else {}
         for category in self.categories:
-            for r in category.analyze(text, [], identifiers=identifiers, deadline=deadline):
+            matches = terms.get(category.lexicon.category, [])
+            for r in category.analyze(
+                text, [], identifiers=identifiers, deadline=deadline, terms=matches
+            ):
                 reason = (
                     r.analysis_explanation.textual_explanation if r.analysis_explanation else ""
                 )
@@ -278,12 +282,23 @@ class Detector:
 
 
 def _without_overlaps(candidates: list[Candidate], threshold: float) -> list[Candidate]:
-    """One entity per stretch of text: where spans overlap, the higher score wins."""
+    """One entity per stretch of text: where reported spans overlap, the higher score wins.
+    Candidates below the threshold are kept as they are (for --explain)."""
+    below = [c for c in candidates if c.score < threshold]
+    above = sorted((c for c in candidates if c.score >= threshold), key=lambda c: c.start)
     kept: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: (-c.score, c.start)):
-        if c.score >= threshold and any(
-            k.score >= threshold and c.start < k.end and k.start < c.end for k in kept
-        ):
+    cluster: list[Candidate] = []
+    cluster_end = -1
+    for c in [*above, None]:
+        if c is not None and c.start < cluster_end:
+            cluster.append(c)
+            cluster_end = max(cluster_end, c.end)
             continue
-        kept.append(c)
-    return kept
+        chosen: list[Candidate] = []
+        for k in sorted(cluster, key=lambda k: (-k.score, k.start)):
+            if not any(k.start < o.end and o.start < k.end for o in chosen):
+                chosen.append(k)
+        kept.extend(chosen)
+        if c is not None:
+            cluster, cluster_end = [c], c.end
+    return kept + below

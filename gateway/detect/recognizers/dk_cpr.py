@@ -11,7 +11,7 @@ words raise. Masked forms (``150385-****``) never match: the serial must be four
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from presidio_analyzer import Pattern, RecognizerResult
@@ -128,6 +128,7 @@ def exception_dates() -> frozenset[date]:
     )
 
 
+@lru_cache(maxsize=4096)
 def birth_date(number: str) -> date | None:
     """The decoded birth date of a plausible CPR number, or None if it cannot be one."""
     try:
