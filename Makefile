@@ -20,3 +20,4 @@ bench:
 	@scripts/bootstrap test
 	.venv/bin/python bench/relay.py
 	.venv/bin/python bench/store.py
+	.venv/bin/python bench/detect.py
