@@ -12,20 +12,11 @@ from collections import Counter
 import pytest
 
 from gateway.detect.analyzer import Detector
+from gateway.detect.recognizers.categories import CATEGORIES
 from gateway.extract.text import mail_text
 from tests.mailcorpus import corpus, digits
 
-CATEGORY_TYPES = {
-    "HEALTH",
-    "SOCIAL",
-    "CRIMINAL",
-    "UNION",
-    "RELIGION",
-    "ETHNICITY",
-    "SEXUALITY",
-    "BIOMETRIC_GENETIC",
-    "POLITICAL",
-}
+CATEGORY_TYPES = set(CATEGORIES)
 
 
 def normalise(entity: str, value: str) -> str:

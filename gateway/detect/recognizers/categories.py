@@ -20,6 +20,8 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete
 
 LEXICONS = Path(__file__).resolve().parents[1] / "lexicons"
+CATEGORIES = tuple(sorted(p.stem.upper() for p in LEXICONS.glob("*.txt")))
+"""The category entity types, one per lexicon file (HEALTH, CRIMINAL, …)."""
 
 IDENTIFIER_DISTANCE = 200
 """Characters between a strong term and a personal identifier that tie them together."""
