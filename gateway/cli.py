@@ -113,7 +113,13 @@ def _scan(settings: Settings, args: argparse.Namespace) -> int:
         print(f"postvagt: {e}", file=sys.stderr)
         return 2
     try:
-        return run_scan(detector, args.paths, as_json=args.json, show_explain=args.explain)
+        return run_scan(
+            detector,
+            args.paths,
+            as_json=args.json,
+            show_explain=args.explain,
+            trust=settings.trust,
+        )
     except BrokenPipeError:  # `postvagt scan … | head`: the reader has gone, so stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.security import Protection
 
 
 class Slot(enum.StrEnum):
@@ -61,6 +65,7 @@ class Unscanned(enum.StrEnum):
     INTERNAL_ERROR = "internal-error"
     TIMEOUT = "timeout"
     TOO_LARGE = "too-large"
+    ENCRYPTED = "encrypted"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class Inspection:
     parsed: ParsedMail | None = None
     unscanned: tuple[Unscanned, ...] = ()
     findings: tuple[Finding, ...] = ()
+    protection: Protection | None = None
 
     @property
     def complete(self) -> bool:

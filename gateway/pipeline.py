@@ -65,10 +65,12 @@ class DetectStage:
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection:
         try:
-            findings, incomplete = self.pool.detect(received.raw, self.budget)
+            findings, incomplete, protection = self.pool.detect(received.raw, self.budget)
         except FutureTimeout:
             return facts.with_unscanned(Unscanned.TIMEOUT)
-        facts = replace(facts, findings=tuple(findings))
+        facts = replace(facts, findings=tuple(findings), protection=protection)
+        if protection.encrypted:
+            facts = facts.with_unscanned(Unscanned.ENCRYPTED)
         for reason in incomplete:
             facts = facts.with_unscanned(
                 Unscanned.TOO_LARGE if reason == "text-too-long" else Unscanned.TIMEOUT
@@ -137,7 +139,8 @@ class Pipeline:
             ("X-Postvagt-Id", received.id),
             ("X-Postvagt-Scan", scan),
         ]
-        decision = decide(facts.findings)
+        encrypted = facts.protection.encrypted if facts.protection else False
+        decision = decide(facts.findings, encrypted=encrypted)
         if decision.journal:
             reasons = ",".join(decision.journal_entities)
             fields.append(("X-Postvagt-Journal", f"required; id={received.id}; reasons={reasons}"))

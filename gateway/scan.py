@@ -19,8 +19,8 @@ from typing import IO, Any
 
 from gateway.decide.builtin import decide
 from gateway.detect.analyzer import Candidate, Detector
-from gateway.extract.text import mail_text
-from gateway.security import protection_from_structure
+from gateway.detect.worker import message_chunks
+from gateway.security import TrustConfig, classify
 
 SCAN_BUDGET = 30.0
 
@@ -36,11 +36,13 @@ def eml_files(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
             yield given, path
 
 
-def scan_one(detector: Detector, name: str, raw: bytes) -> tuple[dict[str, Any], list[Candidate]]:
+def scan_one(
+    detector: Detector, name: str, raw: bytes, trust: TrustConfig
+) -> tuple[dict[str, Any], list[Candidate]]:
     headers = message_from_bytes(raw, policy=policy.compat32)
-    protection = protection_from_structure(raw)
+    protection = classify(raw, trust)
     deadline = time.monotonic() + SCAN_BUDGET
-    findings, below, incomplete = detector.detect(mail_text(raw), deadline)
+    findings, below, incomplete = detector.detect(message_chunks(raw, protection), deadline)
     decision = decide(findings, encrypted=protection.encrypted)
     result: dict[str, Any] = {
         "file": name,
@@ -57,13 +59,34 @@ def scan_one(detector: Detector, name: str, raw: bytes) -> tuple[dict[str, Any],
     }
     if incomplete:
         result["incomplete"] = incomplete
+    result["layers"] = [
+        {
+            "kind": layer.kind,
+            "part": layer.part or "message",
+            "signature_valid": layer.signature_valid,
+            "signer_trusted": layer.signer_trusted,
+            **({"note": layer.note} if layer.note else {}),
+        }
+        for layer in protection.layers
+    ]
+    if protection.uninspected:
+        result["unscanned"] = list(protection.uninspected)
     return result, below
 
 
 def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> None:
     decision = result["decision"]
     out.write(f"{result['file']}\n")
-    out.write(f"  signed={result['signed']} encrypted={result['encrypted']}\n")
+    out.write(
+        f"  signed={result['signed']} encrypted={result['encrypted']} "
+        f"signature_valid={result['signature_valid']} signer_trusted={result['signer_trusted']}\n"
+    )
+    for layer in result["layers"]:
+        out.write(
+            f"  layer  {layer['kind']:22} at {layer['part']:8} "
+            f"valid={layer['signature_valid']} trusted={layer['signer_trusted']} "
+            f"{layer.get('note', '')}\n"
+        )
     for f in result["findings"]:
         out.write(f"  FOUND  {f['entity']:20} {f['score']:.2f}  {f['location']:10} {f['masked']}\n")
     for c in below:
@@ -88,6 +111,7 @@ def run_scan(
     *,
     as_json: bool,
     show_explain: bool,
+    trust: TrustConfig,
     out: IO[str] = sys.stdout,
     err: IO[str] = sys.stderr,
 ) -> int:
@@ -106,7 +130,7 @@ def run_scan(
             below: list[Candidate] = []
         else:
             try:
-                result, below = scan_one(detector, name, raw)
+                result, below = scan_one(detector, name, raw, trust)
             except Exception as e:  # a message that cannot be parsed still gets its line
                 failures += 1
                 result, below = {"file": name, "error": f"{type(e).__name__}: {e}"[:300]}, []

@@ -76,6 +76,7 @@ class Gateway:
             self.detectors = DetectorPool(
                 EngineConfig(nlp_model=settings.nlp_model, threshold=settings.detect_threshold),
                 settings.detect_workers,
+                settings.trust,
             )
             stages = (ParseStage(), DetectStage(self.detectors, settings.inspect_budget))
         self.pipeline = Pipeline(

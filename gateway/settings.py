@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.model import Slot
+from gateway.security import TrustConfig
 
 ENV_PREFIX = "POSTVAGT_"
 CONFIG_ENV = "POSTVAGT_CONFIG"
@@ -150,6 +151,14 @@ class Settings(BaseModel):
         description="An installed spaCy pipeline (package name or folder) for names and "
         "places; unset: a blank Danish pipeline (pattern and lexicon recognizers only).",
     )
+    smime_trust_store: Path | None = Field(
+        None,
+        description="PEM bundle of the CA roots whose S/MIME signers count as trusted (e.g. "
+        "the Danish OCES/MitID Erhverv roots); never the web PKI.",
+    )
+    pgp_keyring: Path | None = Field(
+        None, description="GnuPG home holding the PGP keys whose signers count as trusted."
+    )
     detect_threshold: Annotated[float, Field(gt=0, le=1)] = Field(
         0.5, description="Score from which a candidate is reported as personal data."
     )
@@ -272,6 +281,10 @@ class Settings(BaseModel):
     @property
     def maildir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def trust(self) -> TrustConfig:
+        return TrustConfig(smime_trust_store=self.smime_trust_store, pgp_keyring=self.pgp_keyring)
 
     @property
     def database(self) -> str:

@@ -22,7 +22,7 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("POSTVAGT_")}
 
 
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

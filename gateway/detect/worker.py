@@ -11,35 +11,50 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from gateway.detect.analyzer import Detector
 from gateway.detect.engine import EngineConfig, build_detector
 from gateway.extract.text import mail_text
-from gateway.model import Finding
+from gateway.model import Finding, TextChunk
+from gateway.security import Protection, TrustConfig, classify
 
 _detector: Detector | None = None  # one per worker process, built by its initializer
+_trust = TrustConfig()
 
 
-def _init(config: EngineConfig) -> None:
-    global _detector
+def _init(config: EngineConfig, trust: TrustConfig) -> None:
+    global _detector, _trust
     _detector = build_detector(config)
+    _trust = trust
 
 
 def _warm() -> bool:
     return _detector is not None
 
 
-def detect_message(raw: bytes, budget: float) -> tuple[list[Finding], list[str]]:
-    """Runs in the worker: the message's text, then its findings and what was unscanned."""
+def message_chunks(raw: bytes, protection: Protection) -> list[TextChunk]:
+    """The text to scan: the message's own, plus what opaque S/MIME signatures wrap."""
+    chunks = mail_text(raw)
+    for content in protection.unwrapped:
+        chunks.extend(c for c in mail_text(content) if c.location != "subject")
+    return chunks
+
+
+def detect_message(raw: bytes, budget: float) -> tuple[list[Finding], list[str], Protection]:
+    """Runs in the worker: protection, then the text and its findings, and what was left
+    unscanned. Signature checks run here too: their tools are subprocesses of the worker."""
     assert _detector is not None, "worker not initialised"
     deadline = time.monotonic() + budget
-    findings, _below, incomplete = _detector.detect(mail_text(raw), deadline)
-    return findings, incomplete
+    protection = classify(raw, _trust)
+    findings, _below, incomplete = _detector.detect(message_chunks(raw, protection), deadline)
+    return findings, incomplete, replace(protection, unwrapped=())
 
 
 class DetectorPool:
-    def __init__(self, config: EngineConfig, workers: int) -> None:
+    def __init__(self, config: EngineConfig, workers: int, trust: TrustConfig) -> None:
         self._config = config
+        self._trust = trust
         self._workers = workers
         self._pool = self._start()
 
@@ -49,7 +64,7 @@ class DetectorPool:
             self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init,
-            initargs=(self._config,),
+            initargs=(self._config, self._trust),
         )
 
     def warm_up(self, timeout: float = 120) -> None:
@@ -58,7 +73,7 @@ class DetectorPool:
         for future in futures:
             future.result(timeout)
 
-    def detect(self, raw: bytes, budget: float) -> tuple[list[Finding], list[str]]:
+    def detect(self, raw: bytes, budget: float) -> tuple[list[Finding], list[str], Protection]:
         """Blocking; called from the inspection thread pool. A dead pool is restarted, and
         the message is reported unscanned rather than retried."""
         try:

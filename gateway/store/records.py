@@ -90,7 +90,7 @@ def record_pending(
         "size": len(received.raw),
         "state": "pending",
         "attempts": 1,
-        "protection": protection_facts(received),
+        "protection": protection_facts(received, facts),
         "unscanned": list(facts.unscanned),
         "verdict": None,
         "findings": findings_summary(facts),
@@ -115,9 +115,19 @@ def findings_summary(facts: Inspection) -> list[dict[str, Any]]:
     return list(summary.values())
 
 
-def protection_facts(received: Received) -> dict[str, Any]:
+def protection_facts(received: Received, facts: Inspection) -> dict[str, Any]:
     tls = received.tls
-    return {"tls": {"version": tls.version, "cipher": tls.cipher} if tls else None}
+    out: dict[str, Any] = {"tls": {"version": tls.version, "cipher": tls.cipher} if tls else None}
+    p = facts.protection
+    if p is not None:
+        out.update(
+            signed=p.signed,
+            encrypted=p.encrypted,
+            signature_valid=p.signature_valid,
+            signer_trusted=p.signer_trusted,
+            layers=[layer.kind for layer in p.layers],
+        )
+    return out
 
 
 def state_for(reply: Reply) -> str:
