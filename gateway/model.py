@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gateway.authentication import SenderAuth
     from gateway.security import Protection
 
 
@@ -76,6 +77,7 @@ class Inspection:
     unscanned: tuple[Unscanned, ...] = ()
     findings: tuple[Finding, ...] = ()
     protection: Protection | None = None
+    sender: SenderAuth | None = None
 
     @property
     def complete(self) -> bool:

@@ -21,9 +21,10 @@ from email.utils import format_datetime
 from typing import Protocol
 
 from gateway.act.nexthop import Transaction
+from gateway.authentication import Resolver, check_session, from_trusted_headers
 from gateway.decide.builtin import decide
 from gateway.detect.worker import DetectorPool
-from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Unscanned
+from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, Unscanned
 from gateway.parse import parse
 from gateway.rawmail import prepend_fields, strip_fields
 from gateway.store import Store, StoreUnavailable
@@ -76,6 +77,33 @@ class DetectStage:
                 Unscanned.TOO_LARGE if reason == "text-too-long" else Unscanned.TIMEOUT
             )
         return facts
+
+
+@dataclass(frozen=True)
+class AuthStage:
+    """Sender authentication from the right hop (gateway.authentication)."""
+
+    slot: Slot
+    resolver: Resolver
+    authserv_id: str
+    trusted: tuple[str, ...]
+    name: str = "authenticate"
+    offload: bool = True  # DNS look-ups: never on the event loop
+
+    def __call__(self, received: Received, facts: Inspection) -> Inspection:
+        if self.slot is Slot.MX:
+            sender = check_session(
+                received.raw,
+                resolver=self.resolver,
+                authserv_id=self.authserv_id,
+                ip=received.peer,
+                helo=received.helo or "",
+                mail_from=received.mail_from,
+                tls=received.tls,
+            )
+        else:
+            sender = from_trusted_headers(received.raw, list(self.trusted))
+        return replace(facts, sender=sender)
 
 
 DEFAULT_STAGES: tuple[Stage, ...] = (ParseStage(),)

@@ -12,9 +12,10 @@ from datetime import timedelta
 from gateway.act.maildir import MaildirNextHop
 from gateway.act.nexthop import NextHop
 from gateway.act.relay import SmtpNextHop
+from gateway.authentication import DnsResolver, Resolver
 from gateway.detect.engine import EngineConfig
 from gateway.detect.worker import DetectorPool
-from gateway.pipeline import DetectStage, ParseStage, Pipeline, Stage
+from gateway.pipeline import AuthStage, DetectStage, ParseStage, Pipeline, Stage
 from gateway.settings import Settings
 from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf, single_group
 from gateway.store import Store
@@ -67,6 +68,7 @@ class Gateway:
         next_hop: NextHop | None = None,
         stages: Sequence[Stage] | None = None,
         group_of: GroupOf = single_group,
+        resolver: Resolver | None = None,
     ) -> None:
         self.settings = settings
         self.next_hop = next_hop or build_next_hop(settings)
@@ -78,7 +80,20 @@ class Gateway:
                 settings.detect_workers,
                 settings.trust,
             )
-            stages = (ParseStage(), DetectStage(self.detectors, settings.inspect_budget))
+            built: list[Stage] = [
+                ParseStage(),
+                DetectStage(self.detectors, settings.inspect_budget),
+            ]
+            if settings.sender_checks:
+                built.append(
+                    AuthStage(
+                        settings.slot,
+                        resolver or DnsResolver(settings.dns_timeout),
+                        settings.hostname,
+                        tuple(settings.trusted_authserv_ids),
+                    )
+                )
+            stages = tuple(built)
         self.pipeline = Pipeline(
             store=self.store,
             hostname=settings.hostname,

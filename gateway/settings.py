@@ -159,6 +159,19 @@ class Settings(BaseModel):
     pgp_keyring: Path | None = Field(
         None, description="GnuPG home holding the PGP keys whose signers count as trusted."
     )
+    sender_checks: bool = Field(
+        True,
+        description="mx slot: check SPF, DKIM and DMARC (DNS look-ups); behind another "
+        "server: read the trusted servers' Authentication-Results.",
+    )
+    trusted_authserv_ids: list[str] = Field(
+        default_factory=list,
+        description="Authserv-ids (host names) of the mail servers in front of Postvagt whose "
+        "Authentication-Results and Received headers are believed.",
+    )
+    dns_timeout: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="Seconds a DNS look-up for SPF, DKIM or DMARC may take."
+    )
     detect_threshold: Annotated[float, Field(gt=0, le=1)] = Field(
         0.5, description="Score from which a candidate is reported as personal data."
     )
@@ -300,7 +313,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-LIST_FIELDS = {"domains", "trusted_clients"}
+LIST_FIELDS = {"domains", "trusted_clients", "trusted_authserv_ids"}
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:

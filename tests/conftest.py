@@ -61,7 +61,9 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
 
     def make(upstream: Upstream | None = None, **options: Any) -> RunningGateway:
         gateway_kwargs = {
-            k: options.pop(k) for k in ("next_hop", "stages", "group_of") if k in options
+            k: options.pop(k)
+            for k in ("next_hop", "stages", "group_of", "resolver")
+            if k in options
         }
         if not options.pop("detect", False):
             # Detection workers take a second to start; the proxy's own tests do without.
@@ -71,6 +73,7 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
             "data_dir": tmp_path / "var",
             "hostname": "gateway.test",
             "shutdown_grace": 5,
+            "sender_checks": False,  # no DNS from tests; test_authentication opts in
         }
         if upstream is not None:
             values["upstream"] = f"smtp://127.0.0.1:{upstream.port}"

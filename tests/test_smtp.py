@@ -31,6 +31,7 @@ def message(body: str = "Hej\r\nJeg har et spørgsmål om min sag.\r\n", **heade
 
 def send(port: int, data: bytes, rcpts: list[str] | None = None, **kwargs) -> dict:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("mx.example.net")
         return client.sendmail(SENDER, rcpts or [MAILBOX], data, **kwargs)
 
 

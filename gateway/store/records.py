@@ -118,6 +118,16 @@ def findings_summary(facts: Inspection) -> list[dict[str, Any]]:
 def protection_facts(received: Received, facts: Inspection) -> dict[str, Any]:
     tls = received.tls
     out: dict[str, Any] = {"tls": {"version": tls.version, "cipher": tls.cipher} if tls else None}
+    if facts.sender is not None:
+        s = facts.sender
+        out["sender"] = {
+            "source": s.source,
+            "spf": s.spf,
+            "dkim": s.dkim,
+            "dmarc": s.dmarc,
+            "aligned_pass": s.aligned_pass,
+            "tls_version": s.tls_version,
+        }
     p = facts.protection
     if p is not None:
         out.update(

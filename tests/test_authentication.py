@@ -1,0 +1,173 @@
+"""SPF, DKIM and DMARC: checked by Postvagt in the mx slot, read from trusted headers behind
+another server. DNS answers come from an in-memory zone (no network here)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+
+import dkim
+import pytest
+
+from gateway.authentication import check_session, check_spf, from_trusted_headers
+from gateway.model import TlsInfo
+
+
+class Zone:
+    """A resolver answering from a dictionary: the DNS of example.net for these tests."""
+
+    def __init__(self, records: dict[str, list[bytes]]) -> None:
+        self.records = records
+
+    def txt(self, name: str) -> list[bytes]:
+        return self.records.get(name.lower(), [])
+
+    def addresses(self, name: str, rdtype: str) -> list[str]:
+        return [r.decode() for r in self.records.get(f"{rdtype}:{name.lower()}", [])]
+
+    def mx(self, name: str) -> list[tuple[int, str]]:
+        return [(10, r.decode()) for r in self.records.get(f"MX:{name.lower()}", [])]
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dkim")
+    key = folder / "dkim.key"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    zone = Zone(
+        {
+            "example.net": [b"v=spf1 ip4:127.0.0.1 mx -all"],
+            "MX:example.net": [b"mx.example.net"],
+            "A:mx.example.net": [b"127.0.0.5"],
+            "test._domainkey.example.net": [b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)],
+            "_dmarc.example.net": [b"v=DMARC1; p=reject"],
+        }
+    )
+    return key.read_bytes(), zone
+
+
+def signed_mail(key: bytes, sender: str = "borger@example.net") -> bytes:
+    message = (
+        f"From: {sender}\r\nTo: post@kommune.example\r\nSubject: Hej\r\n"
+        "Message-ID: <a@example.net>\r\n\r\nHej med dig\r\n"
+    ).encode()
+    return (
+        dkim.sign(
+            message, b"test", b"example.net", key, include_headers=[b"from", b"to", b"subject"]
+        )
+        + message
+    )
+
+
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [("127.0.0.1", "pass"), ("127.0.0.5", "pass"), ("192.0.2.7", "fail")],
+)
+def test_spf(signer, ip, expected):
+    _, zone = signer
+    assert check_spf(zone, ip, "borger@example.net", "mx.example.net") == expected
+
+
+def test_spf_without_a_record_is_none(signer):
+    _, zone = signer
+    assert check_spf(zone, "127.0.0.1", "x@nowhere.example", "h") == "none"
+
+
+def test_all_pass_and_aligned(signer):
+    key, zone = signer
+    tls = TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256)
+    auth = check_session(
+        signed_mail(key),
+        resolver=zone,
+        authserv_id="gw.kommune.example",
+        ip="127.0.0.1",
+        helo="mx.example.net",
+        mail_from="borger@example.net",
+        tls=tls,
+    )
+    assert (auth.spf, auth.dkim, auth.dmarc, auth.aligned_pass) == ("pass", "pass", "pass", True)
+    assert (auth.source, auth.tls_version, auth.client_ip) == ("session", "TLSv1.3", "127.0.0.1")
+
+
+def test_forged_sender_fails_dmarc(signer):
+    key, zone = signer
+    tampered = signed_mail(key).replace(b"Hej med dig", b"Betal nu")
+    auth = check_session(
+        tampered,
+        resolver=zone,
+        authserv_id="gw",
+        ip="192.0.2.7",
+        helo="evil.example",
+        mail_from="borger@example.net",
+        tls=None,
+    )
+    assert (auth.spf, auth.dkim, auth.dmarc, auth.aligned_pass) == ("fail", "fail", "fail", False)
+
+
+def test_trusted_headers_only(signer):
+    raw = (
+        b"Received: from mx.example.net (mx.example.net [127.0.0.5])\r\n"
+        b"\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n"
+        b"\tby mail.kommune.example (Postfix) with ESMTPS id 4X;\r\n"
+        b"\tSat, 28 Nov 2026 10:00:00 +0000\r\n"
+        b"Authentication-Results: mail.kommune.example; spf=pass smtp.mailfrom=example.net;\r\n"
+        b"\tdkim=pass header.d=example.net; dmarc=pass header.from=example.net\r\n"
+        b"Authentication-Results: mail.kommune.example; spf=fail; dmarc=fail\r\n"
+        b"Authentication-Results: attacker.example; spf=pass; dkim=pass; dmarc=pass\r\n"
+        b"From: borger@example.net\r\n\r\nhej\r\n"
+    )
+    auth = from_trusted_headers(raw, ["mail.kommune.example"])
+    assert (auth.source, auth.spf, auth.dkim, auth.dmarc) == (
+        "trusted-headers",
+        "pass",
+        "pass",
+        "pass",
+    )
+    assert auth.tls_version == "TLSv1.3"
+    forged_only = raw.replace(b"mail.kommune.example", b"somewhere.example")
+    assert from_trusted_headers(forged_only, ["mail.kommune.example"]).source == "none"
+
+
+def test_garbage_does_not_crash(signer):
+    _, zone = signer
+    auth = check_session(
+        b"\x00\xff garbage",
+        resolver=zone,
+        authserv_id="gw",
+        ip="127.0.0.1",
+        helo="h",
+        mail_from="",
+        tls=None,
+    )
+    assert auth.source == "session"
+    assert from_trusted_headers(b"\x00\xff", ["x"]).source == "none"
+
+
+def test_gateway_records_the_sender_facts(upstream, make_gateway, signer, tmp_path):
+    from sqlalchemy import select
+
+    from gateway.store import Store
+    from gateway.store.tables import messages
+    from tests.test_smtp import send
+
+    key, zone = signer
+    gw = make_gateway(upstream, detect=True, detect_workers=1, sender_checks=True, resolver=zone)
+    send(gw.port, signed_mail(key), rcpts=["post@kommune.example"])
+    store = Store(f"sqlite:///{tmp_path / 'var' / 'postvagt.db'}", instance="t", slot="mx")
+    with store.engine.connect() as connection:
+        (row,) = connection.execute(select(messages)).all()
+    store.close()
+    # smtplib's MAIL FROM is borger@example.net, sent from 127.0.0.1: SPF passes.
+    assert row.protection["sender"] == {
+        "source": "session",
+        "spf": "pass",
+        "dkim": "pass",
+        "dmarc": "pass",
+        "aligned_pass": True,
+        "tls_version": None,
+    }
