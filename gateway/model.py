@@ -67,6 +67,8 @@ class Unscanned(enum.StrEnum):
     TIMEOUT = "timeout"
     TOO_LARGE = "too-large"
     ENCRYPTED = "encrypted"
+    UNSUPPORTED_ATTACHMENT = "unsupported-attachment"
+    LIMIT = "limit"
 
 
 @dataclass(frozen=True)

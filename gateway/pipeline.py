@@ -26,7 +26,7 @@ from gateway.decide.builtin import decide
 from gateway.detect.worker import DetectorPool
 from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, Unscanned
 from gateway.parse import parse
-from gateway.rawmail import prepend_fields, strip_fields
+from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
 from gateway.store import Store, StoreUnavailable
 
 log = logging.getLogger("postvagt.pipeline")
@@ -55,6 +55,15 @@ class ParseStage:
         return replace(facts, parsed=parse(received.raw))
 
 
+_UNSCANNED = {
+    "timeout": Unscanned.TIMEOUT,
+    "text-too-long": Unscanned.TOO_LARGE,
+    "too-large": Unscanned.TOO_LARGE,
+    "unsupported-attachment": Unscanned.UNSUPPORTED_ATTACHMENT,
+    "limit": Unscanned.LIMIT,
+}
+
+
 @dataclass(frozen=True)
 class DetectStage:
     """Text of subject and bodies → findings, in a detection worker process."""
@@ -73,9 +82,7 @@ class DetectStage:
         if protection.encrypted:
             facts = facts.with_unscanned(Unscanned.ENCRYPTED)
         for reason in incomplete:
-            facts = facts.with_unscanned(
-                Unscanned.TOO_LARGE if reason == "text-too-long" else Unscanned.TIMEOUT
-            )
+            facts = facts.with_unscanned(_UNSCANNED.get(reason, Unscanned.INTERNAL_ERROR))
         return facts
 
 
@@ -172,7 +179,9 @@ class Pipeline:
         if decision.journal:
             reasons = ",".join(decision.journal_entities)
             fields.append(("X-Postvagt-Journal", f"required; id={received.id}; reasons={reasons}"))
-        return prepend_fields(strip_fields(received.raw), fields)
+        # A bare CR would hide a forged header inside another line here, and become a line
+        # end on the way out; every hop normalises, so normalise first, then strip.
+        return prepend_fields(strip_fields(normalise_line_ends(received.raw)), fields)
 
     async def run(self, received: Received, transaction: Transaction) -> Outcome:
         """Inspect, record, deliver, record. Called once per message after the final '.'.

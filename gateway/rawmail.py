@@ -16,6 +16,16 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")  # an empty line after a line end, CRLF or
 _FIELD_NAME = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 
 
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
+def normalise_line_ends(raw: bytes) -> bytes:
+    """Every bare CR or LF as CRLF: what any SMTP hop (aiosmtplib too) sends on."""
+    if b"\r" not in raw.replace(b"\r\n", b"") and b"\n" not in raw.replace(b"\r\n", b""):
+        return raw
+    return _LINE_END.sub(b"\r\n", raw)
+
+
 def header_block_end(raw: bytes) -> int:
     """Offset of the first byte after the header block (the empty line is part of the body).
 

@@ -42,7 +42,9 @@ def scan_one(
     headers = message_from_bytes(raw, policy=policy.compat32)
     protection = classify(raw, trust)
     deadline = time.monotonic() + SCAN_BUDGET
-    findings, below, incomplete = detector.detect(message_chunks(raw, protection), deadline)
+    chunks, gaps = message_chunks(raw, protection)
+    findings, below, incomplete = detector.detect(chunks, deadline)
+    incomplete = [*gaps, *incomplete]
     decision = decide(findings, encrypted=protection.encrypted)
     result: dict[str, Any] = {
         "file": name,

@@ -36,6 +36,20 @@ def _bad_address(address: str) -> bool:
 
 
 BAD_ADDRESS = "553 5.1.3 Address contains control characters"
+NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"
+
+
+def _address_problem(address: str, smtputf8: bool) -> str | None:
+    """A permanent reply for addresses no next hop could take, else None."""
+    if _bad_address(address):
+        return BAD_ADDRESS
+    try:
+        address.encode("utf-8")  # undecodable bytes arrive as surrogates
+    except UnicodeEncodeError:
+        return "553 5.1.3 Address is not valid UTF-8"
+    if not smtputf8 and not address.isascii():
+        return NEEDS_SMTPUTF8
+    return None
 
 
 def single_group(recipient: str) -> str:
@@ -65,6 +79,14 @@ class GatewaySMTP(SMTP):
 
     def _create_session(self) -> GatewaySession:
         return GatewaySession(self.loop)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # After STARTTLS aiosmtpd starts a fresh session (RFC 3207 resets the state): the old
+        # one's upstream transaction must be given back, or it leaks with its inflight count.
+        previous = self.session
+        super().connection_made(transport)
+        if isinstance(previous, GatewaySession) and previous is not self.session:
+            self._gateway_handler.session_closed(previous)
 
     def connection_lost(self, error: Exception | None) -> None:
         session = self.session
@@ -143,8 +165,8 @@ class GatewayHandler:
         await self._end_transaction(session)  # EHLO/HELO reset aiosmtpd's state, not ours
         if self._slot is Slot.AFTER_QUEUE and not self._trusted_peer(session):
             return "550 5.7.1 Not accepting mail from this client"
-        if _bad_address(address):
-            return BAD_ADDRESS
+        if problem := _address_problem(address, "SMTPUTF8" in mail_options):
+            return problem
         if self.inflight >= self._max_inflight:
             return "451 4.3.2 System busy, please try again later"
         session.tls = _tls_info(server)
@@ -170,8 +192,8 @@ class GatewayHandler:
         assert isinstance(session, GatewaySession)
         if session.transaction is None:
             return str(TEMPFAIL)
-        if _bad_address(address):
-            return BAD_ADDRESS
+        if problem := _address_problem(address, envelope.smtp_utf8):
+            return problem
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return "452 4.5.3 Too many recipients"
         if self._slot is not Slot.AFTER_QUEUE and not self._is_local(address):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from gateway.act.nexthop import Transaction
 from gateway.model import TEMPFAIL, Reply
+from gateway.rawmail import normalise_line_ends
 
 _UNSAFE = re.compile(r"[^a-z0-9._+@=-]")
-_LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
 def mailbox_dir(root: Path, recipient: str) -> Path:
@@ -66,7 +66,7 @@ class MaildirTransaction(Transaction):
     async def data(self, message: bytes, timeout: float) -> Reply:
         # The same line-end normalisation an SMTP hop gets from aiosmtplib: a bare CR or LF
         # never leaves Postvagt as it came (SMTP smuggling, outbound).
-        message = _LINE_END.sub(b"\r\n", message)
+        message = normalise_line_ends(message)
 
         def write_all() -> None:
             for rcpt in self._rcpts:

@@ -106,11 +106,18 @@ class SmtpTransaction(Transaction):
                 if client is None:
                     client = await self._hop.connect()
                 self._client = client
+                # Open from here on: if we are cancelled before the answer, release() must
+                # RSET (or drop) the connection, never pool it mid-transaction.
+                self._open = True
                 response = await client.mail(sender, options=options, encoding=encoding)
             except aiosmtplib.SMTPResponseException as e:
+                self._open = False  # MAIL refused: no transaction upstream
                 if e.code == 421:
                     self._discard()
                 return _reply(e)
+            except asyncio.CancelledError:
+                self._discard()
+                raise
             except UpstreamUnavailable as e:
                 log.warning("upstream unavailable at MAIL: %s", e)
                 return TEMPFAIL
@@ -120,7 +127,6 @@ class SmtpTransaction(Transaction):
                     continue  # a stale pooled connection: try once on a fresh one
                 log.warning("upstream failed at MAIL: %s", type(e).__name__)
                 return TEMPFAIL
-            self._open = True
             return Reply(response.code, response.message)
         return TEMPFAIL
 
@@ -133,6 +139,9 @@ class SmtpTransaction(Transaction):
             if e.code == 421:
                 self._discard()
             return _reply(e)
+        except asyncio.CancelledError:
+            self._discard()
+            raise
         except (aiosmtplib.SMTPException, OSError, UnicodeError) as e:
             log.warning("upstream failed at RCPT: %s", type(e).__name__)
             self._discard()
@@ -145,10 +154,14 @@ class SmtpTransaction(Transaction):
         try:
             response = await self._client.data(message, timeout=timeout)
         except aiosmtplib.SMTPResponseException as e:
-            self._open = False
+            # Refused at the final "." or already at the DATA command: the latter leaves
+            # the transaction open upstream, so release() sends RSET either way.
             if e.code == 421:
                 self._discard()
             return _reply(e)
+        except asyncio.CancelledError:
+            self._discard()
+            raise
         except (aiosmtplib.SMTPException, OSError) as e:
             # Timed out or dropped after the final ".": the upstream may or may not have the
             # message. 451 makes the client retry; a duplicate is possible, a loss is not.
@@ -169,6 +182,9 @@ class SmtpTransaction(Transaction):
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
                 return
+            except asyncio.CancelledError:
+                client.close()
+                raise
         self._hop.give_back(client)
 
     def _discard(self) -> None:

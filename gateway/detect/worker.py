@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from gateway.detect.analyzer import Detector
 from gateway.detect.engine import EngineConfig, build_detector
-from gateway.extract.text import mail_text
+from gateway.extract.text import mail_text_and_gaps
 from gateway.model import Finding, TextChunk
 from gateway.security import Protection, TrustConfig, classify
 
@@ -33,12 +33,15 @@ def _warm() -> bool:
     return _detector is not None
 
 
-def message_chunks(raw: bytes, protection: Protection) -> list[TextChunk]:
-    """The text to scan: the message's own, plus what opaque S/MIME signatures wrap."""
-    chunks = mail_text(raw)
+def message_chunks(raw: bytes, protection: Protection) -> tuple[list[TextChunk], list[str]]:
+    """The text to scan — the message's own, plus what opaque S/MIME signatures wrap — and
+    what could not be read."""
+    chunks, gaps = mail_text_and_gaps(raw)
     for content in protection.unwrapped:
-        chunks.extend(c for c in mail_text(content) if c.location != "subject")
-    return chunks
+        inner, inner_gaps = mail_text_and_gaps(content)
+        chunks.extend(c for c in inner if c.location != "subject")
+        gaps.extend(g for g in inner_gaps if g not in gaps)
+    return chunks, gaps
 
 
 def detect_message(raw: bytes, budget: float) -> tuple[list[Finding], list[str], Protection]:
@@ -47,8 +50,9 @@ def detect_message(raw: bytes, budget: float) -> tuple[list[Finding], list[str],
     assert _detector is not None, "worker not initialised"
     deadline = time.monotonic() + budget
     protection = classify(raw, _trust)
-    findings, _below, incomplete = _detector.detect(message_chunks(raw, protection), deadline)
-    return findings, incomplete, replace(protection, unwrapped=())
+    chunks, gaps = message_chunks(raw, protection)
+    findings, _below, incomplete = _detector.detect(chunks, deadline)
+    return findings, [*gaps, *incomplete], replace(protection, unwrapped=())
 
 
 class DetectorPool:
@@ -77,10 +81,14 @@ class DetectorPool:
         """Blocking; called from the inspection thread pool. A dead pool is restarted, and
         the message is reported unscanned rather than retried."""
         try:
-            future = self._pool.submit(detect_message, raw, budget)
-            return future.result(timeout=budget + 5)
+            future = self._pool.submit(detect_message, raw, time.time() + budget)
         except BrokenProcessPool:
             self._pool = self._start()
+            raise
+        try:
+            return future.result(timeout=budget + 5)
+        except BaseException:
+            future.cancel()  # a job still queued is dropped, not run for nobody
             raise
 
     def close(self) -> None:

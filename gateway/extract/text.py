@@ -84,35 +84,69 @@ def _split_quoted(text: str) -> tuple[str, str]:
 
 
 def mail_text(raw: bytes) -> list[TextChunk]:
+    return mail_text_and_gaps(raw)[0]
+
+
+def mail_text_and_gaps(raw: bytes) -> tuple[list[TextChunk], list[str]]:
+    """The text, and what could not be read (each a reason for "unscanned")."""
     message = email.message_from_bytes(raw, policy=policy.compat32)
     chunks = [TextChunk("subject", header_text(message.get("Subject")))]
+    gaps: list[str] = []
     stack: list[tuple[Message, int, bool]] = [(message, 0, False)]
     parts = 0
-    while stack and parts < MAX_PARTS:
+    while stack:
+        if parts >= MAX_PARTS:
+            gaps.append("limit")  # more parts than we read
+            break
         part, depth, forwarded = stack.pop()
         parts += 1
         if part.is_multipart():
-            if depth < MAX_DEPTH:
-                children = part.get_payload()
-                if isinstance(children, list):
-                    inner = forwarded or part.get_content_type() == "message/rfc822"
-                    stack.extend((c, depth + 1, inner) for c in reversed(children))
+            children = part.get_payload()
+            if depth >= MAX_DEPTH:
+                gaps.append("limit")
+            elif isinstance(children, list):
+                inner = forwarded or part.get_content_type() == "message/rfc822"
+                stack.extend((c, depth + 1, inner) for c in reversed(children))
             continue
         content_type = part.get_content_type()
-        if content_type not in ("text/plain", "text/html") or part.get_filename():
-            continue  # attachments: the extraction stage
+        filename = part.get_filename()
+        if content_type not in ("text/plain", "text/html"):
+            if filename or part.get_content_maintype() not in ("multipart", "message"):
+                # Attachments of other types: read by the extraction stage, not yet here.
+                if content_type not in _SIGNATURE_TYPES:
+                    gaps.append("unsupported-attachment")
+            continue
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             continue
+        if len(payload) > MAX_PART_BYTES:
+            gaps.append("too-large")
         text = decode_bytes(payload[:MAX_PART_BYTES], part.get_content_charset())
         if content_type == "text/html":
-            chunks.append(TextChunk("forwarded" if forwarded else "html", html_to_text(text)))
-            continue
-        if forwarded:
+            text = html_to_text(text)
+        if filename:
+            chunks.append(TextChunk(f"attachment:{header_text(filename)}", text))
+        elif forwarded:
             chunks.append(TextChunk("forwarded", text))
-            continue
-        own, quoted = _split_quoted(text)
-        chunks.append(TextChunk("body", own))
-        if quoted:
-            chunks.append(TextChunk("quoted", quoted))
-    return [c for c in chunks if c.text.strip()]
+        elif content_type == "text/html":
+            chunks.append(TextChunk("html", text))
+        else:
+            own, quoted = _split_quoted(text)
+            chunks.append(TextChunk("body", own))
+            if quoted:
+                chunks.append(TextChunk("quoted", quoted))
+    return [c for c in chunks if c.text.strip()], sorted(set(gaps))
+
+
+# Signatures and keys are protection facts (gateway.security), not unread content.
+_SIGNATURE_TYPES = frozenset(
+    {
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+        "application/pgp-keys",
+        "application/pgp-encrypted",
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+    }
+)

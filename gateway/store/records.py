@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, select, update
 
 from gateway.model import Inspection, Received, Reply
 from gateway.store.tables import messages, quarantine
@@ -207,16 +207,16 @@ def store_quarantined(
         path_value = f"{now:%Y/%m/%d}/{message_id}.eml"
         _write_durably(place.folder / path_value, raw)
         raw_value = None
-    connection.execute(
-        insert(quarantine).values(
-            message_id=message_id,
-            stored_at=now,
-            size=len(raw),
-            sha256=digest,
-            raw=raw_value,
-            path=path_value,
-        )
+    # A retried message keeps its id: its quarantine row may already be there.
+    statement = _insert_for(connection.dialect.name)(quarantine).values(
+        message_id=message_id,
+        stored_at=now,
+        size=len(raw),
+        sha256=digest,
+        raw=raw_value,
+        path=path_value,
     )
+    connection.execute(statement.on_conflict_do_nothing(index_elements=[quarantine.c.message_id]))
     connection.execute(
         update(messages)
         .where(messages.c.id == message_id)
@@ -238,11 +238,18 @@ def read_quarantined(connection: Connection, message_id: str, place: QuarantineP
 
 
 def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Readable by the service only from the first byte, and still there after a power cut
+    once the record that points to it is committed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    os.chmod(path, 0o600)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -11,8 +11,10 @@ from presidio_analyzer import Pattern
 
 from gateway.detect.recognizers.base import DanishPatternRecognizer, digits_of
 
-_REG = r"reg(?:istrerings)?\.?\s?(?:nr|nummer)\.?:?\s*"
-_ACCOUNT = r"(?:konto(?:nr|nummer)?|kto)\.?(?:\s?nr\.?)?:?\s*"
+# Whitespace runs are bounded and never adjacent: two neighbouring \s* would backtrack
+# quadratically over a long run of spaces.
+_REG = r"reg(?:istrerings)?\.?\s?(?:nr|nummer)\.?:?\s{0,5}"
+_ACCOUNT = r"(?:konto(?:nr|nummer)?|kto)\.?(?:\s?nr\.?)?:?\s{0,5}"
 
 
 class DkBankAccountRecognizer(DanishPatternRecognizer):
@@ -20,7 +22,7 @@ class DkBankAccountRecognizer(DanishPatternRecognizer):
     PATTERNS = [
         Pattern(
             "labelled",
-            r"(?i)" + _REG + r"\d{4}\s*(?:,|og|and)?\s*" + _ACCOUNT + r"\d{6,10}(?!\d)",
+            r"(?i)" + _REG + r"\d{4}\s{0,5}(?:(?:,|og|and)\s{0,5})?" + _ACCOUNT + r"\d{6,10}(?!\d)",
             0.7,
         ),
         Pattern("joined", r"(?<![\d\-+/.])\d{4}[ -]\d{6,10}(?![\d]|-\d)", 0.2),

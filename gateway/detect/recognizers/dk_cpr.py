@@ -22,8 +22,9 @@ from gateway.detect.recognizers.base import DanishPatternRecognizer, digits_of
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-# Digit boundaries on both sides (no sign, no hyphenated longer number, no embedded run).
-_LEFT, _RIGHT = r"(?<![\d\-+/.])", r"(?![\d]|-\d|/\d|\.\d)"
+# Digit boundaries on both sides: no embedded run, no sign, no longer number joined by
+# "-", "/" or "." — but a label may touch the number ("cpr.nr.150385-2001", "CPR-150385…").
+_LEFT, _RIGHT = r"(?<![\d+])(?<!\d[\-/.])", r"(?![\d]|-\d|/\d|\.\d)"
 
 CPR_PATTERNS = [
     Pattern("cpr hyphen", _LEFT + r"\d{6}-\d{4}" + _RIGHT, 0.5),
