@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="envelope recipient, repeatable (for policies)",
     )
+    scan.add_argument(
+        "--unauthenticated",
+        action="store_true",
+        help="without trusted Authentication-Results, count the sender as unauthenticated "
+        "(default: as passed)",
+    )
     _add_flags(scan, SCAN_FLAGS)
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -119,6 +125,8 @@ def _scan(settings: Settings, args: argparse.Namespace) -> int:
             as_json=args.json,
             show_explain=args.explain,
             trust=settings.trust,
+            trusted_servers=settings.trusted_authserv_ids,
+            authenticated=not args.unauthenticated,
         )
     except BrokenPipeError:  # `postvagt scan … | head`: the reader has gone, so stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

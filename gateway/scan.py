@@ -17,10 +17,13 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.authentication import SenderAuth, from_trusted_headers
 from gateway.decide.builtin import decide
 from gateway.detect.analyzer import Candidate, Detector
 from gateway.detect.worker import message_chunks
 from gateway.security import TrustConfig, classify
+
+ASSUMED = SenderAuth(source="assumed", spf="pass", dkim="pass", dmarc="pass", aligned_pass=True)
 
 SCAN_BUDGET = 30.0
 
@@ -36,8 +39,22 @@ def eml_files(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
             yield given, path
 
 
+def sender_of(raw: bytes, trusted: list[str], authenticated: bool) -> SenderAuth:
+    """A file has no SMTP session: the trusted servers' headers when present, else counted
+    as passed (what the gateway would do for an authenticated sender) unless told not to."""
+    found = from_trusted_headers(raw, trusted)
+    if found.source != "none" or not authenticated:
+        return found
+    return ASSUMED
+
+
 def scan_one(
-    detector: Detector, name: str, raw: bytes, trust: TrustConfig
+    detector: Detector,
+    name: str,
+    raw: bytes,
+    trust: TrustConfig,
+    trusted_servers: list[str] | None = None,
+    authenticated: bool = True,
 ) -> tuple[dict[str, Any], list[Candidate]]:
     headers = message_from_bytes(raw, policy=policy.compat32)
     protection = classify(raw, trust)
@@ -73,6 +90,14 @@ def scan_one(
     ]
     if protection.uninspected:
         result["unscanned"] = list(protection.uninspected)
+    sender = sender_of(raw, trusted_servers or [], authenticated)
+    result["sender"] = {
+        "source": sender.source,
+        "spf": sender.spf,
+        "dkim": sender.dkim,
+        "dmarc": sender.dmarc,
+        "aligned_pass": sender.aligned_pass,
+    }
     return result, below
 
 
@@ -114,6 +139,8 @@ def run_scan(
     as_json: bool,
     show_explain: bool,
     trust: TrustConfig,
+    trusted_servers: list[str] | None = None,
+    authenticated: bool = True,
     out: IO[str] = sys.stdout,
     err: IO[str] = sys.stderr,
 ) -> int:
@@ -132,7 +159,7 @@ def run_scan(
             below: list[Candidate] = []
         else:
             try:
-                result, below = scan_one(detector, name, raw, trust)
+                result, below = scan_one(detector, name, raw, trust, trusted_servers, authenticated)
             except Exception as e:  # a message that cannot be parsed still gets its line
                 failures += 1
                 result, below = {"file": name, "error": f"{type(e).__name__}: {e}"[:300]}, []

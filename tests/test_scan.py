@@ -43,7 +43,11 @@ def test_json_lines_for_a_folder(tmp_path):
         str(tmp_path / "sub" / "b.eml"),
     ]
     for line in lines:
-        assert CONTRACT_KEYS <= set(line) <= CONTRACT_KEYS | {"layers", "unscanned", "incomplete"}
+        assert (
+            CONTRACT_KEYS
+            <= set(line)
+            <= CONTRACT_KEYS | {"layers", "unscanned", "incomplete", "sender"}
+        )
         assert set(line["decision"]) == DECISION_KEYS
     flagged, plain = lines
     assert flagged["findings"] == [
@@ -92,3 +96,38 @@ def test_unreadable_file_is_an_error_line_and_exit_1(tmp_path):
     result = scan("--json", str(tmp_path / "missing.eml"))
     assert result.returncode == 1
     assert json.loads(result.stdout)["error"].startswith("cannot read")
+
+
+def test_sender_authentication_of_a_file(tmp_path):
+    trusted = (
+        b"Authentication-Results: mx.kommune.example; spf=fail smtp.mailfrom=x;\r\n"
+        b"\tdkim=none; dmarc=fail header.from=example.net\r\n"
+    )
+    (tmp_path / "plain.eml").write_bytes(message())
+    (tmp_path / "trusted.eml").write_bytes(trusted + message())
+    env_args = ["--json", str(tmp_path)]
+    lines = {
+        json.loads(x)["file"].rsplit("/", 1)[1]: json.loads(x)["sender"]
+        for x in scan(*env_args).stdout.splitlines()
+    }
+    assert lines["plain.eml"]["source"] == "assumed" and lines["plain.eml"]["dmarc"] == "pass"
+    assert lines["trusted.eml"]["source"] == "assumed"  # mx.kommune.example is not trusted
+    result = subprocess.run(
+        [*POSTVAGT, "scan", "--unauthenticated", *env_args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**clean_env(), "POSTVAGT_TRUSTED_AUTHSERV_IDS": "mx.kommune.example"},
+    )
+    lines = {
+        json.loads(x)["file"].rsplit("/", 1)[1]: json.loads(x)["sender"]
+        for x in result.stdout.splitlines()
+    }
+    assert lines["trusted.eml"] == {
+        "source": "trusted-headers",
+        "spf": "fail",
+        "dkim": "none",
+        "dmarc": "fail",
+        "aligned_pass": False,
+    }
+    assert lines["plain.eml"]["source"] == "none"
