@@ -58,9 +58,9 @@ async def measure(store: Store, count: int, concurrency: int) -> dict[str, list[
         async with gate:
             received = message(i)
             t0 = time.perf_counter()
-            record_id = await store.record_pending(received, facts)
+            ref = await store.record_pending(received, facts)
             t1 = time.perf_counter()
-            await store.record_outcome(record_id, Reply(250, "2.0.0 Ok"))
+            await store.record_outcome(ref, Reply(250, "2.0.0 Ok"))
             t2 = time.perf_counter()
             timings["pending"].append((t1 - t0) * 1000)
             timings["outcome"].append((t2 - t1) * 1000)

@@ -28,6 +28,7 @@ from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, 
 from gateway.parse import parse
 from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
 from gateway.store import Store, StoreUnavailable
+from gateway.store.records import RecordRef
 
 log = logging.getLogger("postvagt.pipeline")
 messages_log = logging.getLogger("postvagt.messages")
@@ -192,9 +193,11 @@ class Pipeline:
         """
         started = time.monotonic()
         facts = await self.inspect(received)
+        ref: RecordRef | None = None
         if received.inspect:
             try:
-                received = replace(received, id=await self._store.record_pending(received, facts))
+                ref = await self._store.record_pending(received, facts)
+                received = replace(received, id=ref.id)
             except StoreUnavailable as e:
                 log.error("id=%s not recorded, answering 451: %s", received.id, e)
                 outcome = Outcome(reply=TEMPFAIL, delivered=False, inspection=facts)
@@ -205,36 +208,36 @@ class Pipeline:
         reply = await transaction.data(message, timeout=remaining)
         outcome = Outcome(reply=reply, delivered=reply.positive, inspection=facts)
         try:
-            if received.inspect:
-                await self._record_outcome(received.id, reply)
+            if ref is not None:
+                await self._record_outcome(ref, reply)
             self._log(received, outcome, started)
         except Exception:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
             log.exception("id=%s bookkeeping after delivery failed", received.id)
         return outcome
 
-    async def _record_outcome(self, message_id: str, reply: Reply) -> None:
+    async def _record_outcome(self, ref: RecordRef, reply: Reply) -> None:
         try:
-            await self._store.record_outcome(message_id, reply)
+            await self._store.record_outcome(ref, reply)
         except StoreUnavailable as e:
             # The reply stands; keep trying in the background. Should this process die
             # first, the record is found pending at start-up and the sender's retry (it
             # got no answer) completes it.
-            log.error("id=%s outcome not recorded yet (%s); retrying", message_id, e)
-            task = asyncio.ensure_future(self._retry_outcome(message_id, reply))
+            log.error("id=%s outcome not recorded yet (%s); retrying", ref.id, e)
+            task = asyncio.ensure_future(self._retry_outcome(ref, reply))
             self._followups.add(task)
             task.add_done_callback(self._followups.discard)
 
-    async def _retry_outcome(self, message_id: str, reply: Reply) -> None:
+    async def _retry_outcome(self, ref: RecordRef, reply: Reply) -> None:
         for delay in (1, 5, 15, 30, 60):
             await asyncio.sleep(delay)
             try:
-                await self._store.record_outcome(message_id, reply)
-                log.info("id=%s outcome recorded after retry", message_id)
+                await self._store.record_outcome(ref, reply)
+                log.info("id=%s outcome recorded after retry", ref.id)
                 return
             except StoreUnavailable:
                 continue
-        log.error("id=%s outcome could not be recorded; left for start-up recovery", message_id)
+        log.error("id=%s outcome could not be recorded; left for start-up recovery", ref.id)
 
     def _trace_header(self, received: Received) -> str:
         helo = "".join(c for c in (received.helo or "unknown") if c.isprintable() and c != " ")

@@ -121,8 +121,8 @@ async def test_quarantining_a_retried_message_works(tmp_path):
     first = received()
     retry = received(raw=first.raw)
     for attempt in (first, retry):
-        message_id = await store.record_pending(attempt, FACTS)
-        await store.quarantine_message(message_id, attempt.raw)
+        ref = await store.record_pending(attempt, FACTS)
+        await store.quarantine_message(ref.id, attempt.raw)
     paths = sorted((tmp_path / "q").rglob("*.eml"))
     assert len(paths) == 1, paths
     path = paths[0]

@@ -87,7 +87,7 @@ def test_migration_from_the_previous_schema_keeps_the_data(db_url):
 def test_pending_then_outcome(store: Store):
     r = received()
     with store.engine.begin() as connection:
-        record_id = records.record_pending(
+        ref = records.record_pending(
             connection,
             r,
             Inspection(unscanned=(Unscanned.TIMEOUT,)),
@@ -95,7 +95,7 @@ def test_pending_then_outcome(store: Store):
             instance="test-1",
             slot="mx",
         )
-    assert record_id == r.id
+    assert ref == records.RecordRef(r.id, 1)
     (row,) = rows(store)
     assert (row.state, row.attempts, row.unscanned, row.mail_from) == (
         "pending",
@@ -105,7 +105,7 @@ def test_pending_then_outcome(store: Store):
     )
     assert row.received_at.tzinfo is not None
     with store.engine.begin() as connection:
-        records.record_outcome(connection, r.id, Reply(250, "2.0.0 Ok: queued as X"))
+        records.record_outcome(connection, ref, Reply(250, "2.0.0 Ok: queued as X"))
     (row,) = rows(store)
     assert (row.state, row.upstream_reply) == ("delivered", "250 2.0.0 Ok: queued as X")
 
@@ -121,19 +121,26 @@ def test_pending_then_outcome(store: Store):
 def test_state_follows_the_next_hops_reply(store: Store, reply, state):
     r = received()
     with store.engine.begin() as connection:
-        records.record_pending(connection, r, FACTS, key="b" * 64, instance="i", slot="mx")
-        records.record_outcome(connection, r.id, reply)
+        ref = records.record_pending(connection, r, FACTS, key="b" * 64, instance="i", slot="mx")
+        records.record_outcome(connection, ref, reply)
     assert rows(store)[0].state == state
 
 
 async def test_a_retry_reopens_the_first_record(store: Store):
     first = received()
     retry = received(raw=first.raw)  # a new SMTP session, a new id, the same message
-    assert await store.record_pending(first, FACTS) == first.id
-    await store.record_outcome(first.id, Reply(451, "4.3.0 try later"))
-    assert await store.record_pending(retry, FACTS) == first.id
+    one = await store.record_pending(first, FACTS)
+    assert one.id == first.id
+    await store.record_outcome(one, Reply(451, "4.3.0 try later"))
+    two = await store.record_pending(retry, FACTS)
+    assert (two.id, two.attempt) == (first.id, 2)
     (row,) = rows(store)
     assert (row.id, row.state, row.attempts) == (first.id, "pending", 2)
+    # A late update for the first attempt no longer touches the second's state.
+    await store.record_outcome(one, Reply(250, "2.0.0 late"))
+    await store.record_outcome(two, Reply(550, "5.7.1 no"))
+    await store.record_outcome(one, Reply(250, "2.0.0 later still"))
+    assert rows(store)[0].state == "rejected"
 
 
 @pytest.mark.parametrize(
@@ -295,7 +302,7 @@ async def test_group_commit_batches_and_isolates_failures(tmp_path: Path):
     ]
     results = await asyncio.gather(*many, store.run(broken, 7), return_exceptions=True)
     assert isinstance(results[-1], ValueError)
-    assert all(isinstance(r, str) for r in results[:-1])
+    assert all(isinstance(r, records.RecordRef) for r in results[:-1])
     assert len(rows(store)) == 60  # the failed write's row was rolled back alone
     writer = store._writer
     assert writer is not None and writer.writes == 61

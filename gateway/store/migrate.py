@@ -27,6 +27,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = _config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # The engine's short lock_timeout is for mail; a peer's migration may take longer.
+            connection.execute(text("SET LOCAL lock_timeout = '120s'"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -21,6 +21,14 @@ from gateway.model import Inspection, Received, Reply
 from gateway.store.tables import messages, quarantine
 
 
+@dataclass(frozen=True)
+class RecordRef:
+    """A message record and which delivery attempt of it this is."""
+
+    id: str
+    attempt: int
+
+
 def idempotency_key(received: Received, message_id: str | None) -> str:
     """Message-ID plus a hash of the envelope and the body as received.
 
@@ -61,7 +69,7 @@ def _pending_statement(dialect: str) -> Any:
             "findings": statement.excluded.findings,
             "upstream_reply": None,
         },
-    ).returning(messages.c.id)
+    ).returning(messages.c.id, messages.c.attempts)
 
 
 def record_pending(
@@ -72,10 +80,12 @@ def record_pending(
     key: str,
     instance: str,
     slot: str,
-) -> str:
+) -> RecordRef:
     """Insert the pending record, or reopen the one of an earlier attempt (same key).
 
-    Returns the Postvagt id to use: the earlier attempt's, so both copies carry one id.
+    Returns the Postvagt id to use (the earlier attempt's, so both copies carry one id) and
+    which attempt this is, so that a late update of an older attempt's outcome cannot
+    overwrite a newer one's.
     """
     values = {
         "id": received.id,
@@ -97,7 +107,8 @@ def record_pending(
         "upstream_reply": None,
     }
     statement = _pending_statement(connection.dialect.name)
-    return str(connection.execute(statement, values).scalar_one())
+    row = connection.execute(statement, values).one()
+    return RecordRef(str(row.id), int(row.attempts))
 
 
 def findings_summary(facts: Inspection) -> list[dict[str, Any]]:
@@ -148,7 +159,7 @@ def state_for(reply: Reply) -> str:
 
 _OUTCOME: Update = (
     update(messages)
-    .where(messages.c.id == bindparam("message_id"))
+    .where(messages.c.id == bindparam("message_id"), messages.c.attempts == bindparam("attempt"))
     .values(
         state=bindparam("new_state"),
         updated_at=bindparam("now"),
@@ -157,11 +168,12 @@ _OUTCOME: Update = (
 )
 
 
-def record_outcome(connection: Connection, message_id: str, reply: Reply) -> None:
+def record_outcome(connection: Connection, ref: RecordRef, reply: Reply) -> None:
     connection.execute(
         _OUTCOME,
         {
-            "message_id": message_id,
+            "message_id": ref.id,
+            "attempt": ref.attempt,
             "new_state": state_for(reply),
             "now": datetime.now(UTC),
             "reply": str(reply)[:512],

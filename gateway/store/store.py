@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from gateway.model import Inspection, Received, Reply
 from gateway.store import migrate, primitives, records
 from gateway.store.engine import make_engine
+from gateway.store.records import RecordRef
 from gateway.store.writer import BatchingWriter, WriterUnavailable
 
 log = logging.getLogger("postvagt.store")
@@ -122,7 +123,7 @@ class Store:
 
     # -- what the pipeline writes ------------------------------------------------------------
 
-    async def record_pending(self, received: Received, facts: Inspection) -> str:
+    async def record_pending(self, received: Received, facts: Inspection) -> RecordRef:
         message_id = facts.parsed.message_id if facts.parsed else None
         return await self.run(
             records.record_pending,
@@ -133,8 +134,8 @@ class Store:
             slot=self.slot,
         )
 
-    async def record_outcome(self, message_id: str, reply: Reply) -> None:
-        await self.run(records.record_outcome, message_id, reply)
+    async def record_outcome(self, ref: RecordRef, reply: Reply) -> None:
+        await self.run(records.record_outcome, ref, reply)
 
     async def quarantine_message(self, message_id: str, raw: bytes) -> None:
         await self.run(records.store_quarantined, message_id, raw, self.quarantine)
