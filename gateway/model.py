@@ -69,6 +69,8 @@ class Unscanned(enum.StrEnum):
     ENCRYPTED = "encrypted"
     UNSUPPORTED_ATTACHMENT = "unsupported-attachment"
     LIMIT = "limit"
+    MALFORMED = "malformed"
+    OCR_NEEDED = "ocr-needed"
 
 
 @dataclass(frozen=True)

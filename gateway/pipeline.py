@@ -62,6 +62,10 @@ _UNSCANNED = {
     "too-large": Unscanned.TOO_LARGE,
     "unsupported-attachment": Unscanned.UNSUPPORTED_ATTACHMENT,
     "limit": Unscanned.LIMIT,
+    "encrypted": Unscanned.ENCRYPTED,
+    "malformed": Unscanned.MALFORMED,
+    "ocr-needed": Unscanned.OCR_NEEDED,
+    "legacy-office": Unscanned.UNSUPPORTED_ATTACHMENT,
 }
 
 

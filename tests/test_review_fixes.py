@@ -103,7 +103,7 @@ def test_attachments_not_read_are_reported_and_text_attachments_are_read():
     )
     chunks, gaps = mail_text_and_gaps(raw)
     assert ("attachment:noter.txt", "Mine noter") in [(c.location, c.text.strip()) for c in chunks]
-    assert gaps == ["unsupported-attachment"]
+    assert gaps == ["malformed"]  # a PDF header and nothing more
 
 
 async def test_quarantining_a_retried_message_works(tmp_path):

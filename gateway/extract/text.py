@@ -15,6 +15,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from html.parser import HTMLParser
 
+from gateway.extract.attachments import extract_attachment
 from gateway.model import TextChunk
 
 MAX_PARTS = 1000
@@ -111,10 +112,17 @@ def mail_text_and_gaps(raw: bytes) -> tuple[list[TextChunk], list[str]]:
         content_type = part.get_content_type()
         filename = part.get_filename()
         if content_type not in ("text/plain", "text/html"):
-            if filename or part.get_content_maintype() not in ("multipart", "message"):
-                # Attachments of other types: read by the extraction stage, not yet here.
-                if content_type not in _SIGNATURE_TYPES:
-                    gaps.append("unsupported-attachment")
+            if content_type not in _SIGNATURE_TYPES:
+                data = part.get_payload(decode=True)
+                if part.defects or (not data and str(part.get_payload()).strip()):
+                    gaps.append("malformed")  # broken base64/QP: decoded as far as it goes
+                if isinstance(data, bytes) and data:
+                    name = header_text(filename) if filename else f"part-{parts}"
+                    found = extract_attachment(name, content_type, data[:MAX_PART_BYTES])
+                    chunks.extend(found.chunks)
+                    gaps.extend(found.gaps)
+                    if len(data) > MAX_PART_BYTES:
+                        gaps.append("too-large")
             continue
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
