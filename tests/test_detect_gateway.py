@@ -62,3 +62,75 @@ def test_a_missing_pipeline_is_a_clear_error_not_a_download(tmp_path):
         assert "not installed" in str(e)
     else:
         raise AssertionError("expected ModelNotInstalled")
+
+
+def test_a_crashed_or_hung_worker_is_replaced_and_the_pool_serves_on():
+    import os
+    import time
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    import pytest
+    from pebble import ProcessExpired
+
+    from gateway.detect.worker import DetectorPool
+    from gateway.security import TrustConfig
+    from tests.test_smtp import message
+
+    pool = DetectorPool(EngineConfig(), 1, TrustConfig())
+    try:
+        pool.warm_up()
+        with pytest.raises(ProcessExpired):
+            pool._pool.schedule(os._exit, args=(3,)).result()
+        with pytest.raises(FutureTimeout):
+            pool._pool.schedule(time.sleep, args=(60,), timeout=1).result()
+        number = fictional.cpr(random.Random(8))
+        findings, incomplete, _ = pool.detect(message(body=f"CPR: {number}\r\n"), 30)
+        assert [f.entity for f in findings] == ["DK_CPR"] and incomplete == []
+    finally:
+        pool.close()
+
+
+def test_a_bomb_among_ordinary_mail_changes_no_other_verdict(upstream, make_gateway):
+    import io
+    import threading
+    import zipfile
+
+    from tests.test_extract import mail_with
+    from tests.test_smtp import message, send, split
+
+    gw = make_gateway(upstream, detect=True, detect_workers=2)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\0" * 50_000_000)
+    rng = random.Random(10)
+    ordinary = [
+        message(body=f"Mit CPR-nr. er {fictional.cpr(rng)}\r\n")
+        if i % 2
+        else message(body="Hvornår tømmes containeren?\r\n")
+        for i in range(10)
+    ]
+    errors: list[BaseException] = []
+
+    def deliver(raw: bytes) -> None:
+        try:
+            send(gw.port, raw)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [
+        threading.Thread(target=deliver, args=(raw,))
+        for raw in [mail_with("bombe.zip", "application/zip", bomb.getvalue()), *ordinary]
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    by_body = {split(m.content)[1]: split(m.content)[0] for m in upstream.messages}
+    assert len(by_body) == 11
+    for raw in ordinary:
+        headers = by_body[raw]
+        assert (b"X-Postvagt-Journal" in headers) == (b"CPR-nr." in raw)
+        assert b"X-Postvagt-Scan: complete" in headers
+    bomb_headers = next(h for body, h in by_body.items() if b"bombe.zip" in body)
+    assert b"X-Postvagt-Scan: incomplete; reasons=limit" in bomb_headers

@@ -2,6 +2,10 @@
 
 A process of its own, because the analysis is CPU-bound Python (threads would share one
 GIL with the SMTP event loop) and because a crash there must not take the gateway down.
+The pool is pebble's: each job has its own timeout, and a job that overruns or crashes
+costs only its own worker, which is killed and replaced (a standard ProcessPoolExecutor
+fails every pending job with BrokenProcessPool and cannot stop a hung one). Workers are
+recycled every ``RECYCLE_AFTER`` jobs, since spaCy's vocabulary grows in long-lived processes.
 Only findings with masked values come back; the matched text stays in the worker.
 """
 
@@ -9,9 +13,10 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
+
+from pebble import ProcessExpired, ProcessPool
 
 from gateway.detect.analyzer import Detector
 from gateway.detect.engine import EngineConfig, build_detector
@@ -55,41 +60,48 @@ def detect_message(raw: bytes, budget: float) -> tuple[list[Finding], list[str],
     return findings, [*gaps, *incomplete], replace(protection, unwrapped=())
 
 
+RECYCLE_AFTER = 500
+
+
+class WorkerCrashed(Exception):
+    """The worker died on this message (killed for memory, a native crash …)."""
+
+
 class DetectorPool:
     def __init__(self, config: EngineConfig, workers: int, trust: TrustConfig) -> None:
-        self._config = config
-        self._trust = trust
         self._workers = workers
-        self._pool = self._start()
-
-    def _start(self) -> ProcessPoolExecutor:
         # spawn: the gateway process has threads, and fork would copy their locks.
-        return ProcessPoolExecutor(
-            self._workers,
-            mp_context=multiprocessing.get_context("spawn"),
+        self._pool = ProcessPool(
+            max_workers=workers,
+            max_tasks=RECYCLE_AFTER,
             initializer=_init,
-            initargs=(self._config, self._trust),
+            initargs=(config, trust),
+            context=multiprocessing.get_context("spawn"),
         )
 
     def warm_up(self, timeout: float = 120) -> None:
         """Start every worker and build its engine now, not on the first message."""
-        futures = [self._pool.submit(_warm) for _ in range(self._workers)]
+        futures = [self._pool.schedule(_warm) for _ in range(self._workers)]
         for future in futures:
             future.result(timeout)
 
     def detect(self, raw: bytes, budget: float) -> tuple[list[Finding], list[str], Protection]:
-        """Blocking; called from the inspection thread pool. A dead pool is restarted, and
-        the message is reported unscanned rather than retried."""
+        """Blocking; called from the inspection thread pool. The deadline counts from now,
+        queue time included; past it (plus a grace for the worker's own cut-off) the job's
+        worker is killed and replaced, and the message is reported unscanned."""
+        future = self._pool.schedule(
+            detect_message, args=(raw, time.time() + budget), timeout=budget + 5
+        )
         try:
-            future = self._pool.submit(detect_message, raw, time.time() + budget)
-        except BrokenProcessPool:
-            self._pool = self._start()
+            return future.result()
+        except ProcessExpired as e:
+            raise WorkerCrashed(str(e)) from e
+        except FutureTimeout:
             raise
-        try:
-            return future.result(timeout=budget + 5)
         except BaseException:
-            future.cancel()  # a job still queued is dropped, not run for nobody
+            future.cancel()
             raise
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.stop()
+        self._pool.join(timeout=10)
