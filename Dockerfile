@@ -1,9 +1,11 @@
 # Postvagt: SMTP on 2525, staff page on 8025. Runs as an unprivileged user.
 FROM python:3.12-slim
 
-# libmagic1 for real-type sniffing and tesseract for OCR are used by the inspection stages.
+# libmagic1 for real-type sniffing, tesseract (Danish + English) for OCR, openssl and gnupg
+# for signature checks: all used by the inspection stages.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmagic1 \
+ && apt-get install -y --no-install-recommends libmagic1 tesseract-ocr tesseract-ocr-dan \
+      tesseract-ocr-eng openssl gnupg \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --system --home-dir /var/lib/postvagt --create-home postvagt

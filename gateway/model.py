@@ -71,6 +71,7 @@ class Unscanned(enum.StrEnum):
     LIMIT = "limit"
     MALFORMED = "malformed"
     OCR_NEEDED = "ocr-needed"
+    OCR_BUDGET = "ocr-budget"
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ _UNSCANNED = {
     "encrypted": Unscanned.ENCRYPTED,
     "malformed": Unscanned.MALFORMED,
     "ocr-needed": Unscanned.OCR_NEEDED,
+    "ocr-budget": Unscanned.OCR_BUDGET,
     "legacy-office": Unscanned.UNSUPPORTED_ATTACHMENT,
 }
 

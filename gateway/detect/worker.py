@@ -20,9 +20,13 @@ from pebble import ProcessExpired, ProcessPool
 
 from gateway.detect.analyzer import Detector
 from gateway.detect.engine import EngineConfig, build_detector
+from gateway.extract.ocr import OcrBudget
 from gateway.extract.text import mail_text_and_gaps
 from gateway.model import Finding, TextChunk
 from gateway.security import Protection, TrustConfig, classify
+
+OCR_SECONDS = 20.0
+"""OCR time one message may use (Tesseract needs ~8 s for a dense A4 page here)."""
 
 _detector: Detector | None = None  # one per worker process, built by its initializer
 _trust = TrustConfig()
@@ -41,9 +45,10 @@ def _warm() -> bool:
 def message_chunks(raw: bytes, protection: Protection) -> tuple[list[TextChunk], list[str]]:
     """The text to scan — the message's own, plus what opaque S/MIME signatures wrap — and
     what could not be read."""
-    chunks, gaps = mail_text_and_gaps(raw)
+    budget = OcrBudget(OCR_SECONDS)
+    chunks, gaps = mail_text_and_gaps(raw, budget)
     for content in protection.unwrapped:
-        inner, inner_gaps = mail_text_and_gaps(content)
+        inner, inner_gaps = mail_text_and_gaps(content, budget)
         chunks.extend(c for c in inner if c.location != "subject")
         gaps.extend(g for g in inner_gaps if g not in gaps)
     return chunks, gaps

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from gateway.extract import archive, office, pdf, sniff
 from gateway.extract.limits import Limits, Unreadable
+from gateway.extract.ocr import OcrBudget, ocr_image
 from gateway.model import TextChunk
 
 TEXT_TYPES = ("text/plain", "text/csv", "text/x-csv")
@@ -44,8 +45,14 @@ DEFAULT_LIMITS = Limits()
 
 
 def extract_attachment(
-    name: str, declared: str, data: bytes, limits: Limits = DEFAULT_LIMITS, depth: int = 0
+    name: str,
+    declared: str,
+    data: bytes,
+    limits: Limits = DEFAULT_LIMITS,
+    depth: int = 0,
+    ocr: OcrBudget | None = None,
 ) -> Extracted:
+    """``ocr``: the message's OCR budget; None reads no images (reported "ocr-needed")."""
     out = Extracted()
     location = f"attachment:{name}"
     kind = sniff.real_type(data)
@@ -62,7 +69,7 @@ def extract_attachment(
 
             out.chunks.append(TextChunk(location, html_to_text(_decode(data))))
         elif kind == "application/pdf":
-            text, gaps = pdf.pdf_text(data, limits)
+            text, gaps = pdf.pdf_text(data, limits, ocr)
             out.chunks.append(TextChunk(location, text))
             out.gaps.extend(gaps)
         elif kind.startswith(OFFICE_TYPES) or (kind == "application/zip" and _is_office(data)):
@@ -73,11 +80,14 @@ def extract_attachment(
             "application/gzip",
             "application/x-gzip",
         ):
-            _archive(out, name, kind, data, limits, depth)
+            _archive(out, name, kind, data, limits, depth, ocr)
         elif kind.startswith(LEGACY_OFFICE):
             out.gaps.append("legacy-office")
         elif kind.startswith(IMAGES):
-            out.gaps.append("ocr-needed")
+            if ocr is None:
+                out.gaps.append("ocr-needed")
+            else:
+                out.chunks.append(TextChunk(location, ocr_image(data, ocr)))
         elif kind in ("application/pkcs7-signature", "application/pgp-signature"):
             pass
         else:
@@ -92,7 +102,15 @@ def _is_office(data: bytes) -> bool:
     return b"[Content_Types].xml" in head or b"mimetypeapplication/vnd.oasis" in head
 
 
-def _archive(out: Extracted, name: str, kind: str, data: bytes, limits: Limits, depth: int) -> None:
+def _archive(
+    out: Extracted,
+    name: str,
+    kind: str,
+    data: bytes,
+    limits: Limits,
+    depth: int,
+    ocr: OcrBudget | None,
+) -> None:
     if depth >= limits.max_depth:
         raise Unreadable("limit")
     if kind == "application/zip":
@@ -107,7 +125,7 @@ def _archive(out: Extracted, name: str, kind: str, data: bytes, limits: Limits, 
             members = iter([(name.removesuffix(".gz"), inner)])
     for member, content in members:
         inner_result = extract_attachment(
-            f"{name}/{member}", "application/octet-stream", content, limits, depth + 1
+            f"{name}/{member}", "application/octet-stream", content, limits, depth + 1, ocr
         )
         out.chunks.extend(inner_result.chunks)
         out.gaps.extend(inner_result.gaps)

@@ -16,6 +16,7 @@ from email.message import Message
 from html.parser import HTMLParser
 
 from gateway.extract.attachments import extract_attachment
+from gateway.extract.ocr import OcrBudget
 from gateway.model import TextChunk
 
 MAX_PARTS = 1000
@@ -88,8 +89,11 @@ def mail_text(raw: bytes) -> list[TextChunk]:
     return mail_text_and_gaps(raw)[0]
 
 
-def mail_text_and_gaps(raw: bytes) -> tuple[list[TextChunk], list[str]]:
-    """The text, and what could not be read (each a reason for "unscanned")."""
+def mail_text_and_gaps(
+    raw: bytes, ocr: OcrBudget | None = None
+) -> tuple[list[TextChunk], list[str]]:
+    """The text, and what could not be read (each a reason for "unscanned"). Images are
+    read only with an OCR budget."""
     message = email.message_from_bytes(raw, policy=policy.compat32)
     chunks = [TextChunk("subject", header_text(message.get("Subject")))]
     gaps: list[str] = []
@@ -118,7 +122,7 @@ def mail_text_and_gaps(raw: bytes) -> tuple[list[TextChunk], list[str]]:
                     gaps.append("malformed")  # broken base64/QP: decoded as far as it goes
                 if isinstance(data, bytes) and data:
                     name = header_text(filename) if filename else f"part-{parts}"
-                    found = extract_attachment(name, content_type, data[:MAX_PART_BYTES])
+                    found = extract_attachment(name, content_type, data[:MAX_PART_BYTES], ocr=ocr)
                     chunks.extend(found.chunks)
                     gaps.extend(found.gaps)
                     if len(data) > MAX_PART_BYTES:
