@@ -61,7 +61,6 @@ def scan_one(
     deadline = time.monotonic() + SCAN_BUDGET
     chunks, gaps = message_chunks(raw, protection)
     findings, below, incomplete = detector.detect(chunks, deadline)
-    incomplete = [*gaps, *incomplete]
     decision = decide(findings, encrypted=protection.encrypted)
     result: dict[str, Any] = {
         "file": name,
@@ -76,8 +75,6 @@ def scan_one(
         ],
         "decision": {k: v for k, v in asdict(decision).items() if k != "journal_entities"},
     }
-    if incomplete:
-        result["incomplete"] = incomplete
     result["layers"] = [
         {
             "kind": layer.kind,
@@ -88,8 +85,14 @@ def scan_one(
         }
         for layer in protection.layers
     ]
-    if protection.uninspected:
-        result["unscanned"] = list(protection.uninspected)
+    unscanned = [{"location": g.location, "reason": g.reason} for g in gaps]
+    unscanned += [{"location": "message", "reason": r} for r in incomplete]
+    unscanned += [
+        {"location": text.split(":", 1)[0], "reason": text.split(":", 1)[-1].strip()}
+        for text in protection.uninspected
+    ]
+    if unscanned:
+        result["unscanned"] = unscanned
     sender = sender_of(raw, trusted_servers or [], authenticated)
     result["sender"] = {
         "source": sender.source,
@@ -114,6 +117,8 @@ def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> Non
             f"valid={layer['signature_valid']} trusted={layer['signer_trusted']} "
             f"{layer.get('note', '')}\n"
         )
+    for gap in result.get("unscanned", []):
+        out.write(f"  UNSCANNED {gap['location']}: {gap['reason']}\n")
     for f in result["findings"]:
         out.write(f"  FOUND  {f['entity']:20} {f['score']:.2f}  {f['location']:10} {f['masked']}\n")
     for c in below:

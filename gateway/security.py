@@ -82,7 +82,10 @@ class TrustConfig:
 
 
 def classify(raw: bytes, trust: TrustConfig = TrustConfig()) -> Protection:
-    message = email.message_from_bytes(raw, policy=policy.compat32)
+    try:
+        message = email.message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError:  # nested deeper than the stdlib parser recurses
+        return Protection(uninspected=("message: MIME nesting too deep to inspect",))
     layers: list[Layer] = []
     uninspected: list[str] = []
     unwrapped: list[bytes] = []

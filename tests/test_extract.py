@@ -176,3 +176,18 @@ def test_attachment_through_the_gateway(upstream, make_gateway):
     ours, _ = split(upstream.messages[0].content)
     assert b"X-Postvagt-Journal: required" in ours and b"reasons=DK_CPR" in ours
     assert b"X-Postvagt-Scan: complete" in ours
+
+
+def test_thousand_deep_mime_nesting_is_a_limit_not_a_crash():
+    from gateway.security import classify
+
+    body = b""
+    for i in range(1000):
+        body += f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n".encode()
+    body += f"Content-Type: text/plain\r\n\r\nCPR {NUMBER}\r\n".encode()
+    for i in reversed(range(1000)):
+        body += f"\r\n--b{i}--\r\n".encode()
+    raw = b"From: a@example.net\r\nSubject: dyb\r\nMIME-Version: 1.0\r\n" + body
+    chunks, gaps = mail_text_and_gaps(raw)
+    assert gaps == ["limit"] and [c.location for c in chunks] == ["subject"]
+    assert classify(raw).uninspected == ("message: MIME nesting too deep to inspect",)

@@ -131,3 +131,14 @@ def test_sender_authentication_of_a_file(tmp_path):
         "aligned_pass": False,
     }
     assert lines["plain.eml"]["source"] == "none"
+
+
+def test_unscanned_parts_are_listed_with_location_and_reason(tmp_path):
+    from tests.test_extract import mail_with
+
+    legacy = bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 600
+    (tmp_path / "old.eml").write_bytes(mail_with("gammel.doc", "application/msword", legacy))
+    line = json.loads(scan("--json", str(tmp_path / "old.eml")).stdout)
+    assert line["unscanned"] == [{"location": "attachment:gammel.doc", "reason": "legacy-office"}]
+    explained = scan("--explain", str(tmp_path / "old.eml")).stdout
+    assert "UNSCANNED attachment:gammel.doc: legacy-office" in explained

@@ -21,7 +21,7 @@ from pebble import ProcessExpired, ProcessPool
 from gateway.detect.analyzer import Detector
 from gateway.detect.engine import EngineConfig, build_detector
 from gateway.extract.ocr import OcrBudget
-from gateway.extract.text import mail_text_and_gaps
+from gateway.extract.text import Gap, mail_text_and_located_gaps
 from gateway.model import Finding, TextChunk
 from gateway.security import Protection, TrustConfig, classify
 
@@ -42,13 +42,13 @@ def _warm() -> bool:
     return _detector is not None
 
 
-def message_chunks(raw: bytes, protection: Protection) -> tuple[list[TextChunk], list[str]]:
+def message_chunks(raw: bytes, protection: Protection) -> tuple[list[TextChunk], list[Gap]]:
     """The text to scan — the message's own, plus what opaque S/MIME signatures wrap — and
-    what could not be read."""
+    what could not be read, where."""
     budget = OcrBudget(OCR_SECONDS)
-    chunks, gaps = mail_text_and_gaps(raw, budget)
+    chunks, gaps = mail_text_and_located_gaps(raw, budget)
     for content in protection.unwrapped:
-        inner, inner_gaps = mail_text_and_gaps(content, budget)
+        inner, inner_gaps = mail_text_and_located_gaps(content, budget)
         chunks.extend(c for c in inner if c.location != "subject")
         gaps.extend(g for g in inner_gaps if g not in gaps)
     return chunks, gaps
@@ -62,7 +62,8 @@ def detect_message(raw: bytes, budget: float) -> tuple[list[Finding], list[str],
     protection = classify(raw, _trust)
     chunks, gaps = message_chunks(raw, protection)
     findings, _below, incomplete = _detector.detect(chunks, deadline)
-    return findings, [*gaps, *incomplete], replace(protection, unwrapped=())
+    reasons = list(dict.fromkeys([*(g.reason for g in gaps), *incomplete]))
+    return findings, reasons, replace(protection, unwrapped=())
 
 
 RECYCLE_AFTER = 500

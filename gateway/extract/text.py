@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import html
+from dataclasses import dataclass
 from email import policy
 from email.header import decode_header, make_header
 from email.message import Message
@@ -18,6 +19,7 @@ from html.parser import HTMLParser
 from gateway.extract.attachments import extract_attachment
 from gateway.extract.ocr import OcrBudget
 from gateway.model import TextChunk
+from gateway.rawmail import header_block_end
 
 MAX_PARTS = 1000
 MAX_DEPTH = 32
@@ -92,23 +94,44 @@ def mail_text(raw: bytes) -> list[TextChunk]:
 def mail_text_and_gaps(
     raw: bytes, ocr: OcrBudget | None = None
 ) -> tuple[list[TextChunk], list[str]]:
-    """The text, and what could not be read (each a reason for "unscanned"). Images are
-    read only with an OCR budget."""
-    message = email.message_from_bytes(raw, policy=policy.compat32)
+    """The text, and the reasons some of it could not be read (for "unscanned")."""
+    chunks, gaps = mail_text_and_located_gaps(raw, ocr)
+    return chunks, sorted({gap.reason for gap in gaps})
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A place in the message that could not be read, and why."""
+
+    location: str
+    reason: str
+
+
+def mail_text_and_located_gaps(
+    raw: bytes, ocr: OcrBudget | None = None
+) -> tuple[list[TextChunk], list[Gap]]:
+    """The text, and what could not be read, where. Images are read only with an OCR
+    budget."""
+    try:
+        message = email.message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError:  # the stdlib parser recurses per nesting level
+        headers = email.message_from_bytes(raw[: header_block_end(raw)], policy=policy.compat32)
+        subject = TextChunk("subject", header_text(headers.get("Subject")))
+        return [c for c in (subject,) if c.text.strip()], [Gap("message", "limit")]
     chunks = [TextChunk("subject", header_text(message.get("Subject")))]
-    gaps: list[str] = []
+    gaps: list[Gap] = []
     stack: list[tuple[Message, int, bool]] = [(message, 0, False)]
     parts = 0
     while stack:
         if parts >= MAX_PARTS:
-            gaps.append("limit")  # more parts than we read
+            gaps.append(Gap("message", "limit"))  # more parts than we read
             break
         part, depth, forwarded = stack.pop()
         parts += 1
         if part.is_multipart():
             children = part.get_payload()
             if depth >= MAX_DEPTH:
-                gaps.append("limit")
+                gaps.append(Gap("message", "limit"))
             elif isinstance(children, list):
                 inner = forwarded or part.get_content_type() == "message/rfc822"
                 stack.extend((c, depth + 1, inner) for c in reversed(children))
@@ -118,21 +141,24 @@ def mail_text_and_gaps(
         if content_type not in ("text/plain", "text/html"):
             if content_type not in _SIGNATURE_TYPES:
                 data = part.get_payload(decode=True)
+                name = header_text(filename) if filename else f"part-{parts}"
+                where = f"attachment:{name}"
                 if part.defects or (not data and str(part.get_payload()).strip()):
-                    gaps.append("malformed")  # broken base64/QP: decoded as far as it goes
+                    gaps.append(Gap(where, "malformed"))  # decoded as far as it goes
                 if isinstance(data, bytes) and data:
-                    name = header_text(filename) if filename else f"part-{parts}"
                     found = extract_attachment(name, content_type, data[:MAX_PART_BYTES], ocr=ocr)
                     chunks.extend(found.chunks)
-                    gaps.extend(found.gaps)
+                    gaps.extend(Gap(where, reason) for reason in found.gaps)
                     if len(data) > MAX_PART_BYTES:
-                        gaps.append("too-large")
+                        gaps.append(Gap(where, "too-large"))
             continue
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             continue
         if len(payload) > MAX_PART_BYTES:
-            gaps.append("too-large")
+            gaps.append(
+                Gap(f"attachment:{header_text(filename)}" if filename else "body", "too-large")
+            )
         text = decode_bytes(payload[:MAX_PART_BYTES], part.get_content_charset())
         if content_type == "text/html":
             text = html_to_text(text)
@@ -147,7 +173,7 @@ def mail_text_and_gaps(
             chunks.append(TextChunk("body", own))
             if quoted:
                 chunks.append(TextChunk("quoted", quoted))
-    return [c for c in chunks if c.text.strip()], sorted(set(gaps))
+    return [c for c in chunks if c.text.strip()], list(dict.fromkeys(gaps))
 
 
 # Signatures and keys are protection facts (gateway.security), not unread content.
