@@ -50,6 +50,45 @@ def odt_bytes(text: str) -> bytes:
     return out.getvalue()
 
 
+def pptx_bytes(text: str) -> bytes:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.add_textbox(Inches(1), Inches(2), Inches(6), Inches(1)).text_frame.text = text
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def ods_bytes(text: str) -> bytes:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    document = OpenDocumentSpreadsheet()
+    table = Table(name="Ark1")
+    row = TableRow()
+    cell = TableCell()
+    cell.addElement(P(text=text))
+    row.addElement(cell)
+    table.addElement(row)
+    document.spreadsheet.addElement(table)
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def rtf_bytes(text: str) -> bytes:
+    escaped = "".join(c if ord(c) < 128 else f"\\'{ord(c):02x}" for c in text)
+    return (
+        "{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0 Arial;}}\\f0\\fs24 Ans\\'f8gning\\par "
+        + escaped
+        + "\\par}"
+    ).encode("ascii")
+
+
 def pdf_bytes(text: str) -> bytes:
     from fpdf import FPDF
 
@@ -97,6 +136,13 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
         ("brev.odt", "application/vnd.oasis.opendocument.text", odt_bytes),
         ("bilag.pdf", "application/pdf", pdf_bytes),
         ("noter.csv", "text/csv", lambda t: f"navn;cpr\nOle;{t}\n".encode()),
+        (
+            "slides.pptx",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            pptx_bytes,
+        ),
+        ("ark.ods", "application/vnd.oasis.opendocument.spreadsheet", ods_bytes),
+        ("brev.rtf", "application/rtf", rtf_bytes),
     ],
 )
 def test_formats_yield_their_text_and_the_cpr_is_found(detector, name, content_type, make):
@@ -191,3 +237,39 @@ def test_thousand_deep_mime_nesting_is_a_limit_not_a_crash():
     chunks, gaps = mail_text_and_gaps(raw)
     assert gaps == ["limit"] and [c.location for c in chunks] == ["subject"]
     assert classify(raw).uninspected == ("message: MIME nesting too deep to inspect",)
+
+
+def test_every_location_end_to_end_through_the_gateway(upstream, make_gateway):
+    from PIL import Image
+
+    from tests.test_ocr import card_photo
+    from tests.test_smtp import send, split
+
+    photo = card_photo(NUMBER)
+    scanned = io.BytesIO()
+    Image.open(io.BytesIO(photo)).convert("RGB").save(scanned, "PDF", resolution=150)
+    inner = mail_with("bilag.docx", DOCX, docx_bytes(TEXT))
+    forwarded = (
+        b"From: kollega@example.net\r\nTo: post@kommune.example\r\nSubject: Fwd\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=f\r\n\r\n"
+        b"--f\r\nContent-Type: text/plain\r\n\r\nVideresendt.\r\n--f\r\n"
+        b"Content-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--f--\r\n"
+    )
+    cases = {
+        "docx": mail_with("a.docx", DOCX, docx_bytes(TEXT)),
+        "xlsx": mail_with("a.xlsx", "application/octet-stream", xlsx_bytes(TEXT)),
+        "odt": mail_with("a.odt", "application/vnd.oasis.opendocument.text", odt_bytes(TEXT)),
+        "pdf": mail_with("a.pdf", "application/pdf", pdf_bytes(TEXT)),
+        "disguised pdf": mail_with("bilag.dat", "application/octet-stream", pdf_bytes(TEXT)),
+        "zip of pdf": mail_with("a.zip", "application/zip", zip_of({"a.pdf": pdf_bytes(TEXT)})),
+        "photo": mail_with("kort.jpg", "image/jpeg", photo),
+        "scanned pdf": mail_with("scan.pdf", "application/pdf", scanned.getvalue()),
+        "forwarded": forwarded,
+    }
+    gw = make_gateway(upstream, detect=True, detect_workers=1)
+    for raw in cases.values():
+        send(gw.port, raw, rcpts=["borgerservice@kommune.example"])
+    assert len(upstream.messages) == len(cases)
+    for (label, _), delivered in zip(cases.items(), upstream.messages, strict=True):
+        ours, _ = split(delivered.content)
+        assert b"X-Postvagt-Journal: required" in ours and b"DK_CPR" in ours, label
