@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__, logsetup
+from gateway.decide.load import PolicyError
 from gateway.server import Gateway
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -79,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: as passed)",
     )
     _add_flags(scan, SCAN_FLAGS)
+    policy = commands.add_parser("policy", help="check and explain policies")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+    check = policy_commands.add_parser("check", help="validate policy files")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("--slot", choices=["mx", "before-queue", "after-queue"], default="mx")
+    explain = policy_commands.add_parser("explain", help="show the rule walk for a message")
+    explain.add_argument("--policy", dest="policy_file", type=Path, metavar="PATH")
+    explain.add_argument("--rcpt", metavar="ADDR", help="the recipient whose policy applies")
+    explain.add_argument("message", type=Path, metavar="MAIL.eml")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_commands.add_parser(
@@ -106,11 +116,43 @@ def _settings(args: argparse.Namespace, flags: dict[str, tuple[str, dict[str, An
     return load_settings(values, config_file=args.config)
 
 
+def _policy(args: argparse.Namespace) -> int:
+    from gateway.decide.load import PolicyError, check_slot, load_policy
+
+    if args.policy_command == "check":
+        failed = 0
+        for given in args.paths:
+            path = Path(given)
+            try:
+                policy = load_policy(path)
+                check_slot(policy, args.slot, path)
+            except PolicyError as e:
+                failed += 1
+                print(e, file=sys.stderr)
+                continue
+            print(f"{path}: ok ({len(policy.rules)} rules, {len(policy.mailboxes)} mailboxes)")
+        return 1 if failed else 0
+    from gateway.scan import explain_policy
+
+    try:
+        return explain_policy(args.policy_file, args.message, args.rcpt)
+    except PolicyError as e:
+        print(e, file=sys.stderr)
+        return 1
+
+
 def _scan(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.detect.engine import EngineConfig, ModelNotInstalled, build_detector
     from gateway.scan import run_scan
 
     logsetup.configure("text", "WARNING")
+    from gateway.decide.holder import PolicyHolder
+
+    try:
+        holder = PolicyHolder(settings.policy, settings.slot.value)
+    except PolicyError as e:
+        print(f"postvagt: {e}", file=sys.stderr)
+        return 2
     try:
         detector = build_detector(
             EngineConfig(nlp_model=settings.nlp_model, threshold=settings.detect_threshold)
@@ -127,6 +169,9 @@ def _scan(settings: Settings, args: argparse.Namespace) -> int:
             trust=settings.trust,
             trusted_servers=settings.trusted_authserv_ids,
             authenticated=not args.unauthenticated,
+            policy_holder=holder,
+            mail_from=args.mail_from,
+            rcpts=args.rcpt,
         )
     except BrokenPipeError:  # `postvagt scan … | head`: the reader has gone, so stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -168,6 +213,7 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.policy.reload)
     try:
         await stop.wait()
     finally:
@@ -177,6 +223,8 @@ async def _serve(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "policy":
+        return _policy(args)
     flags = {"run": RUN_FLAGS, "db": DB_FLAGS, "scan": SCAN_FLAGS}[args.command]
     try:
         settings = _settings(args, flags)
@@ -197,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SQLAlchemyError as e:
             print(f"postvagt: cannot open the database: {e}", file=sys.stderr)
             return 1
+        except PolicyError as e:
+            print(f"postvagt: the policy cannot be used, not starting:\n{e}", file=sys.stderr)
+            return 2
         return 0
     return 2
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.authentication import SenderAuth
+    from gateway.decide.walk import Verdict
     from gateway.security import Protection
 
 
@@ -83,6 +84,7 @@ class Inspection:
     findings: tuple[Finding, ...] = ()
     protection: Protection | None = None
     sender: SenderAuth | None = None
+    verdict: Verdict | None = None
 
     @property
     def complete(self) -> bool:

@@ -22,7 +22,8 @@ from typing import Protocol
 
 from gateway.act.nexthop import Transaction
 from gateway.authentication import Resolver, check_session, from_trusted_headers
-from gateway.decide.builtin import decide
+from gateway.decide.holder import PolicyHolder
+from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.worker import DetectorPool
 from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, Unscanned
 from gateway.parse import parse
@@ -43,6 +44,15 @@ class Stage(Protocol):
     is cheap and bounded whatever the input (it runs on the event loop)."""
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection: ...
+
+
+def journal_reasons(verdict: Verdict, facts: Inspection) -> tuple[str, ...]:
+    """Entity types for X-Postvagt-Journal; what made a rule journal when no entity did."""
+    if verdict.journal_entities:
+        return verdict.journal_entities
+    if facts.protection is not None and facts.protection.encrypted:
+        return ("ENCRYPTED",)
+    return ("REVIEW",)
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,7 @@ class Pipeline:
         self,
         *,
         store: Store,
+        policy: PolicyHolder,
         hostname: str,
         stages: Sequence[Stage] = DEFAULT_STAGES,
         workers: int = 2,
@@ -146,6 +157,7 @@ class Pipeline:
         reply_budget: float = 60.0,
     ) -> None:
         self._store = store
+        self._policy = policy
         self._hostname = hostname
         self._followups: set[asyncio.Task[None]] = set()
         self._inline = tuple(s for s in stages if not s.offload)
@@ -180,11 +192,15 @@ class Pipeline:
             ("X-Postvagt-Id", received.id),
             ("X-Postvagt-Scan", scan),
         ]
-        encrypted = facts.protection.encrypted if facts.protection else False
-        decision = decide(facts.findings, encrypted=encrypted)
-        if decision.journal:
-            reasons = ",".join(decision.journal_entities)
-            fields.append(("X-Postvagt-Journal", f"required; id={received.id}; reasons={reasons}"))
+        verdict = facts.verdict
+        if verdict is not None and verdict.mode == "enforce":
+            fields.append(("X-Postvagt-Verdict", f"{verdict.action}; rule={verdict.rule}"))
+            if verdict.journal:
+                reasons = ",".join(journal_reasons(verdict, facts))
+                fields.append(
+                    ("X-Postvagt-Journal", f"required; id={received.id}; reasons={reasons}")
+                )
+            fields.extend((f"X-Postvagt-Tag-{name}", value) for name, value in verdict.tags)
         # A bare CR would hide a forged header inside another line here, and become a line
         # end on the way out; every hop normalises, so normalise first, then strip.
         return prepend_fields(strip_fields(normalise_line_ends(received.raw)), fields)
@@ -198,6 +214,8 @@ class Pipeline:
         """
         started = time.monotonic()
         facts = await self.inspect(received)
+        if received.inspect:
+            facts = replace(facts, verdict=self.decide(received, facts))
         ref: RecordRef | None = None
         if received.inspect:
             try:
@@ -208,10 +226,19 @@ class Pipeline:
                 outcome = Outcome(reply=TEMPFAIL, delivered=False, inspection=facts)
                 self._log(received, outcome, started)
                 return outcome
-        message = self.outgoing_bytes(received, facts)
-        remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
-        reply = await transaction.data(message, timeout=remaining)
-        outcome = Outcome(reply=reply, delivered=reply.positive, inspection=facts)
+        verdict = facts.verdict
+        if ref is not None and verdict is not None and verdict.action == "quarantine":
+            return await self._quarantine(received, facts, ref, started)
+        if verdict is not None and verdict.action == "reject":
+            # Refused in the SMTP dialogue: the upstream never sees the data (the transaction
+            # is reset when it is released) and nobody gets a bounce.
+            reply = Reply(550, verdict.reject_text)
+        else:
+            message = self.outgoing_bytes(received, facts)
+            remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
+            reply = await transaction.data(message, timeout=remaining)
+        delivered = reply.positive and (verdict is None or verdict.action == "deliver")
+        outcome = Outcome(reply=reply, delivered=delivered, inspection=facts)
         try:
             if ref is not None:
                 await self._record_outcome(ref, reply)
@@ -219,6 +246,39 @@ class Pipeline:
         except Exception:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
             log.exception("id=%s bookkeeping after delivery failed", received.id)
+        return outcome
+
+    def decide(self, received: Received, facts: Inspection) -> Verdict:
+        protection, sender = facts.protection, facts.sender
+        return decide(
+            self._policy.current,
+            received.group,
+            Facts(
+                findings=facts.findings,
+                signed=bool(protection and protection.signed),
+                encrypted=bool(protection and protection.encrypted),
+                signature_valid=protection.signature_valid if protection else None,
+                tls_version=received.tls.version if received.tls else None,
+                unscanned=tuple(facts.unscanned),
+                mail_from=received.mail_from,
+                dmarc=sender.dmarc if sender else None,
+                size=len(received.raw),
+            ),
+        )
+
+    async def _quarantine(
+        self, received: Received, facts: Inspection, ref: RecordRef, started: float
+    ) -> Outcome:
+        """Held for staff: 250 only once the raw mail and its record are committed."""
+        try:
+            await self._store.quarantine_message(ref.id, received.raw)
+        except StoreUnavailable as e:
+            log.error("id=%s could not be quarantined, answering 451: %s", received.id, e)
+            reply = TEMPFAIL
+        else:
+            reply = Reply(250, f"2.0.0 Ok: held for review as {ref.id}")
+        outcome = Outcome(reply=reply, delivered=False, inspection=facts)
+        self._log(received, outcome, started)
         return outcome
 
     async def _record_outcome(self, ref: RecordRef, reply: Reply) -> None:

@@ -12,13 +12,14 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from email import message_from_bytes, policy
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import IO, Any
 
 from gateway.authentication import SenderAuth, from_trusted_headers
-from gateway.decide.builtin import decide
+from gateway.decide.holder import PolicyHolder
+from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.analyzer import Candidate, Detector
 from gateway.detect.worker import message_chunks
 from gateway.security import TrustConfig, classify
@@ -48,6 +49,36 @@ def sender_of(raw: bytes, trusted: list[str], authenticated: bool) -> SenderAuth
     return ASSUMED
 
 
+def recipients_of(raw: bytes, given: Sequence[str]) -> list[str]:
+    """The envelope as DESIGN.md says: --rcpt, else To and Cc."""
+    if given:
+        return list(given)
+    headers = message_from_bytes(raw, policy=policy.compat32)
+    fields = [str(v) for v in headers.get_all("To", []) + headers.get_all("Cc", [])]
+    return [address for _, address in getaddresses(fields) if address]
+
+
+def sender_address(raw: bytes, given: str | None) -> str:
+    """--mail-from, else Return-Path (<> is the null sender), else From."""
+    if given is not None:
+        return given
+    headers = message_from_bytes(raw, policy=policy.compat32)
+    if headers.get("Return-Path") is not None:
+        return parseaddr(str(headers["Return-Path"]))[1]
+    return parseaddr(str(headers.get("From", "")))[1]
+
+
+def _decision(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "action": verdict.action,
+        "reply": verdict.reply,
+        "portal": verdict.portal,
+        "journal": verdict.journal,
+        "rule": verdict.rule,
+        "reasons": list(verdict.reasons),
+    }
+
+
 def scan_one(
     detector: Detector,
     name: str,
@@ -55,13 +86,33 @@ def scan_one(
     trust: TrustConfig,
     trusted_servers: list[str] | None = None,
     authenticated: bool = True,
+    policy_holder: PolicyHolder | None = None,
+    mail_from: str | None = None,
+    rcpts: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[Candidate]]:
     headers = message_from_bytes(raw, policy=policy.compat32)
     protection = classify(raw, trust)
     deadline = time.monotonic() + SCAN_BUDGET
     chunks, gaps = message_chunks(raw, protection)
     findings, below, incomplete = detector.detect(chunks, deadline)
-    decision = decide(findings, encrypted=protection.encrypted)
+    sender = sender_of(raw, trusted_servers or [], authenticated)
+    holder = policy_holder or PolicyHolder(None, "mx")
+    facts = Facts(
+        findings=tuple(findings),
+        signed=protection.signed,
+        encrypted=protection.encrypted,
+        signature_valid=protection.signature_valid,
+        unscanned=tuple(dict.fromkeys([*(g.reason for g in gaps), *incomplete])),
+        mail_from=sender_address(raw, mail_from),
+        dmarc=sender.dmarc,
+        size=len(raw),
+    )
+    groups: dict[str, Verdict] = {}
+    for rcpt in recipients_of(raw, rcpts) or [""]:
+        group = holder.group_of(rcpt) if rcpt else "default"
+        if group not in groups:
+            groups[group] = decide(holder.current, group, facts)
+    first, *others = groups.items()
     result: dict[str, Any] = {
         "file": name,
         "message_id": (str(headers["Message-ID"]).strip() if headers["Message-ID"] else None),
@@ -73,8 +124,10 @@ def scan_one(
             {"entity": f.entity, "location": f.location, "score": f.score, "masked": f.masked}
             for f in findings
         ],
-        "decision": {k: v for k, v in asdict(decision).items() if k != "journal_entities"},
+        "decision": _decision(first[1]),
     }
+    if others:
+        result["groups"] = {group: _decision(verdict) for group, verdict in others}
     result["layers"] = [
         {
             "kind": layer.kind,
@@ -93,7 +146,6 @@ def scan_one(
     ]
     if unscanned:
         result["unscanned"] = unscanned
-    sender = sender_of(raw, trusted_servers or [], authenticated)
     result["sender"] = {
         "source": sender.source,
         "spf": sender.spf,
@@ -146,6 +198,9 @@ def run_scan(
     trust: TrustConfig,
     trusted_servers: list[str] | None = None,
     authenticated: bool = True,
+    policy_holder: PolicyHolder | None = None,
+    mail_from: str | None = None,
+    rcpts: Sequence[str] = (),
     out: IO[str] = sys.stdout,
     err: IO[str] = sys.stderr,
 ) -> int:
@@ -188,3 +243,45 @@ def run_scan(
     if progress:
         err.write("\n")
     return 1 if failures else 0
+
+
+def explain_policy(policy_path: Path | None, message: Path, rcpt: str | None) -> int:
+    """``postvagt policy explain``: the facts of one message and the rule walk, step by step."""
+    from gateway.detect.engine import build_detector
+
+    holder = PolicyHolder(policy_path, "mx")
+    raw = message.read_bytes()
+    detector = build_detector()
+    recipients = [rcpt] if rcpt else recipients_of(raw, ())
+    group = holder.group_of(recipients[0]) if recipients else "default"
+    protection = classify(raw)
+    chunks, gaps = message_chunks(raw, protection)
+    findings, _, incomplete = detector.detect(chunks)
+    facts = Facts(
+        findings=tuple(findings),
+        signed=protection.signed,
+        encrypted=protection.encrypted,
+        signature_valid=protection.signature_valid,
+        unscanned=tuple(dict.fromkeys([*(g.reason for g in gaps), *incomplete])),
+        mail_from=sender_address(raw, None),
+        size=len(raw),
+    )
+    verdict = decide(holder.current, group, facts)
+    print(f"policy   {holder.path}")
+    print(f"message  {message}  ({len(raw)} bytes)")
+    print(f"mailbox  {group}")
+    print(
+        f"facts    encrypted={facts.encrypted} signed={facts.signed} "
+        f"unscanned={','.join(facts.unscanned) or '-'}"
+    )
+    for f in findings:
+        print(f"         {f.entity:20} {f.score:.2f} {f.location:12} {f.masked or ''}")
+    for number, step in enumerate(verdict.steps, 1):
+        print(f"rule {number:>2}  {step}")
+    print(
+        f"verdict  {verdict.action}"
+        + (f" (monitor: would {verdict.would})" if verdict.would else "")
+        + f", rule={verdict.rule}, journal={verdict.journal}, reply={verdict.reply}"
+        + (f" via {verdict.portal}" if verdict.portal else "")
+    )
+    return 0

@@ -13,11 +13,12 @@ from gateway.act.maildir import MaildirNextHop
 from gateway.act.nexthop import NextHop
 from gateway.act.relay import SmtpNextHop
 from gateway.authentication import DnsResolver, Resolver
+from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
 from gateway.detect.worker import DetectorPool
 from gateway.pipeline import AuthStage, DetectStage, ParseStage, Pipeline, Stage
 from gateway.settings import Settings
-from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf, single_group
+from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf
 from gateway.store import Store
 
 log = logging.getLogger("postvagt.server")
@@ -67,12 +68,13 @@ class Gateway:
         *,
         next_hop: NextHop | None = None,
         stages: Sequence[Stage] | None = None,
-        group_of: GroupOf = single_group,
+        group_of: GroupOf | None = None,
         resolver: Resolver | None = None,
     ) -> None:
         self.settings = settings
         self.next_hop = next_hop or build_next_hop(settings)
         self.store = build_store(settings)
+        self.policy = PolicyHolder(settings.policy, settings.slot.value)  # fails closed
         self.detectors: DetectorPool | None = None
         if stages is None:
             self.detectors = DetectorPool(
@@ -96,6 +98,7 @@ class Gateway:
             stages = tuple(built)
         self.pipeline = Pipeline(
             store=self.store,
+            policy=self.policy,
             hostname=settings.hostname,
             stages=stages,
             workers=settings.inspect_workers,
@@ -110,10 +113,11 @@ class Gateway:
             trusted_clients=settings.trusted_clients,
             max_recipients=settings.max_recipients,
             max_inflight=settings.max_inflight,
-            group_of=group_of,
+            group_of=group_of or self.policy.group_of,
         )
         self._tls = build_tls_context(settings)
         self._server: asyncio.Server | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
 
     def _protocol(self) -> GatewaySMTP:
@@ -143,6 +147,7 @@ class Gateway:
         self._server = await asyncio.get_running_loop().create_server(
             self._protocol, host=s.listen_host, port=s.listen_port, reuse_address=True
         )
+        self._watcher = asyncio.ensure_future(self._watch_policy())
         log.info(
             "listening on %s:%d (slot %s), next hop %s",
             s.listen_host,
@@ -150,6 +155,12 @@ class Gateway:
             s.slot,
             s.upstream or f"Maildir {s.maildir}",
         )
+
+    async def _watch_policy(self, every: float = 2.0) -> None:
+        """Reload the policy when its file changes (SIGHUP reloads at once, see cli)."""
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.to_thread(self.policy.reload_if_changed)
 
     @property
     def port(self) -> int:
@@ -161,6 +172,8 @@ class Gateway:
         the remaining client sessions, which gives their open upstream transactions back."""
         if self._server is not None:
             self._server.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
         await self.handler.drain(self.settings.shutdown_grace)
         open_sessions = [s for s in self._sessions if s.transport is not None]
         for session in open_sessions:

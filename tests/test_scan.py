@@ -32,7 +32,9 @@ def scan(*args: str) -> subprocess.CompletedProcess:
 
 def test_json_lines_for_a_folder(tmp_path):
     number = fictional.cpr(random.Random(3))
-    (tmp_path / "a.eml").write_bytes(message(body=f"Mit CPR-nr. er {number}\r\n"))
+    (tmp_path / "a.eml").write_bytes(
+        message(body=f"Mit CPR-nr. er {number}\r\n", From="borger@gmail.com")
+    )
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.eml").write_bytes(message(body="Hvornår er der storskrald?\r\n"))
     result = scan("--json", str(tmp_path))
@@ -58,7 +60,7 @@ def test_json_lines_for_a_folder(tmp_path):
         "reply": True,
         "portal": "borger.dk",
         "journal": True,
-        "rule": "builtin-default",
+        "rule": "personal-data-by-ordinary-mail",
         "reasons": None,
     }
     assert plain["findings"] == [] and plain["decision"]["reply"] is False

@@ -67,6 +67,7 @@ def _pending_statement(dialect: str) -> Any:
             "instance": statement.excluded.instance,
             "unscanned": statement.excluded.unscanned,
             "findings": statement.excluded.findings,
+            "verdict": statement.excluded.verdict,
             "upstream_reply": None,
         },
     ).returning(messages.c.id, messages.c.attempts)
@@ -102,13 +103,31 @@ def record_pending(
         "attempts": 1,
         "protection": protection_facts(received, facts),
         "unscanned": list(facts.unscanned),
-        "verdict": None,
+        "verdict": verdict_facts(facts),
         "findings": findings_summary(facts),
         "upstream_reply": None,
     }
     statement = _pending_statement(connection.dialect.name)
     row = connection.execute(statement, values).one()
     return RecordRef(str(row.id), int(row.attempts))
+
+
+def verdict_facts(facts: Inspection) -> dict[str, Any] | None:
+    """The verdict and the reasons behind it (entity types and counts, never values)."""
+    v = facts.verdict
+    if v is None:
+        return None
+    return {
+        "action": v.action,
+        "rule": v.rule,
+        "reasons": list(v.reasons),
+        "mode": v.mode,
+        "would": v.would,
+        "reply": v.reply,
+        "portal": v.portal,
+        "journal": v.journal,
+        "mailbox": v.mailbox,
+    }
 
 
 def findings_summary(facts: Inspection) -> list[dict[str, Any]]:
