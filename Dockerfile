@@ -12,6 +12,7 @@ RUN useradd --system --home-dir /var/lib/postvagt --create-home postvagt
 WORKDIR /opt/postvagt
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
+COPY policies ./policies
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 
 USER postvagt
