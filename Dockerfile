@@ -18,6 +18,7 @@ RUN pip install --no-cache-dir . && rm -rf /root/.cache
 USER postvagt
 WORKDIR /var/lib/postvagt
 ENV POSTVAGT_DATA_DIR=/var/lib/postvagt \
+    POSTVAGT_POLICY=/opt/postvagt/policies/default.yaml \
     POSTVAGT_LISTEN=0.0.0.0:2525 \
     POSTVAGT_WEB_LISTEN=0.0.0.0:8025
 VOLUME ["/var/lib/postvagt"]
