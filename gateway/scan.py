@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -22,7 +23,9 @@ from gateway.decide.holder import PolicyHolder
 from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.analyzer import Candidate, Detector
 from gateway.detect.worker import message_chunks
-from gateway.security import TrustConfig, classify
+from gateway.extract.text import Gap
+from gateway.model import Finding
+from gateway.security import Protection, TrustConfig, classify
 
 ASSUMED = SenderAuth(source="assumed", spf="pass", dkim="pass", dmarc="pass", aligned_pass=True)
 
@@ -79,6 +82,37 @@ def _decision(verdict: Verdict) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FileInspection:
+    protection: Protection
+    gaps: list[Gap]
+    findings: list[Finding]
+    below: list[Candidate]
+    incomplete: list[str]
+
+
+def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInspection:
+    """What the gateway's worker does with a message: protection, text, findings."""
+    protection = classify(raw, trust)
+    chunks, gaps = message_chunks(raw, protection)
+    findings, below, incomplete = detector.detect(chunks, time.monotonic() + SCAN_BUDGET)
+    return FileInspection(protection, gaps, findings, below, incomplete)
+
+
+def facts_for(seen: FileInspection, raw: bytes, mail_from: str | None, dmarc: str | None) -> Facts:
+    p = seen.protection
+    return Facts(
+        findings=tuple(seen.findings),
+        signed=p.signed,
+        encrypted=p.encrypted,
+        signature_valid=p.signature_valid,
+        unscanned=tuple(dict.fromkeys([*(g.reason for g in seen.gaps), *seen.incomplete])),
+        mail_from=sender_address(raw, mail_from),
+        dmarc=dmarc,
+        size=len(raw),
+    )
+
+
 def scan_one(
     detector: Detector,
     name: str,
@@ -91,22 +125,17 @@ def scan_one(
     rcpts: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[Candidate]]:
     headers = message_from_bytes(raw, policy=policy.compat32)
-    protection = classify(raw, trust)
-    deadline = time.monotonic() + SCAN_BUDGET
-    chunks, gaps = message_chunks(raw, protection)
-    findings, below, incomplete = detector.detect(chunks, deadline)
+    seen = inspect_file(detector, raw, trust)
+    protection, gaps, findings, below, incomplete = (
+        seen.protection,
+        seen.gaps,
+        seen.findings,
+        seen.below,
+        seen.incomplete,
+    )
     sender = sender_of(raw, trusted_servers or [], authenticated)
     holder = policy_holder or PolicyHolder(None, "mx")
-    facts = Facts(
-        findings=tuple(findings),
-        signed=protection.signed,
-        encrypted=protection.encrypted,
-        signature_valid=protection.signature_valid,
-        unscanned=tuple(dict.fromkeys([*(g.reason for g in gaps), *incomplete])),
-        mail_from=sender_address(raw, mail_from),
-        dmarc=sender.dmarc,
-        size=len(raw),
-    )
+    facts = facts_for(seen, raw, mail_from, sender.dmarc)
     groups: dict[str, Verdict] = {}
     for rcpt in recipients_of(raw, rcpts) or [""]:
         group = holder.group_of(rcpt) if rcpt else "default"
@@ -254,18 +283,9 @@ def explain_policy(policy_path: Path | None, message: Path, rcpt: str | None) ->
     detector = build_detector()
     recipients = [rcpt] if rcpt else recipients_of(raw, ())
     group = holder.group_of(recipients[0]) if recipients else "default"
-    protection = classify(raw)
-    chunks, gaps = message_chunks(raw, protection)
-    findings, _, incomplete = detector.detect(chunks)
-    facts = Facts(
-        findings=tuple(findings),
-        signed=protection.signed,
-        encrypted=protection.encrypted,
-        signature_valid=protection.signature_valid,
-        unscanned=tuple(dict.fromkeys([*(g.reason for g in gaps), *incomplete])),
-        mail_from=sender_address(raw, None),
-        size=len(raw),
-    )
+    seen = inspect_file(detector, raw, TrustConfig())
+    findings = seen.findings
+    facts = facts_for(seen, raw, None, None)
     verdict = decide(holder.current, group, facts)
     print(f"policy   {holder.path}")
     print(f"message  {message}  ({len(raw)} bytes)")

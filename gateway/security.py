@@ -211,47 +211,29 @@ def _smime_layer(
         return Layer(layer.kind, layer.part, note="openssl missing: not checked")
     with tempfile.TemporaryDirectory(prefix="postvagt-cms-") as folder:
         Path(folder, "in.eml").write_bytes(entity)
-        # openssl cms: 0 verified, 4 verification failure, 2/3 unreadable input.
-        status = _run(
-            [
-                "openssl",
-                "cms",
-                "-verify",
-                "-inform",
-                "SMIME",
-                "-in",
-                "in.eml",
-                "-noverify",
-                "-out",
-                "content.eml",
-            ],
-            folder,
-        )
-        valid = {0: True, 4: False}.get(status) if status is not None else None
+
+        def cms_verify(*options: str) -> bool | None:
+            # openssl cms: 0 verified, 4 verification failure, 2/3 unreadable input.
+            status = _run(
+                ["openssl", "cms", "-verify", "-inform", "SMIME", "-in", "in.eml", *options],
+                folder,
+            )
+            return {0: True, 4: False}.get(status) if status is not None else None
+
+        valid = cms_verify("-noverify", "-out", "content.eml")
         content = Path(folder, "content.eml")
         if valid is not None and layer.kind == "smime-signed-opaque" and content.exists():
             unwrapped.append(content.read_bytes())
         trusted = None
         if valid and trust.smime_trust_store is not None:
-            status = _run(
-                [
-                    "openssl",
-                    "cms",
-                    "-verify",
-                    "-inform",
-                    "SMIME",
-                    "-in",
-                    "in.eml",
-                    "-CAfile",
-                    str(trust.smime_trust_store),
-                    "-purpose",
-                    "smimesign",
-                    "-out",
-                    "/dev/null",
-                ],
-                folder,
+            trusted = cms_verify(
+                "-CAfile",
+                str(trust.smime_trust_store),
+                "-purpose",
+                "smimesign",
+                "-out",
+                "/dev/null",
             )
-            trusted = {0: True, 4: False}.get(status) if status is not None else None
     note = "" if valid is not None else "signature unreadable: unverified"
     return Layer(layer.kind, layer.part, valid, trusted, note)
 
