@@ -112,8 +112,8 @@ _NUMBERISH = re.compile(
 
 
 def repair(text: str) -> str:
-    """Turn OCR's readings of digit runs back into digits ("15O3 85-2OO1" → "150385-2001",
-    the fictional example number of DOMAIN.md)."""
+    """Turn OCR's readings of digit runs back into digits ("l5O3 85-2OOl" → "DDMMYY-SSSS"
+    with 0 for O and 1 for l, the spaces gone)."""
 
     def fix(match: re.Match[str]) -> str:
         run = match.group()

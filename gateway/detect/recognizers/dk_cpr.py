@@ -23,8 +23,7 @@ from gateway.detect.recognizers.base import DanishPatternRecognizer, digits_of
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 # Digit boundaries on both sides: no embedded run, no sign, no longer number joined by
-# "-", "/" or "." — but a label may touch the number ("cpr.nr.150385-2001", "CPR-150385…";
-# the fictional example number of DOMAIN.md).
+# "-", "/" or "." — but a label may touch the number ("cpr.nr.DDMMYY-SSSS", "CPR-DDMMYY…").
 _LEFT, _RIGHT = r"(?<![\d+])(?<!\d[\-/.])", r"(?![\d]|-\d|/\d|\.\d)"
 
 CPR_PATTERNS = [
