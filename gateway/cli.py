@@ -143,7 +143,7 @@ def _policy(args: argparse.Namespace) -> int:
 
 def _scan(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.detect.engine import EngineConfig, ModelNotInstalled, build_detector
-    from gateway.scan import run_scan
+    from gateway.scan import ScanOptions, run_scan
 
     logsetup.configure("text", "WARNING")
     from gateway.decide.holder import PolicyHolder
@@ -161,18 +161,15 @@ def _scan(settings: Settings, args: argparse.Namespace) -> int:
         print(f"postvagt: {e}", file=sys.stderr)
         return 2
     try:
-        return run_scan(
-            detector,
-            args.paths,
-            as_json=args.json,
-            show_explain=args.explain,
+        options = ScanOptions(
+            policy=holder,
             trust=settings.trust,
-            trusted_servers=settings.trusted_authserv_ids,
+            trusted_servers=tuple(settings.trusted_authserv_ids),
             authenticated=not args.unauthenticated,
-            policy_holder=holder,
             mail_from=args.mail_from,
-            rcpts=args.rcpt,
+            rcpts=tuple(args.rcpt),
         )
+        return run_scan(detector, args.paths, options, as_json=args.json, show_explain=args.explain)
     except BrokenPipeError:  # `postvagt scan … | head`: the reader has gone, so stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -83,6 +83,18 @@ def _decision(verdict: Verdict) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ScanOptions:
+    """How files are scanned: everything besides the detector and the file itself."""
+
+    policy: PolicyHolder
+    trust: TrustConfig = field(default_factory=TrustConfig)
+    trusted_servers: tuple[str, ...] = ()
+    authenticated: bool = True
+    mail_from: str | None = None
+    rcpts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FileInspection:
     protection: Protection
     gaps: list[Gap]
@@ -114,30 +126,16 @@ def facts_for(seen: FileInspection, raw: bytes, mail_from: str | None, dmarc: st
 
 
 def scan_one(
-    detector: Detector,
-    name: str,
-    raw: bytes,
-    trust: TrustConfig,
-    trusted_servers: list[str] | None = None,
-    authenticated: bool = True,
-    policy_holder: PolicyHolder | None = None,
-    mail_from: str | None = None,
-    rcpts: Sequence[str] = (),
+    detector: Detector, name: str, raw: bytes, options: ScanOptions
 ) -> tuple[dict[str, Any], list[Candidate]]:
     headers = message_from_bytes(raw, policy=policy.compat32)
-    seen = inspect_file(detector, raw, trust)
-    protection, gaps, findings, below, incomplete = (
-        seen.protection,
-        seen.gaps,
-        seen.findings,
-        seen.below,
-        seen.incomplete,
-    )
-    sender = sender_of(raw, trusted_servers or [], authenticated)
-    holder = policy_holder or PolicyHolder(None, "mx")
-    facts = facts_for(seen, raw, mail_from, sender.dmarc)
+    seen = inspect_file(detector, raw, options.trust)
+    protection = seen.protection
+    sender = sender_of(raw, list(options.trusted_servers), options.authenticated)
+    holder = options.policy
+    facts = facts_for(seen, raw, options.mail_from, sender.dmarc)
     groups: dict[str, Verdict] = {}
-    for rcpt in recipients_of(raw, rcpts) or [""]:
+    for rcpt in recipients_of(raw, options.rcpts) or [""]:
         group = holder.group_of(rcpt) if rcpt else "default"
         if group not in groups:
             groups[group] = decide(holder.current, group, facts)
@@ -151,7 +149,7 @@ def scan_one(
         "signer_trusted": protection.signer_trusted,
         "findings": [
             {"entity": f.entity, "location": f.location, "score": f.score, "masked": f.masked}
-            for f in findings
+            for f in seen.findings
         ],
         "decision": _decision(first[1]),
     }
@@ -167,8 +165,8 @@ def scan_one(
         }
         for layer in protection.layers
     ]
-    unscanned = [{"location": g.location, "reason": g.reason} for g in gaps]
-    unscanned += [{"location": "message", "reason": r} for r in incomplete]
+    unscanned = [{"location": g.location, "reason": g.reason} for g in seen.gaps]
+    unscanned += [{"location": "message", "reason": r} for r in seen.incomplete]
     unscanned += [
         {"location": text.split(":", 1)[0], "reason": text.split(":", 1)[-1].strip()}
         for text in protection.uninspected
@@ -182,7 +180,7 @@ def scan_one(
         "dmarc": sender.dmarc,
         "aligned_pass": sender.aligned_pass,
     }
-    return result, below
+    return result, seen.below
 
 
 def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> None:
@@ -221,15 +219,10 @@ def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> Non
 def run_scan(
     detector: Detector,
     paths: Sequence[str],
+    options: ScanOptions,
     *,
     as_json: bool,
     show_explain: bool,
-    trust: TrustConfig,
-    trusted_servers: list[str] | None = None,
-    authenticated: bool = True,
-    policy_holder: PolicyHolder | None = None,
-    mail_from: str | None = None,
-    rcpts: Sequence[str] = (),
     out: IO[str] = sys.stdout,
     err: IO[str] = sys.stderr,
 ) -> int:
@@ -248,7 +241,7 @@ def run_scan(
             below: list[Candidate] = []
         else:
             try:
-                result, below = scan_one(detector, name, raw, trust, trusted_servers, authenticated)
+                result, below = scan_one(detector, name, raw, options)
             except Exception as e:  # a message that cannot be parsed still gets its line
                 failures += 1
                 result, below = {"file": name, "error": f"{type(e).__name__}: {e}"[:300]}, []

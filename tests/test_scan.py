@@ -144,3 +144,22 @@ def test_unscanned_parts_are_listed_with_location_and_reason(tmp_path):
     assert line["unscanned"] == [{"location": "attachment:gammel.doc", "reason": "legacy-office"}]
     explained = scan("--explain", str(tmp_path / "old.eml")).stdout
     assert "UNSCANNED attachment:gammel.doc: legacy-office" in explained
+
+
+def test_policy_and_envelope_flags_reach_the_decision(tmp_path):
+    policy_file = tmp_path / "p.yaml"
+    policy_file.write_text(
+        "version: 1\nmailboxes:\n"
+        "  - {name: held, addresses: [held@kommune.example], display_name: Held,\n"
+        "     rules: [{name: hold-all, then: {action: quarantine}}]}\n"
+        "rules:\n  - {name: from-partner, when: {sender_domains: [partner.example]}}\n"
+        "  - {name: ordinary}\n"
+    )
+    (tmp_path / "m.eml").write_bytes(message())
+    args = ["--json", "--policy", str(policy_file), str(tmp_path / "m.eml")]
+    default = json.loads(scan(*args).stdout)["decision"]
+    assert default["rule"] == "ordinary"
+    held = json.loads(scan("--rcpt", "held@kommune.example", *args).stdout)["decision"]
+    assert (held["rule"], held["action"]) == ("hold-all", "quarantine")
+    partner = json.loads(scan("--mail-from", "x@partner.example", *args).stdout)["decision"]
+    assert partner["rule"] == "from-partner"
