@@ -141,3 +141,19 @@ def detector():
     from gateway.detect.engine import build_detector
 
     return build_detector()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A throwaway CA, a user certificate and an unrelated CA (openssl)."""
+    from tests import crypto_mail
+
+    return crypto_mail.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def gpg(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A temporary GnuPG key ring with one signing and encryption key."""
+    from tests import crypto_mail
+
+    return crypto_mail.make_gpg(tmp_path_factory.mktemp("gpg"))

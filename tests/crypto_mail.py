@@ -250,3 +250,13 @@ def pgp_inline(gpg: Gpg, body: str, mode: str) -> bytes:
 
 def export_key(gpg: Gpg) -> bytes:
     return gpg.run(["--armor", "--export", "borger@example.net"], b"")
+
+
+def dkim_key(folder: Path) -> tuple[bytes, bytes]:
+    """A 2048-bit RSA key for DKIM and its DNS TXT record (openssl)."""
+    import base64
+
+    key = folder / "dkim.key"
+    run(["openssl", "genrsa", "-out", str(key), "2048"], folder)
+    public = run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], folder)
+    return key.read_bytes(), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

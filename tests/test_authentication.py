@@ -3,14 +3,12 @@ another server. DNS answers come from an in-memory zone (no network here)."""
 
 from __future__ import annotations
 
-import base64
-import subprocess
-
 import dkim
 import pytest
 
 from gateway.authentication import check_session, check_spf, from_trusted_headers
 from gateway.model import TlsInfo
+from tests import crypto_mail
 
 
 class Zone:
@@ -32,23 +30,17 @@ class Zone:
 @pytest.fixture(scope="module")
 def signer(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dkim")
-    key = folder / "dkim.key"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
+    key, record = crypto_mail.dkim_key(folder)
     zone = Zone(
         {
             "example.net": [b"v=spf1 ip4:127.0.0.1 mx -all"],
             "MX:example.net": [b"mx.example.net"],
             "A:mx.example.net": [b"127.0.0.5"],
-            "test._domainkey.example.net": [b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)],
+            "test._domainkey.example.net": [record],
             "_dmarc.example.net": [b"v=DMARC1; p=reject"],
         }
     )
-    return key.read_bytes(), zone
+    return key, zone
 
 
 def signed_mail(key: bytes, sender: str = "borger@example.net") -> bytes:

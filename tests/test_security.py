@@ -10,17 +10,6 @@ from gateway.extract.text import mail_text
 from gateway.security import TrustConfig, classify
 from tests import crypto_mail, fictional
 
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return crypto_mail.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def gpg(tmp_path_factory):
-    return crypto_mail.make_gpg(tmp_path_factory.mktemp("gpg"))
-
-
 BODY = "Hej\nJeg sender mine oplysninger.\n"
 
 

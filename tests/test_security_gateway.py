@@ -4,10 +4,8 @@ signatures still verify on the message the upstream received."""
 from __future__ import annotations
 
 import random
-import subprocess
 
 import dkim
-import pytest
 from sqlalchemy import select
 
 from gateway.security import TrustConfig, classify
@@ -15,16 +13,6 @@ from gateway.store import Store
 from gateway.store.tables import messages
 from tests import crypto_mail, fictional
 from tests.test_smtp import send, split
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return crypto_mail.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def gpg(tmp_path_factory):
-    return crypto_mail.make_gpg(tmp_path_factory.mktemp("gpg"))
 
 
 def records(tmp_path) -> list:
@@ -75,16 +63,7 @@ def test_signatures_survive_forwarding_and_are_recorded(upstream, make_gateway, 
 
 
 def test_dkim_survives_forwarding(upstream, make_gateway, tmp_path):
-    key = tmp_path / "dkim.key"
-    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    import base64
-
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    key, record = crypto_mail.dkim_key(tmp_path)
     message = (
         b"From: borger@example.net\r\nTo: borgerservice@kommune.example\r\n"
         b"Subject: DKIM\r\nMessage-ID: <dkim@example.net>\r\n\r\nHej med dig\r\n"
@@ -93,7 +72,7 @@ def test_dkim_survives_forwarding(upstream, make_gateway, tmp_path):
         message,
         b"test",
         b"example.net",
-        key.read_bytes(),
+        key,
         include_headers=[b"from", b"to", b"subject", b"message-id"],
     )
     signed = signature + message
