@@ -35,6 +35,12 @@ def _bad_address(address: str) -> bool:
     return any(ord(c) < 0x20 or ord(c) == 0x7F for c in address)
 
 
+def _sender(address: str) -> str:
+    """aiosmtpd keeps the null sender (bounces, DSNs) as "<>" (its envelope needs a true
+    value); after us, aiosmtplib and the records included, it is the empty address."""
+    return "" if address == "<>" else address
+
+
 BAD_ADDRESS = "553 5.1.3 Address contains control characters"
 NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"
 
@@ -173,7 +179,7 @@ class GatewayHandler:
         transaction = await self._next_hop.begin()
         self.inflight += 1
         session.transaction = transaction
-        reply = await transaction.mail(address, mail_options, envelope.smtp_utf8)
+        reply = await transaction.mail(_sender(address), mail_options, envelope.smtp_utf8)
         if not reply.positive:
             await self._end_transaction(session)
             return str(reply)
@@ -220,7 +226,7 @@ class GatewayHandler:
             received_at=datetime.now(UTC),
             peer=str(session.peer[0]) if session.peer else "unknown",
             helo=session.host_name,
-            mail_from=envelope.mail_from or "",
+            mail_from=_sender(envelope.mail_from or ""),
             rcpt_tos=tuple(envelope.rcpt_tos),
             group=group,
             raw=envelope.original_content,

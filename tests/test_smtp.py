@@ -71,6 +71,19 @@ def test_delivers_and_relays_upstream_250(upstream: Upstream, make_gateway):
     assert upstream.messages[0].mail_from == SENDER
 
 
+def test_bounces_with_the_null_sender_pass(upstream: Upstream, make_gateway):
+    # A delivery report to the municipality comes from MAIL FROM:<>. (aiosmtpd hands it over
+    # as "<>", which the upstream client refused: every bounce got 451 until this test.)
+    gw = make_gateway(upstream)
+    with smtplib.SMTP("127.0.0.1", gw.port) as client:
+        client.ehlo("client.example")
+        assert client.mail("")[0] == 250
+        client.rcpt(MAILBOX)
+        code, _ = client.data(message(**{"Content-Type": "text/plain"}))
+    assert code == 250
+    assert upstream.messages[0].mail_from in ("", "<>")  # however the upstream spells it
+
+
 @pytest.mark.parametrize("command", ["MAIL", "RCPT", "DATA"])
 @pytest.mark.parametrize("reply", ["451 4.7.1 Try again later", "550 5.7.1 Refused by policy"])
 def test_upstream_refusal_is_passed_back(upstream: Upstream, make_gateway, command, reply):
