@@ -13,7 +13,9 @@ WORKDIR /opt/postvagt
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY policies ./policies
-RUN pip install --no-cache-dir . && rm -rf /root/.cache
+COPY templates ./templates
+# Editable: the code finds policies/ and templates/replies/ next to it, where admins edit them.
+RUN pip install --no-cache-dir -e . && rm -rf /root/.cache
 
 USER postvagt
 WORKDIR /var/lib/postvagt

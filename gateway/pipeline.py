@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -21,8 +21,10 @@ from email.utils import format_datetime
 from typing import Protocol
 
 from gateway.act.nexthop import Transaction
+from gateway.act.reply import ReplyIdentity, ReplyPlan, plan_reply
 from gateway.authentication import Resolver, check_session, from_trusted_headers
 from gateway.decide.holder import PolicyHolder
+from gateway.decide.policy import Policy
 from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.worker import DetectorPool
 from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, Unscanned
@@ -155,6 +157,8 @@ class Pipeline:
         workers: int = 2,
         inspect_budget: float = 30.0,
         reply_budget: float = 60.0,
+        reply_identity: ReplyIdentity | None = None,
+        on_reply_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._policy = policy
@@ -165,6 +169,8 @@ class Pipeline:
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="postvagt-inspect")
         self._inspect_budget = inspect_budget
         self._reply_budget = reply_budget
+        self._identity = reply_identity or ReplyIdentity(from_address=f"postvagt@{hostname}")
+        self._on_reply_queued = on_reply_queued
 
     async def inspect(self, received: Received) -> Inspection:
         facts = Inspection()
@@ -214,9 +220,11 @@ class Pipeline:
         """
         started = time.monotonic()
         facts = await self.inspect(received)
+        policy = self._policy.current  # one policy for the whole message, even mid-reload
         if received.inspect:
-            facts = replace(facts, verdict=self.decide(received, facts))
+            facts = replace(facts, verdict=self.decide(policy, received, facts))
         ref: RecordRef | None = None
+        plan: ReplyPlan | None = None
         if received.inspect:
             try:
                 ref = await self._store.record_pending(received, facts)
@@ -226,9 +234,10 @@ class Pipeline:
                 outcome = Outcome(reply=TEMPFAIL, delivered=False, inspection=facts)
                 self._log(received, outcome, started)
                 return outcome
+            plan = self._plan_reply(policy, received, facts)
         verdict = facts.verdict
         if ref is not None and verdict is not None and verdict.action == "quarantine":
-            return await self._quarantine(received, facts, ref, started)
+            return await self._quarantine(received, facts, ref, plan, started)
         if verdict is not None and verdict.action == "reject":
             # Refused in the SMTP dialogue: the upstream never sees the data (the transaction
             # is reset when it is released) and nobody gets a bounce.
@@ -241,17 +250,34 @@ class Pipeline:
         outcome = Outcome(reply=reply, delivered=delivered, inspection=facts)
         try:
             if ref is not None:
-                await self._record_outcome(ref, reply)
+                await self._record_outcome(ref, reply, plan)
             self._log(received, outcome, started)
         except Exception:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
             log.exception("id=%s bookkeeping after delivery failed", received.id)
         return outcome
 
-    def decide(self, received: Received, facts: Inspection) -> Verdict:
+    def _plan_reply(
+        self, policy: Policy, received: Received, facts: Inspection
+    ) -> ReplyPlan | None:
+        if facts.verdict is None:
+            return None
+        try:
+            return plan_reply(received, facts, facts.verdict, policy, self._identity)
+        except Exception as e:
+            # A broken template must not cost the citizen's mail: it is delivered, unanswered.
+            log.error("id=%s reply not built: %s", received.id, type(e).__name__)
+            log.debug("reply failure detail", exc_info=True)
+            return ReplyPlan(
+                recipient=received.mail_from,
+                mailbox=facts.verdict.mailbox,
+                suppressed=f"internal error building the reply: {type(e).__name__}",
+            )
+
+    def decide(self, policy: Policy, received: Received, facts: Inspection) -> Verdict:
         protection, sender = facts.protection, facts.sender
         return decide(
-            self._policy.current,
+            policy,
             received.group,
             Facts(
                 findings=facts.findings,
@@ -267,11 +293,17 @@ class Pipeline:
         )
 
     async def _quarantine(
-        self, received: Received, facts: Inspection, ref: RecordRef, started: float
+        self,
+        received: Received,
+        facts: Inspection,
+        ref: RecordRef,
+        plan: ReplyPlan | None,
+        started: float,
     ) -> Outcome:
         """Held for staff: 250 only once the raw mail and its record are committed."""
         try:
-            await self._store.quarantine_message(ref.id, received.raw)
+            if await self._store.quarantine_message(ref.id, received.raw, plan) == "queued":
+                self._on_reply_queued()
         except StoreUnavailable as e:
             log.error("id=%s could not be quarantined, answering 451: %s", received.id, e)
             reply = TEMPFAIL
@@ -281,23 +313,25 @@ class Pipeline:
         self._log(received, outcome, started)
         return outcome
 
-    async def _record_outcome(self, ref: RecordRef, reply: Reply) -> None:
+    async def _record_outcome(self, ref: RecordRef, reply: Reply, plan: ReplyPlan | None) -> None:
         try:
-            await self._store.record_outcome(ref, reply)
+            if await self._store.record_outcome(ref, reply, plan) == "queued":
+                self._on_reply_queued()
         except StoreUnavailable as e:
             # The reply stands; keep trying in the background. Should this process die
             # first, the record is found pending at start-up and the sender's retry (it
             # got no answer) completes it.
             log.error("id=%s outcome not recorded yet (%s); retrying", ref.id, e)
-            task = asyncio.ensure_future(self._retry_outcome(ref, reply))
+            task = asyncio.ensure_future(self._retry_outcome(ref, reply, plan))
             self._followups.add(task)
             task.add_done_callback(self._followups.discard)
 
-    async def _retry_outcome(self, ref: RecordRef, reply: Reply) -> None:
+    async def _retry_outcome(self, ref: RecordRef, reply: Reply, plan: ReplyPlan | None) -> None:
         for delay in (1, 5, 15, 30, 60):
             await asyncio.sleep(delay)
             try:
-                await self._store.record_outcome(ref, reply)
+                if await self._store.record_outcome(ref, reply, plan) == "queued":
+                    self._on_reply_queued()
                 log.info("id=%s outcome recorded after retry", ref.id)
                 return
             except StoreUnavailable:

@@ -11,7 +11,9 @@ from datetime import timedelta
 
 from gateway.act.maildir import MaildirNextHop
 from gateway.act.nexthop import NextHop
+from gateway.act.outbox import OutboxSender
 from gateway.act.relay import SmtpNextHop
+from gateway.act.reply import ReplyIdentity
 from gateway.authentication import DnsResolver, Resolver
 from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
@@ -34,6 +36,21 @@ def build_next_hop(settings: Settings) -> NextHop:
         local_hostname=settings.hostname,
         timeout=settings.upstream_timeout,
         max_idle_connections=settings.upstream_connections,
+        idle_seconds=settings.upstream_idle,
+    )
+
+
+def build_reply_hop(settings: Settings) -> NextHop:
+    """Where auto-replies leave: the reply relay, the upstream, or (embedded) a Maildir."""
+    address = settings.reply_relay_address
+    if address is None:
+        return MaildirNextHop(settings.reply_maildir)
+    return SmtpNextHop(
+        address[0],
+        address[1],
+        local_hostname=settings.hostname,
+        timeout=settings.upstream_timeout,
+        max_idle_connections=2,
         idle_seconds=settings.upstream_idle,
     )
 
@@ -75,6 +92,15 @@ class Gateway:
         self.next_hop = next_hop or build_next_hop(settings)
         self.store = build_store(settings)
         self.policy = PolicyHolder(settings.policy, settings.slot.value)  # fails closed
+        self.outbox = OutboxSender(
+            self.store,
+            build_reply_hop(settings),
+            instance=settings.instance_name,
+            retry=settings.reply_retry,
+            poll=settings.outbox_poll,
+            lease=settings.outbox_lease,
+            timeout=settings.upstream_timeout,
+        )
         self.detectors: DetectorPool | None = None
         if stages is None:
             self.detectors = DetectorPool(
@@ -104,6 +130,11 @@ class Gateway:
             workers=settings.inspect_workers,
             inspect_budget=settings.inspect_budget,
             reply_budget=settings.reply_budget,
+            reply_identity=ReplyIdentity(
+                from_address=settings.reply_from_address,
+                envelope_from=settings.reply_envelope_from,
+            ),
+            on_reply_queued=self.outbox.wake,
         )
         self.handler = GatewayHandler(
             next_hop=self.next_hop,
@@ -148,6 +179,7 @@ class Gateway:
             self._protocol, host=s.listen_host, port=s.listen_port, reuse_address=True
         )
         self._watcher = asyncio.ensure_future(self._watch_policy())
+        self.outbox.start()
         log.info(
             "listening on %s:%d (slot %s), next hop %s",
             s.listen_host,
@@ -186,6 +218,7 @@ class Gateway:
             await asyncio.sleep(0.02)
         await self.handler.drain(min(self.settings.shutdown_grace, 5))
         await self.handler.cancel_background()
+        await self.outbox.stop()
         await self.next_hop.close()
         await self.pipeline.aclose()
         if self.detectors is not None:

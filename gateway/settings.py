@@ -178,6 +178,36 @@ class Settings(BaseModel):
     detect_workers: Annotated[int, Field(ge=1)] = Field(
         2, description="Detection worker processes (one Presidio engine each)."
     )
+    reply_relay: str | None = Field(
+        None,
+        description="smtp://host:port that sends the Digital Post auto-replies to the internet. "
+        "Unset: the upstream (which must then allow the gateway to relay: Exchange answers "
+        "550 5.7.54 until a receive connector does), or a Maildir under the data dir without one.",
+    )
+    reply_from: str | None = Field(
+        None,
+        description="From address of the auto-replies: a monitored mailbox, never postmaster. "
+        "Unset: digitalpost-svar@ the first local domain (or the host name).",
+    )
+    reply_envelope_from: str = Field(
+        "",
+        description="MAIL FROM of the auto-replies; empty is the null sender <>, so nothing "
+        "ever answers an answer.",
+    )
+    reply_retry: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [60.0, 300.0, 900.0, 3600.0, 3600.0, 14400.0, 14400.0],
+        min_length=1,
+        description="Seconds to wait before each new try after a 4xx or a connection failure; "
+        "when they are used up the reply is given up (5xx: at once).",
+    )
+    outbox_poll: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="Seconds between looks into the shared outbox for due replies."
+    )
+    outbox_lease: Annotated[float, Field(gt=0)] = Field(
+        300.0,
+        description="Seconds an outbox item stays claimed by one sender; after a crash another "
+        "instance sends it then (a possible duplicate, counted).",
+    )
     log_format: str = Field("text", description="text or json (one object per line).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
@@ -187,7 +217,7 @@ class Settings(BaseModel):
         _host_port(value)
         return value
 
-    @field_validator("upstream")
+    @field_validator("upstream", "reply_relay")
     @classmethod
     def _check_upstream(cls, value: str | None) -> str | None:
         if value is None:
@@ -197,6 +227,13 @@ class Settings(BaseModel):
             raise ValueError(
                 f"expected smtp://host:port, e.g. smtp://127.0.0.1:10026, got {value!r}"
             )
+        return value
+
+    @field_validator("reply_from", "reply_envelope_from")
+    @classmethod
+    def _check_reply_address(cls, value: str | None) -> str | None:
+        if value and (value.count("@") != 1 or any(c in value for c in " <>\r\n\0")):
+            raise ValueError(f"expected a bare address like svar@kommune.dk, got {value!r}")
         return value
 
     @field_validator("domains")
@@ -271,6 +308,11 @@ class Settings(BaseModel):
             raise ValueError("tls_cert and tls_key go together: set both or neither")
         if self.inspect_budget >= self.reply_budget:
             raise ValueError("inspect_budget must be smaller than reply_budget")
+        if self.outbox_lease <= self.upstream_timeout * 4:
+            raise ValueError(
+                "outbox_lease must be longer than a send can take (4 x upstream_timeout): "
+                "else a slow send is taken over and sent twice"
+            )
         if self.reply_budget >= self.session_timeout:
             raise ValueError("reply_budget must be smaller than session_timeout")
         return self
@@ -290,6 +332,24 @@ class Settings(BaseModel):
         parts = urlsplit(self.upstream)
         assert parts.hostname is not None and parts.port is not None
         return parts.hostname, parts.port
+
+    @property
+    def reply_relay_address(self) -> tuple[str, int] | None:
+        """Where replies go: the reply relay, else the upstream; None: the reply Maildir."""
+        url = self.reply_relay or self.upstream
+        if not url:
+            return None
+        parts = urlsplit(url)
+        assert parts.hostname is not None and parts.port is not None
+        return parts.hostname, parts.port
+
+    @property
+    def reply_from_address(self) -> str:
+        return self.reply_from or f"digitalpost-svar@{(self.domains or [self.hostname])[0]}"
+
+    @property
+    def reply_maildir(self) -> Path:
+        return self.data_dir / "replies"
 
     @property
     def maildir(self) -> Path:
@@ -313,7 +373,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-LIST_FIELDS = {"domains", "trusted_clients", "trusted_authserv_ids"}
+LIST_FIELDS = {"domains", "trusted_clients", "trusted_authserv_ids", "reply_retry"}
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -181,6 +181,7 @@ class RunningGateway:
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         self._thread = LoopThread("gateway")
         self.settings = settings
+        self._closed = False
 
         async def start() -> Gateway:
             gateway = Gateway(settings, **kwargs)
@@ -194,6 +195,10 @@ class RunningGateway:
         return self._thread.run(coro)
 
     def close(self) -> None:
+        """Stop the gateway (a second call does nothing: tests may stop one early)."""
+        if self._closed:
+            return
+        self._closed = True
         self._thread.run(self.gateway.stop(), timeout=60)
         self._thread.close()
 

@@ -1,16 +1,16 @@
-"""The auto-reply's building blocks: the RFC 3834 matrix, templates that quote nothing, and
-replies that cannot be used for header injection. (Sending through the outbox: not yet.)"""
+"""The auto-reply's building blocks: the RFC 3834 checks, templates that quote nothing, and
+replies that cannot be used for header injection. End to end through the gateway and the
+outbox: tests/test_reply_e2e.py."""
 
 from __future__ import annotations
 
 import email
-import random
+from dataclasses import replace
 from email import policy
 
 import pytest
 
-from gateway.act.reply import ReplyContext, build_reply, render, should_reply
-from tests import fictional
+from gateway.act.reply import TEMPLATES, ReplyContext, build_reply, render, should_reply
 from tests.test_smtp import message
 
 
@@ -54,7 +54,19 @@ def ok(raw: bytes = b"", sender: str = "borger@example.net", **kwargs):
             {},
             None,
             {"sender_authenticated": False},
-            "sender not authenticated (aligned SPF or DKIM)",
+            "sender authentication failed (SPF or DMARC pass needed)",
+        ),
+        (
+            {},
+            None,
+            {"sender_authenticated": None},
+            "sender authentication not checked (SPF or DMARC pass needed)",
+        ),
+        (
+            {},
+            "besked@digitalpost.example",
+            {"no_reply_domains": frozenset({"digitalpost.example"})},
+            "sender domain is a secure channel (no_reply_domains)",
         ),
     ],
 )
@@ -103,8 +115,29 @@ def test_the_template_cannot_see_the_original():
         "phone",
         "postal_address",
     }
-    number = fictional.cpr(random.Random(61))
-    assert number not in render("digital-post", CONTEXT)
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES.glob("*.txt.j2")), ids=lambda p: p.name)
+def test_every_template_renders_plainly_and_quotes_nothing(template):
+    name, audience = template.name.removesuffix(".txt.j2").rsplit(".", 1)
+    portal = "virk.dk" if audience == "business" else "borger.dk"
+    for context in (
+        replace(CONTEXT, portal=portal),
+        # Only the required fields: the optional lines fall away, nothing is left dangling.
+        ReplyContext(display_name="Testby Kommune", reference="4f1c-ref", portal=portal),
+    ):
+        text = render(name, context)
+        assert "{{" not in text and "{%" not in text and "None" not in text
+        assert "Reference: 4f1c-ref" in text and "automatisk" in text and "automatic" in text
+        assert text.index("Hej") < text.index("English:")  # Danish first
+        if portal == "virk.dk":
+            assert "virk.dk" in text and "MitID Erhverv" in text
+        else:
+            assert "post.borger.dk" in text and "virk.dk" not in text
+        assert max(len(line) for line in text.splitlines()) <= 100
+        # Short sentences (DOMAIN.md 4.4: well under 25 words).
+        danish = text.split("English:")[0].replace("\n", " ")
+        assert max(len(s.split()) for s in danish.split(".")) < 25
 
 
 def test_reply_headers_and_no_injection():

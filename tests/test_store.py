@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select, text
 from gateway.model import Inspection, ParsedMail, Received, Reply, Unscanned
 from gateway.store import Store, StoreUnavailable, migrate, primitives, records
 from gateway.store.engine import make_engine
-from gateway.store.tables import messages, metadata, outbox, quarantine
+from gateway.store.tables import messages, metadata, outbox, quarantine, rate_limits
 
 
 def received(raw: bytes = b"Subject: x\r\n\r\nbody\r\n", **changes) -> Received:
@@ -228,8 +228,9 @@ def test_outbox_claim_lease_and_finish(store: Store):
             ids[2]
         ]
         assert primitives.claim_outbox(c, "w2", lease=timedelta(minutes=5)) == []
-        assert primitives.finish_outbox(c, ids[0], "w1", None) is True
-        assert primitives.finish_outbox(c, ids[1], "w2", None) is False  # not w2's
+        sent = primitives.Sent("250 ok")
+        assert primitives.finish_outbox(c, claimed[0], "w1", sent) is True
+        assert primitives.finish_outbox(c, claimed[1], "w2", sent) is False  # not w2's
         # w1 died holding ids[1]: once its lease is over, the item is claimed again
         c.execute(
             outbox.update()
@@ -237,7 +238,34 @@ def test_outbox_claim_lease_and_finish(store: Store):
             .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1))
         )
         again = primitives.claim_outbox(c, "w2", lease=timedelta(minutes=5))
+        reclaims = c.execute(select(outbox.c.reclaims).where(outbox.c.id == ids[1])).scalar()
     assert [(i.id, i.attempts) for i in again] == [(ids[1], 2)]
+    assert reclaims == 1  # w1 may have sent it before it died: a possible duplicate, counted
+
+
+def test_outbox_retry_and_give_up(store: Store):
+    with store.engine.begin() as c:
+        item_id = primitives.enqueue(c, kind="reply", mail_from="", recipient="r@x", payload=b"m")
+        (item,) = primitives.claim_outbox(c, "w", lease=timedelta(minutes=5))
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        assert primitives.finish_outbox(c, item, "w", primitives.Retry("451 busy", later))
+        assert primitives.claim_outbox(c, "w", lease=timedelta(minutes=5)) == []  # not yet due
+        c.execute(outbox.update().values(not_before=datetime.now(UTC)))
+        (item,) = primitives.claim_outbox(c, "w", lease=timedelta(minutes=5))
+        assert item.attempts == 2
+        assert primitives.finish_outbox(c, item, "w", primitives.Failed("550 no such user"))
+        row = c.execute(select(outbox).where(outbox.c.id == item_id)).one()
+        assert (row.state, row.last_error, row.reclaims) == ("failed", "550 no such user", 0)
+        assert primitives.claim_outbox(c, "w", lease=timedelta(minutes=5)) == []
+
+
+def test_quota_counts_across_a_window(store: Store):
+    with store.engine.begin() as c:
+        taken = [primitives.take_quota(c, "cap", "all", 3, timedelta(hours=1)) for _ in range(5)]
+        assert taken == [True, True, True, False, False]
+        c.execute(rate_limits.update().values(expires_at=datetime.now(UTC)))
+        assert primitives.take_quota(c, "cap", "all", 3, timedelta(hours=1)) is True
+        assert primitives.take_quota(c, "cap", "none", 0, timedelta(hours=1)) is False
 
 
 # -- a locked database -------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def race_outbox(url: str, start, results, worker: str) -> None:
             break
         for item in batch:
             taken.append(item.id)
-            assert store.transaction(primitives.finish_outbox, item.id, worker, None)
+            assert store.transaction(
+                primitives.finish_outbox, item, worker, primitives.Sent("250 ok")
+            )
     store.close()
     results.put((worker, taken))
 

@@ -59,7 +59,7 @@ class MaildirTransaction(Transaction):
         self._mail_from = sender
         return Reply(250, "2.1.0 Ok")
 
-    async def rcpt(self, recipient: str, smtputf8: bool) -> Reply:
+    async def rcpt(self, recipient: str, smtputf8: bool, *, notify_never: bool = False) -> Reply:
         self._rcpts.append(recipient)
         return Reply(250, "2.1.5 Ok")
 

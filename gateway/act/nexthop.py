@@ -19,7 +19,8 @@ class Transaction(abc.ABC):
     async def mail(self, sender: str, options: list[str], smtputf8: bool) -> Reply: ...
 
     @abc.abstractmethod
-    async def rcpt(self, recipient: str, smtputf8: bool) -> Reply: ...
+    async def rcpt(self, recipient: str, smtputf8: bool, *, notify_never: bool = False) -> Reply:
+        """``notify_never``: ask for no delivery reports (DSN), where the hop offers DSN."""
 
     @abc.abstractmethod
     async def data(self, message: bytes, timeout: float) -> Reply:

@@ -130,11 +130,15 @@ class SmtpTransaction(Transaction):
             return Reply(response.code, response.message)
         return TEMPFAIL
 
-    async def rcpt(self, recipient: str, smtputf8: bool) -> Reply:
+    async def rcpt(self, recipient: str, smtputf8: bool, *, notify_never: bool = False) -> Reply:
         if self._client is None:
             return TEMPFAIL
+        dsn = self._client.supports_extension("dsn")
+        options = ["NOTIFY=NEVER"] if notify_never and dsn else []
         try:
-            response = await self._client.rcpt(recipient, encoding="utf-8" if smtputf8 else "ascii")
+            response = await self._client.rcpt(
+                recipient, options=options, encoding="utf-8" if smtputf8 else "ascii"
+            )
         except aiosmtplib.SMTPResponseException as e:
             if e.code == 421:
                 self._discard()

@@ -4,30 +4,36 @@ The checks follow RFC 3834 and DOMAIN.md section 6, cheapest first, each with it
 The reply quotes nothing of the original: its template sees only the mailbox's settings, the
 Postvagt reference and the portal — never the subject, the body, a file name or a finding.
 It is built with ``EmailMessage`` under a strict policy (no header is ever formatted by hand)
-and goes to the envelope sender only. Sending it, through the persistent outbox, is the
-outbox sender's job (not built yet).
+and goes to the envelope sender only. ``plan_reply`` turns a verdict into a ``ReplyPlan``; the
+store settles it (once per sender and period, under the hourly cap) in the same transaction
+that records the original as accepted, and gateway.act.outbox sends it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "replies"
+from gateway.authentication import SenderAuth
+from gateway.decide.load import REPLY_TEMPLATES as TEMPLATES
+from gateway.decide.policy import Contact, Policy
+from gateway.decide.walk import Verdict
+from gateway.model import Inspection, Received
 
 ROBOT_LOCAL_PARTS = re.compile(
     r"^(mailer-daemon|postmaster|owner-.*|.*-request|no-?reply|donotreply|do-not-reply|"
     r"bounces?(?:[-+.].*)?)$",
     re.IGNORECASE,
 )
+# A msg-id as RFC 5322 writes it; anything else is left out of In-Reply-To.
+MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
 REPORT_TYPES = ("multipart/report", "message/delivery-status", "message/disposition-notification")
 
 
@@ -37,6 +43,14 @@ class ReplyCheck:
     reason: str
 
 
+def sender_verified(sender: SenderAuth | None) -> bool | None:
+    """Whether the envelope sender's domain is authenticated: SPF checks the MAIL FROM domain
+    itself, DMARC pass means SPF or DKIM aligned with the From domain. None: not checked."""
+    if sender is None or sender.source == "none":
+        return None
+    return sender.spf == "pass" or sender.dmarc == "pass"
+
+
 def should_reply(
     raw: bytes,
     envelope_sender: str,
@@ -44,8 +58,13 @@ def should_reply(
     encrypted: bool = False,
     sender_authenticated: bool | None = None,
     require_authentication: bool = True,
+    no_reply_domains: frozenset[str] = frozenset(),
 ) -> ReplyCheck:
-    """Whether this accepted message may get an auto-reply, and why (not)."""
+    """Whether this accepted message may get an auto-reply, and why (not).
+
+    The checks of DOMAIN.md section 6, in its order, all on the envelope and the header block;
+    the per-sender period and the hourly cap come later, in the store.
+    """
     if not envelope_sender:
         return ReplyCheck(False, "null envelope sender")
     headers = message_from_bytes(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", policy=policy.compat32)
@@ -61,7 +80,7 @@ def should_reply(
         return ReplyCheck(False, "mailing list")
     if str(headers.get("Precedence", "")).strip().lower() in ("bulk", "list", "junk"):
         return ReplyCheck(False, "Precedence: " + str(headers.get("Precedence")).strip().lower())
-    local = envelope_sender.rpartition("@")[0]
+    local, _, domain = envelope_sender.rpartition("@")
     if ROBOT_LOCAL_PARTS.match(local):
         return ReplyCheck(False, "automatic sender")
     suppress = str(headers.get("X-Auto-Response-Suppress", "")).lower()
@@ -69,8 +88,11 @@ def should_reply(
         return ReplyCheck(False, "X-Auto-Response-Suppress")
     if encrypted:
         return ReplyCheck(False, "encrypted mail")
+    if domain.lower() in no_reply_domains:
+        return ReplyCheck(False, "sender domain is a secure channel (no_reply_domains)")
     if require_authentication and not sender_authenticated:
-        return ReplyCheck(False, "sender not authenticated (aligned SPF or DKIM)")
+        reason = "failed" if sender_authenticated is False else "not checked"
+        return ReplyCheck(False, f"sender authentication {reason} (SPF or DMARC pass needed)")
     return ReplyCheck(True, "reply")
 
 
@@ -102,6 +124,86 @@ def render(template: str, context: ReplyContext) -> str:
     return _environment.get_template(f"{template}.{audience}.txt.j2").render(**values)
 
 
+@dataclass(frozen=True)
+class ReplyIdentity:
+    """Who replies: settings, not policy (they belong to the mail system, not the rules)."""
+
+    from_address: str
+    envelope_from: str = ""  # the null sender: nothing answers an answer
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """A wanted reply, or why none goes out; settled by the store once the original is
+    accepted (gateway.store.replies)."""
+
+    recipient: str
+    mailbox: str
+    suppressed: str | None
+    envelope_from: str = ""
+    payload: bytes = b""
+    period: timedelta = timedelta(days=7)
+    hourly_cap: int = 200
+
+
+def plan_reply(
+    received: Received,
+    facts: Inspection,
+    verdict: Verdict,
+    policy_: Policy,
+    identity: ReplyIdentity,
+) -> ReplyPlan | None:
+    """The reply the verdict asks for (None if it asks for none), built now, so that nothing
+    can fail between the upstream's 250 and the enqueue."""
+    if not verdict.reply:
+        return None
+    settings = policy_.replies
+    protection = facts.protection
+    check = should_reply(
+        received.raw,
+        received.mail_from,
+        encrypted=bool(protection and protection.encrypted),
+        sender_authenticated=sender_verified(facts.sender),
+        require_authentication=settings.require_authentication,
+        no_reply_domains=frozenset(d.lower() for d in settings.no_reply_domains),
+    )
+    plan = ReplyPlan(
+        recipient=received.mail_from,
+        mailbox=verdict.mailbox,
+        suppressed=None if check.send else check.reason,
+        envelope_from=identity.envelope_from,
+        period=timedelta(days=settings.period_days),
+        hourly_cap=settings.hourly_cap,
+    )
+    if not check.send:
+        return plan
+    contact: Contact = policy_.contact_for(verdict.mailbox)
+    text = render(
+        contact.reply_template,
+        ReplyContext(
+            display_name=contact.display_name,
+            reference=received.id,
+            portal=verdict.portal or "borger.dk",
+            digital_post_link=contact.digital_post_link,
+            business_text=contact.business_text,
+            phone=contact.phone,
+            postal_address=contact.postal_address,
+        ),
+    )
+    try:
+        message = build_reply(
+            original_message_id=facts.parsed.message_id if facts.parsed else None,
+            envelope_sender=received.mail_from,
+            from_name=f"{contact.display_name} – automatisk svar",
+            from_address=identity.from_address,
+            text=text,
+        )
+        payload = message.as_bytes()
+    except (ValueError, TypeError, UnicodeError) as e:
+        return replace(plan, suppressed=f"reply could not be built: {type(e).__name__}")
+    return replace(plan, payload=payload)
+
+
 def build_reply(
     *,
     original_message_id: str | None,
@@ -114,7 +216,9 @@ def build_reply(
     for value in (envelope_sender, from_address, from_name):
         if any(c in value for c in "\r\n\0"):
             raise ValueError("control character in an address or display name")
-    message = EmailMessage(policy=policy.SMTP)
+    # A sender that used SMTPUTF8 gets its reply the same way; the outbox asks the relay for it.
+    utf8 = not (envelope_sender.isascii() and from_address.isascii())
+    message = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
     local, _, domain = from_address.rpartition("@")
     message["From"] = Address(display_name=from_name, username=local, domain=domain)
     recipient_local, _, recipient_domain = envelope_sender.rpartition("@")
@@ -125,8 +229,9 @@ def build_reply(
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
     message["Precedence"] = "bulk"
-    if original_message_id and not any(c in original_message_id for c in "\r\n\0"):
-        message["In-Reply-To"] = original_message_id
-        message["References"] = original_message_id
-    message.set_content(text)
+    if original_message_id and MESSAGE_ID.match(original_message_id.strip()):
+        message["In-Reply-To"] = original_message_id.strip()
+        message["References"] = original_message_id.strip()
+    # Quoted-printable: 7-bit on the wire, whatever relays lie between us and the sender.
+    message.set_content(text, cte="quoted-printable")
     return message

@@ -14,6 +14,7 @@ from gateway.decide.policy import Policy
 
 REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 DEFAULT_POLICY = REPO_POLICIES / "default.yaml"
+REPLY_TEMPLATES = REPO_POLICIES.parent / "templates" / "replies"
 
 
 class PolicyError(Exception):
@@ -47,7 +48,7 @@ def _key_node(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model a location points into (for listing valid keys)."""
-    from gateway.decide.policy import Mailbox, Rule, Then, When
+    from gateway.decide.policy import Contact, Mailbox, Replies, Rule, Then, When
 
     model: type[BaseModel] | None = Policy
     for part in loc[:-1]:
@@ -55,7 +56,9 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             continue
         field = model.model_fields.get(str(part))
         name = str(field.annotation) if field else ""
-        model = next((m for m in (Mailbox, Rule, When, Then) if m.__name__ in name), None)
+        model = next(
+            (m for m in (Mailbox, Rule, When, Then, Replies, Contact) if m.__name__ in name), None
+        )
     return model
 
 
@@ -97,9 +100,24 @@ def load_policy(path: Path) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(f"{path}:1:1: a policy is a mapping with at least 'rules'")
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as e:
         raise PolicyError(explain_error(e, document, path)) from None
+    _check_templates(policy, path)
+    return policy
+
+
+def _check_templates(policy: Policy, path: Path) -> None:
+    """A reply template named in the policy must exist for both audiences, now rather than
+    at the first reply."""
+    for contact in [policy.replies.contact, *policy.mailboxes]:
+        for audience in ("citizen", "business"):
+            name = f"{contact.reply_template}.{audience}.txt.j2"
+            if not (REPLY_TEMPLATES / name).is_file():
+                raise PolicyError(
+                    f"{path}: reply_template {contact.reply_template!r} of "
+                    f"{contact.display_name!r}: {REPLY_TEMPLATES / name} does not exist"
+                )
 
 
 def check_slot(policy: Policy, slot: str, path: Path) -> None:

@@ -23,13 +23,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Mailbox(Strict):
-    name: str = Field(description="Short name used in rules and logs, e.g. borgerservice.")
-    addresses: list[str] = Field(
-        min_length=1,
-        description="Recipient addresses or shell patterns: borgerservice@kommune.dk, "
-        "*@byg.kommune.dk.",
-    )
+class Contact(Strict):
+    """How a reply names the municipality and how people reach it without e-mail."""
+
     display_name: str = Field(description="How the reply names the mailbox or municipality.")
     digital_post_link: str | None = Field(
         None, description="Deep link that opens a message to this mailbox in Digital Post."
@@ -40,10 +36,31 @@ class Mailbox(Strict):
     )
     phone: str | None = None
     postal_address: str | None = None
+    reply_template: str = Field(
+        "digital-post", pattern=r"^[a-z0-9-]+$", description="templates/replies/<name>.*.txt.j2"
+    )
+
+    @field_validator(
+        "display_name", "digital_post_link", "business_text", "phone", "postal_address"
+    )
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # These go into a reply, one into its From display name: never a line break.
+        if value is not None and any(c in value for c in "\r\n\0"):
+            raise ValueError("must be one line")
+        return value
+
+
+class Mailbox(Contact):
+    name: str = Field(description="Short name used in rules and logs, e.g. borgerservice.")
+    addresses: list[str] = Field(
+        min_length=1,
+        description="Recipient addresses or shell patterns: borgerservice@kommune.dk, "
+        "*@byg.kommune.dk.",
+    )
     journal_mailbox: str | None = Field(
         None, description="Address of the case system's import mailbox (ESDH)."
     )
-    reply_template: str = "digital-post"
     rules: list[Rule] | None = Field(
         None, description="Rules for this mailbox only; without them the global rules apply."
     )
@@ -109,14 +126,45 @@ class Rule(Strict):
     then: Then = Field(default_factory=Then)
 
 
+Portal = Literal["borger.dk", "virk.dk"]
+
+
+class Replies(Strict):
+    """When the Digital Post auto-reply may go out (the rules say whether one is wanted)."""
+
+    require_authentication: bool = Field(
+        True,
+        description="Reply only when the envelope sender's domain passed SPF or DMARC: a "
+        "reply to a forged sender is backscatter.",
+    )
+    period_days: float = Field(
+        7, gt=0, description="One reply per sender and mailbox within this many days."
+    )
+    hourly_cap: int = Field(200, ge=0, description="Most replies per hour, all instances.")
+    no_reply_domains: list[str] = Field(
+        default_factory=list,
+        description="Sender domains never answered: Digital Post's own delivery, partner "
+        "authorities' secure channels.",
+    )
+    contact: Contact = Field(
+        default_factory=lambda: Contact(display_name="Kommunen"),
+        description="Used for recipients outside the named mailboxes.",
+    )
+
+
 class Policy(Strict):
     version: Literal[1] = 1
     mode: Mode = "enforce"
-    consumer_domains: list[str] = Field(
-        default_factory=list,
+    consumer_domains: list[str] | None = Field(
+        None,
         description="Mail domains of private persons (gmail.com …): senders from other domains "
-        "count as businesses (virk.dk).",
+        "count as businesses (virk.dk). Omitted: the shipped list, policies/consumer-domains.txt.",
     )
+    portal_by_domain: dict[str, Portal] = Field(
+        default_factory=dict,
+        description="Per sender domain: always borger.dk or always virk.dk.",
+    )
+    replies: Replies = Field(default_factory=Replies)
     mailboxes: list[Mailbox] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
 
@@ -137,6 +185,10 @@ class Policy(Strict):
     def group_of(self, address: str) -> str:
         mailbox = self.mailbox_for(address)
         return mailbox.name if mailbox else "default"
+
+    def contact_for(self, group: str) -> Contact:
+        mailbox = next((m for m in self.mailboxes if m.name == group), None)
+        return mailbox or self.replies.contact
 
     def rules_for(self, group: str) -> list[Rule]:
         mailbox = next((m for m in self.mailboxes if m.name == group), None)

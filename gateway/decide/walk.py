@@ -7,9 +7,11 @@ types and counts, never values.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 
+from gateway.decide.load import REPO_POLICIES
 from gateway.decide.policy import TLS_ORDER, Mailbox, Policy, Rule
 from gateway.model import Finding
 
@@ -96,16 +98,33 @@ def _matches(rule: Rule, facts: Facts) -> tuple[bool, list[str]]:
     return True, why
 
 
+@functools.cache
+def shipped_consumer_domains() -> frozenset[str]:
+    """policies/consumer-domains.txt: one domain a line, # comments."""
+    lines = (REPO_POLICIES / "consumer-domains.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(
+        line.split("#", 1)[0].strip().lower() for line in lines if line.split("#", 1)[0].strip()
+    )
+
+
 def portal_for(policy: Policy, facts: Facts) -> str:
-    business = any(f.entity == "DK_CVR" for f in facts.findings)
+    """borger.dk for private persons, virk.dk for businesses.
+
+    A per-domain override decides first; then a CVR number in the mail, or a sender domain
+    that is not a consumer mail domain, makes the sender a business.
+    """
     domain = facts.mail_from.rpartition("@")[2].lower()
-    if (
-        policy.consumer_domains
-        and domain
-        and domain not in {d.lower() for d in policy.consumer_domains}
-    ):
-        business = True
-    return "virk.dk" if business else "borger.dk"
+    overrides = {d.lower(): portal for d, portal in policy.portal_by_domain.items()}
+    if domain in overrides:
+        return overrides[domain]
+    if any(f.entity == "DK_CVR" for f in facts.findings):
+        return "virk.dk"
+    consumer = (
+        {d.lower() for d in policy.consumer_domains}
+        if policy.consumer_domains is not None
+        else shipped_consumer_domains()
+    )
+    return "virk.dk" if domain and domain not in consumer else "borger.dk"
 
 
 def decide(policy: Policy, group: str, facts: Facts) -> Verdict:

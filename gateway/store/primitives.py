@@ -4,6 +4,9 @@
 mailbox per week — race-free on PostgreSQL and SQLite, because the decision is a single
 INSERT … ON CONFLICT DO UPDATE … WHERE statement, not a read followed by a write.
 
+``take_quota``: at most ``limit`` takers per (scope, key) and period — e.g. the hourly cap on
+auto-replies across all instances — by the same one-statement upsert.
+
 ``claim_outbox``: hands queued items to one sender at a time. PostgreSQL: SELECT … FOR UPDATE
 SKIP LOCKED, so instances never wait for or take each other's items. SQLite: the transaction
 holds the write lock from BEGIN IMMEDIATE, so claims are serialised. A claim is a lease: an
@@ -15,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, insert, or_, select, update
 
 from gateway.store.records import _insert_for
-from gateway.store.tables import outbox, rate_limits
+from gateway.store.tables import messages, outbox, rate_limits
 
 
 def claim_once(connection: Connection, scope: str, key: str, period: timedelta) -> bool:
@@ -40,6 +43,36 @@ def claim_once(connection: Connection, scope: str, key: str, period: timedelta) 
             .values(hits=rate_limits.c.hits + 1)
         )
     return won
+
+
+def release_once(connection: Connection, scope: str, key: str) -> None:
+    """Give a claim_once back (within the transaction that took it)."""
+    connection.execute(
+        update(rate_limits)
+        .where(rate_limits.c.scope == scope, rate_limits.c.key == key)
+        .values(expires_at=datetime.now(UTC))
+    )
+
+
+def take_quota(connection: Connection, scope: str, key: str, limit: int, period: timedelta) -> bool:
+    """True for at most ``limit`` callers per (scope, key) within a window of ``period``."""
+    if limit <= 0:
+        return False
+    now = datetime.now(UTC)
+    insert_ = _insert_for(connection.dialect.name)(rate_limits)
+    expired = rate_limits.c.expires_at <= now
+    statement = insert_.values(
+        scope=scope, key=key, first_at=now, expires_at=now + period, hits=1
+    ).on_conflict_do_update(
+        index_elements=[rate_limits.c.scope, rate_limits.c.key],
+        set_={
+            "first_at": case((expired, now), else_=rate_limits.c.first_at),
+            "expires_at": case((expired, now + period), else_=rate_limits.c.expires_at),
+            "hits": case((expired, 1), else_=rate_limits.c.hits + 1),
+        },
+        where=or_(expired, rate_limits.c.hits < limit),
+    )
+    return connection.execute(statement.returning(rate_limits.c.key)).first() is not None
 
 
 @dataclass(frozen=True)
@@ -104,6 +137,9 @@ def claim_outbox(
             claimed_by=worker,
             claimed_until=now + lease,
             attempts=outbox.c.attempts + 1,
+            # Still "sending" means an earlier sender's lease ran out mid-send: it may have
+            # delivered before it died, so this send may be a duplicate. Counted, not hidden.
+            reclaims=outbox.c.reclaims + case((outbox.c.state == "sending", 1), else_=0),
         )
         .returning(
             outbox.c.id,
@@ -118,17 +154,54 @@ def claim_outbox(
     return sorted((OutboxItem(**row._mapping) for row in rows), key=lambda item: item.id)
 
 
-def finish_outbox(connection: Connection, item_id: int, worker: str, error: str | None) -> bool:
-    """Mark a claimed item sent (error None) or back to queued; False if the lease was lost."""
+@dataclass(frozen=True)
+class Sent:
+    reply: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    error: str
+    not_before: datetime
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str
+
+
+SendResult = Sent | Retry | Failed
+
+
+def finish_outbox(
+    connection: Connection, item: OutboxItem, worker: str, result: SendResult
+) -> bool:
+    """Record a claimed item's send: sent, due again later, or given up (and the message's
+    reply state with it). False if the lease was lost to another sender meanwhile."""
     now = datetime.now(UTC)
-    values = (
-        {"state": "sent", "sent_at": now, "last_error": None}
-        if error is None
-        else {"state": "queued", "not_before": now + timedelta(minutes=5), "last_error": error}
-    )
-    result = connection.execute(
+    values: dict[str, object]
+    if isinstance(result, Sent):
+        values = {"state": "sent", "sent_at": now, "last_error": None}
+    elif isinstance(result, Retry):
+        values = {"state": "queued", "not_before": result.not_before, "last_error": result.error}
+    else:
+        values = {"state": "failed", "last_error": result.error}
+    if isinstance(values.get("last_error"), str):
+        values["last_error"] = str(values["last_error"])[:512]
+    changed = connection.execute(
         update(outbox)
-        .where(outbox.c.id == item_id, outbox.c.claimed_by == worker, outbox.c.state == "sending")
+        .where(outbox.c.id == item.id, outbox.c.claimed_by == worker, outbox.c.state == "sending")
         .values(claimed_by=None, claimed_until=None, **values)
     )
-    return result.rowcount == 1
+    if changed.rowcount != 1:
+        return False
+    if item.kind == "reply" and item.message_id is not None and not isinstance(result, Retry):
+        connection.execute(
+            update(messages)
+            .where(messages.c.id == item.message_id)
+            .values(
+                reply_state="sent" if isinstance(result, Sent) else "failed",
+                reply_reason=(result.reply if isinstance(result, Sent) else result.error)[:255],
+            )
+        )
+    return True

@@ -187,8 +187,9 @@ _OUTCOME: Update = (
 )
 
 
-def record_outcome(connection: Connection, ref: RecordRef, reply: Reply) -> None:
-    connection.execute(
+def record_outcome(connection: Connection, ref: RecordRef, reply: Reply) -> bool:
+    """False when a newer attempt of the same message has taken the record over."""
+    result = connection.execute(
         _OUTCOME,
         {
             "message_id": ref.id,
@@ -198,6 +199,7 @@ def record_outcome(connection: Connection, ref: RecordRef, reply: Reply) -> None
             "reply": str(reply)[:512],
         },
     )
+    return result.rowcount == 1
 
 
 def recover_interrupted(connection: Connection, older_than: timedelta) -> int:

@@ -21,8 +21,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from gateway.act.reply import ReplyPlan
 from gateway.model import Inspection, Received, Reply
-from gateway.store import migrate, primitives, records
+from gateway.store import migrate, primitives, records, replies
 from gateway.store.engine import make_engine
 from gateway.store.records import RecordRef
 from gateway.store.writer import BatchingWriter, WriterUnavailable
@@ -134,11 +135,17 @@ class Store:
             slot=self.slot,
         )
 
-    async def record_outcome(self, ref: RecordRef, reply: Reply) -> None:
-        await self.run(records.record_outcome, ref, reply)
+    async def record_outcome(
+        self, ref: RecordRef, reply: Reply, plan: ReplyPlan | None = None
+    ) -> str | None:
+        """The next hop's answer; with a plan, the auto-reply settled in the same commit.
+        Returns the reply state (queued, suppressed) or None."""
+        return await self.run(replies.record_outcome_with_reply, ref, reply, plan)
 
-    async def quarantine_message(self, message_id: str, raw: bytes) -> None:
-        await self.run(records.store_quarantined, message_id, raw, self.quarantine)
+    async def quarantine_message(
+        self, message_id: str, raw: bytes, plan: ReplyPlan | None = None
+    ) -> str | None:
+        return await self.run(replies.quarantine_with_reply, message_id, raw, self.quarantine, plan)
 
     async def claim_once(self, scope: str, key: str, period: timedelta) -> bool:
         return await self.run(primitives.claim_once, scope, key, period)

@@ -83,6 +83,13 @@ messages = Table(
     Column("verdict", JSON, nullable=True, comment="action, rule, reasons"),
     Column("findings", JSON, nullable=False, comment="entity types, counts, masked values"),
     Column("upstream_reply", String(512), nullable=True),
+    Column(
+        "reply_state",
+        String(16),
+        nullable=True,
+        comment="queued, sent, suppressed, failed; NULL: no reply asked",
+    ),
+    Column("reply_reason", String(255), nullable=True),
     CheckConstraint(f"state IN {MESSAGE_STATES!r}", name="state"),
     Index("ix_messages_state_updated", "state", "updated_at"),
     Index("ix_messages_received_at", "received_at"),
@@ -118,6 +125,13 @@ outbox = Table(
     Column("claimed_until", UtcDateTime(), nullable=True),
     Column("sent_at", UtcDateTime(), nullable=True),
     Column("last_error", String(512), nullable=True),
+    Column(
+        "reclaims",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="claims after a sender died mid-send: possible duplicates",
+    ),
     CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state"),
     Index("ix_outbox_state_not_before", "state", "not_before"),
 )

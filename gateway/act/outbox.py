@@ -1,0 +1,153 @@
+"""The outbox sender: a background task that sends what the database's outbox holds.
+
+Items are queued in the transaction that recorded the original as accepted, so a reply
+exists exactly when its original was accepted. Every instance runs a sender; an item is
+claimed atomically with a lease (gateway.store.primitives.claim_outbox), so two instances
+never send the same item, and an item whose sender died mid-send is sent again after the
+lease: at least once, with such possible duplicates counted in ``outbox.reclaims``.
+
+The sender never touches the SMTP conversation: it runs on its own schedule, and a relay
+that is down only delays replies (4xx and connection failures are retried on the
+``reply_retry`` schedule; a 5xx is final, its text recorded for staff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from gateway.act.nexthop import NextHop
+from gateway.model import Reply
+from gateway.store import Store, StoreUnavailable
+from gateway.store.primitives import (
+    Failed,
+    OutboxItem,
+    Retry,
+    SendResult,
+    Sent,
+    claim_outbox,
+    finish_outbox,
+)
+
+log = logging.getLogger("postvagt.outbox")
+
+
+def outcome_of(reply: Reply, attempts: int, retry: Sequence[float]) -> SendResult:
+    """What one try's final answer means for the item, on its ``attempts``-th try."""
+    if reply.positive:
+        return Sent(str(reply))
+    if reply.code >= 500:
+        return Failed(f"refused: {reply}")
+    if attempts > len(retry):
+        return Failed(f"gave up after {attempts} tries; last: {reply}")
+    return Retry(str(reply), datetime.now(UTC) + timedelta(seconds=retry[attempts - 1]))
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        store: Store,
+        hop: NextHop,
+        *,
+        instance: str,
+        retry: Sequence[float],
+        poll: float,
+        lease: float,
+        timeout: float,
+        batch: int = 20,
+    ) -> None:
+        self._store = store
+        self._hop = hop
+        # Unique per run: a restarted process must not finish its predecessor's claims.
+        self.worker = f"{instance}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._retry = tuple(retry)
+        self._poll = poll
+        self._lease = timedelta(seconds=lease)
+        self._timeout = timeout
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    def wake(self) -> None:
+        """Something was queued here: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop between items; an item being sent finishes first (up to ``timeout``)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self._timeout + 5)
+        except TimeoutError:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._hop.close()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.send_due()
+            except StoreUnavailable as e:
+                log.warning("outbox not readable now: %s", e)
+                handled = 0
+            except Exception:  # never let one bad item end the sender for good
+                log.exception("outbox sender failed; continuing")
+                handled = 0
+            if handled or self._stopping:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            except TimeoutError:
+                pass
+
+    async def send_due(self) -> int:
+        """Claim and send what is due; returns how many items were handled."""
+        items = await self._store.run(
+            claim_outbox, self.worker, limit=self._batch, lease=self._lease
+        )
+        for item in items:
+            if self._stopping:
+                break  # the lease brings the rest back to whoever runs next
+            result = await self._send(item)
+            if isinstance(result, Sent):
+                log.info("outbox id=%d %s sent (message %s)", item.id, item.kind, item.message_id)
+            elif isinstance(result, Retry):
+                log.warning(
+                    "outbox id=%d %s try %d: %s; again at %s",
+                    item.id,
+                    item.kind,
+                    item.attempts,
+                    result.error,
+                    f"{result.not_before:%H:%M:%S}",
+                )
+            else:
+                log.error("outbox id=%d %s given up: %s", item.id, item.kind, result.error)
+            kept = await self._store.run(finish_outbox, item, self.worker, result)
+            if not kept:
+                log.warning("outbox id=%d: lease lost while sending (sent twice?)", item.id)
+        return len(items)
+
+    async def _send(self, item: OutboxItem) -> SendResult:
+        smtputf8 = not (item.recipient.isascii() and item.mail_from.isascii())
+        transaction = await self._hop.begin()
+        try:
+            options = ["SMTPUTF8"] if smtputf8 else []
+            reply = await transaction.mail(item.mail_from, options, smtputf8)
+            if reply.positive:
+                reply = await transaction.rcpt(item.recipient, smtputf8, notify_never=True)
+            if reply.positive:
+                reply = await transaction.data(item.payload, timeout=self._timeout)
+        finally:
+            await transaction.release()
+        return outcome_of(reply, item.attempts, self._retry)
