@@ -479,3 +479,32 @@ def test_two_gateway_processes_on_one_database_reply_once(db_url, upstream, rela
     finally:
         for proc in procs:
             stop(proc)
+
+
+def test_mail_held_for_review_is_answered_too(replying, relay, upstream, tmp_path):
+    # Quarantined mail got our 250: the sender is told, like for delivered mail.
+    path = write_policy(tmp_path)
+    path.write_text(
+        path.read_text().replace(
+            "then: {action: deliver, journal: true, reply: true}",
+            "then: {action: quarantine, journal: true, reply: true}",
+        )
+    )
+    gw = replying(policy=path)
+    send_as(gw.port, "hanne@borger.example", cpr_mail("hanne@borger.example"))
+    assert upstream.messages == []
+    assert wait_for(lambda: len(relay.messages) == 1)
+    (row,) = records(gw)
+    assert (row.state, row.reply_state) == ("quarantined", "sent")
+
+
+def test_a_non_ascii_sender_is_answered_with_smtputf8(replying, relay):
+    gw = replying()
+    sender = "søren@borger.example"
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=60) as client:
+        client.ehlo("mx.example.net")
+        client.sendmail(sender, [MAILBOX], cpr_mail(sender), mail_options=["SMTPUTF8"])
+    assert wait_for(lambda: len(relay.messages) == 1)
+    delivered = relay.messages[0]
+    assert delivered.rcpt_tos == [sender] and "SMTPUTF8" in delivered.mail_options
+    assert parsed(delivered)["To"] == sender
