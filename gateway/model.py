@@ -59,6 +59,9 @@ class ParsedMail:
     message_id: str | None
     header_count: int
     defects: tuple[str, ...] = ()
+    subject: str | None = None
+    """Decoded. Never stored or logged as such: it may carry a CPR number or a diagnosis."""
+    from_address: str | None = None
 
 
 class Unscanned(enum.StrEnum):

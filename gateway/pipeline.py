@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from email.utils import format_datetime
 from typing import Protocol
 
+from gateway.act.journal import review_facts
 from gateway.act.nexthop import Transaction
 from gateway.act.reply import ReplyIdentity, ReplyPlan, plan_reply
 from gateway.authentication import Resolver, check_session, from_trusted_headers
@@ -27,6 +28,7 @@ from gateway.decide.holder import PolicyHolder
 from gateway.decide.policy import Policy
 from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.worker import DetectorPool
+from gateway.metrics import Metrics
 from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, Unscanned
 from gateway.parse import parse
 from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
@@ -159,6 +161,7 @@ class Pipeline:
         reply_budget: float = 60.0,
         reply_identity: ReplyIdentity | None = None,
         on_reply_queued: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._policy = policy
@@ -171,6 +174,7 @@ class Pipeline:
         self._reply_budget = reply_budget
         self._identity = reply_identity or ReplyIdentity(from_address=f"postvagt@{hostname}")
         self._on_reply_queued = on_reply_queued
+        self._metrics = metrics or Metrics()
 
     async def inspect(self, received: Received) -> Inspection:
         facts = Inspection()
@@ -220,6 +224,7 @@ class Pipeline:
         """
         started = time.monotonic()
         facts = await self.inspect(received)
+        self._metrics.seconds.labels("inspect").observe(time.monotonic() - started)
         policy = self._policy.current  # one policy for the whole message, even mid-reload
         if received.inspect:
             facts = replace(facts, verdict=self.decide(policy, received, facts))
@@ -227,7 +232,7 @@ class Pipeline:
         plan: ReplyPlan | None = None
         if received.inspect:
             try:
-                ref = await self._store.record_pending(received, facts)
+                ref = await self._store.record_pending(received, facts, review_facts(policy, facts))
                 received = replace(received, id=ref.id)
             except StoreUnavailable as e:
                 log.error("id=%s not recorded, answering 451: %s", received.id, e)
@@ -274,6 +279,13 @@ class Pipeline:
                 suppressed=f"internal error building the reply: {type(e).__name__}",
             )
 
+    def _reply_settled(self, state: str | None) -> None:
+        if state is None:
+            return
+        self._metrics.replies.labels(state).inc()
+        if state == "queued":
+            self._on_reply_queued()
+
     def decide(self, policy: Policy, received: Received, facts: Inspection) -> Verdict:
         protection, sender = facts.protection, facts.sender
         return decide(
@@ -302,8 +314,7 @@ class Pipeline:
     ) -> Outcome:
         """Held for staff: 250 only once the raw mail and its record are committed."""
         try:
-            if await self._store.quarantine_message(ref.id, received.raw, plan) == "queued":
-                self._on_reply_queued()
+            self._reply_settled(await self._store.quarantine_message(ref.id, received.raw, plan))
         except StoreUnavailable as e:
             log.error("id=%s could not be quarantined, answering 451: %s", received.id, e)
             reply = TEMPFAIL
@@ -315,8 +326,7 @@ class Pipeline:
 
     async def _record_outcome(self, ref: RecordRef, reply: Reply, plan: ReplyPlan | None) -> None:
         try:
-            if await self._store.record_outcome(ref, reply, plan) == "queued":
-                self._on_reply_queued()
+            self._reply_settled(await self._store.record_outcome(ref, reply, plan))
         except StoreUnavailable as e:
             # The reply stands; keep trying in the background. Should this process die
             # first, the record is found pending at start-up and the sender's retry (it
@@ -330,8 +340,7 @@ class Pipeline:
         for delay in (1, 5, 15, 30, 60):
             await asyncio.sleep(delay)
             try:
-                if await self._store.record_outcome(ref, reply, plan) == "queued":
-                    self._on_reply_queued()
+                self._reply_settled(await self._store.record_outcome(ref, reply, plan))
                 log.info("id=%s outcome recorded after retry", ref.id)
                 return
             except StoreUnavailable:
@@ -369,6 +378,7 @@ class Pipeline:
             "ms": ms,
         }
         messages_log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields})
+        self._metrics.message(outcome, ms / 1000)
 
     async def aclose(self) -> None:
         for task in list(self._followups):

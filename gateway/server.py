@@ -179,6 +179,13 @@ class Gateway:
             self._protocol, host=s.listen_host, port=s.listen_port, reuse_address=True
         )
         self._watcher = asyncio.ensure_future(self._watch_policy())
+        if s.upstream and not s.reply_relay:
+            log.warning(
+                "auto-replies go out through the upstream %s (reply_relay unset): it must "
+                "relay to the internet for this host, else every reply fails (Exchange: "
+                "550 5.7.54) — see README, Auto-replies",
+                s.upstream,
+            )
         self.outbox.start()
         log.info(
             "listening on %s:%d (slot %s), next hop %s",

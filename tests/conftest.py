@@ -50,6 +50,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def store(db_url: str) -> Iterator[Any]:
+    """A migrated store on each back end."""
+    from datetime import timedelta
+
+    from gateway.store import Store
+
+    store = Store(db_url, instance="test-1", slot="mx", timeout=3)
+    store.prepare(recover_after=timedelta(minutes=2))
+    yield store
+    store.close()
+
+
 GatewayFactory = Callable[..., RunningGateway]
 
 

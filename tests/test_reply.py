@@ -100,7 +100,8 @@ def test_citizen_and_business_templates():
         "digital-post", CONTEXT.__class__(**{**CONTEXT.__dict__, "portal": "virk.dk"})
     )
     assert "virk.dk" in business and "MitID Erhverv" in business
-    assert "post.borger.dk/send" not in business
+    assert "post.borger.dk/send" not in business  # the mailbox's deep link is for citizens
+    assert "Ring til os på 70 00 00 00" in business and "Rådhuspladsen 1" in business
 
 
 def test_the_template_cannot_see_the_original():
@@ -130,10 +131,9 @@ def test_every_template_renders_plainly_and_quotes_nothing(template):
         assert "{{" not in text and "{%" not in text and "None" not in text
         assert "Reference: 4f1c-ref" in text and "automatisk" in text and "automatic" in text
         assert text.index("Hej") < text.index("English:")  # Danish first
-        if portal == "virk.dk":
-            assert "virk.dk" in text and "MitID Erhverv" in text
-        else:
-            assert "post.borger.dk" in text and "virk.dk" not in text
+        # The sender's own route first; the other one, and phone or letter, always offered.
+        first, other = ("virk.dk", "post.borger.dk")[:: 1 if portal == "virk.dk" else -1]
+        assert first in text and other in text and text.index(first) < text.index(other)
         assert max(len(line) for line in text.splitlines()) <= 100
         # Short sentences (DOMAIN.md 4.4: well under 25 words).
         danish = text.split("English:")[0].replace("\n", " ")
@@ -173,3 +173,38 @@ def test_reply_headers_and_no_injection():
         text="x",
     )
     assert b"Bcc" not in injected.as_bytes()
+
+
+def auth(**kwargs):
+    from gateway.authentication import SenderAuth
+
+    return SenderAuth(source="session", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("facts", "envelope", "from_", "expected"),
+    [
+        (None, "a@borger.example", "a@borger.example", None),
+        (auth(spf="pass", dmarc="fail"), "a@borger.example", "x@other.example", True),
+        (auth(spf="fail", dmarc="pass"), "a@borger.example", "a@borger.example", True),
+        (auth(spf="fail", dmarc="pass"), "bounce@mail.borger.example", "a@borger.example", True),
+        # DKIM-signed From of the attacker's own domain, a victim in MAIL FROM: no.
+        (auth(spf="fail", dmarc="pass"), "victim@forged.example", "x@attacker.example", False),
+        (auth(spf="softfail", dmarc="none"), "a@borger.example", "a@borger.example", False),
+    ],
+)
+def test_only_an_authenticated_envelope_sender_counts(facts, envelope, from_, expected):
+    from gateway.act.reply import sender_verified
+
+    assert sender_verified(facts, envelope, from_) is expected
+
+
+def test_a_sender_without_a_domain_is_not_answered():
+    check = ok(sender="MAILER-DAEMON")
+    assert (check.send, check.reason) == (False, "sender address without a domain")
+
+
+def test_headers_are_read_from_the_header_block_only():
+    # Bare-LF mail: the check must not parse (on the event loop) a megabyte of body.
+    raw = b"Subject: x\nList-Id: <l.example>\n\n" + b"y" * 2_000_000
+    assert ok(raw=raw).reason == "mailing list"

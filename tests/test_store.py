@@ -38,14 +38,6 @@ def received(raw: bytes = b"Subject: x\r\n\r\nbody\r\n", **changes) -> Received:
 FACTS = Inspection(parsed=ParsedMail(message_id="<1@example.net>", header_count=1))
 
 
-@pytest.fixture
-def store(db_url: str) -> Store:
-    store = Store(db_url, instance="test-1", slot="mx", timeout=3)
-    store.prepare(recover_after=timedelta(minutes=2))
-    yield store
-    store.close()
-
-
 def rows(store: Store) -> list:
     with store.engine.connect() as connection:
         return list(connection.execute(select(messages).order_by(messages.c.received_at)))
@@ -71,8 +63,29 @@ def test_migration_from_the_previous_schema_keeps_the_data(db_url):
     migrate.upgrade(engine, "0001")
     assert "outbox" not in inspect(engine).get_table_names()
     r = received()
+    now = datetime.now(UTC)
     with engine.begin() as connection:
-        records.record_pending(connection, r, FACTS, key="k" * 64, instance="old", slot="mx")
+        # A row as the 0001 code wrote it: its columns only.
+        connection.execute(
+            messages.insert().values(
+                id=r.id,
+                idempotency_key="k" * 64,
+                received_at=now,
+                updated_at=now,
+                instance="old",
+                slot="mx",
+                mail_from=r.mail_from,
+                recipient_group="default",
+                recipients=list(r.rcpt_tos),
+                size=len(r.raw),
+                state="delivered",
+                attempts=1,
+                protection={},
+                unscanned=[],
+                verdict=None,
+                findings=[],
+            )
+        )
     migrate.upgrade(engine)
     assert {"outbox", "rate_limits", "users", "audit_log"} <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from gateway.act.nexthop import NextHop
+from gateway.metrics import Metrics
 from gateway.model import Reply
 from gateway.store import Store, StoreUnavailable
 from gateway.store.primitives import (
@@ -34,6 +36,7 @@ from gateway.store.primitives import (
 )
 
 log = logging.getLogger("postvagt.outbox")
+_CODE = re.compile(r"\b[2-5]\d\d\b")
 
 
 def outcome_of(reply: Reply, attempts: int, retry: Sequence[float]) -> SendResult:
@@ -58,7 +61,7 @@ class OutboxSender:
         poll: float,
         lease: float,
         timeout: float,
-        batch: int = 20,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._hop = hop
@@ -68,10 +71,10 @@ class OutboxSender:
         self._poll = poll
         self._lease = timedelta(seconds=lease)
         self._timeout = timeout
-        self._batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._metrics = metrics or Metrics()
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -112,31 +115,48 @@ class OutboxSender:
                 pass
 
     async def send_due(self) -> int:
-        """Claim and send what is due; returns how many items were handled."""
-        items = await self._store.run(
-            claim_outbox, self.worker, limit=self._batch, lease=self._lease
-        )
-        for item in items:
-            if self._stopping:
-                break  # the lease brings the rest back to whoever runs next
+        """Claim and send due items, one claim per item (a lease covers one send, never a
+        batch sent one after another); returns how many were handled."""
+        handled = 0
+        while not self._stopping:
+            items = await self._store.run(claim_outbox, self.worker, limit=1, lease=self._lease)
+            if not items:
+                break
+            await self._handle(items[0])
+            handled += 1
+        return handled
+
+    async def _handle(self, item: OutboxItem) -> None:
+        try:
             result = await self._send(item)
-            if isinstance(result, Sent):
-                log.info("outbox id=%d %s sent (message %s)", item.id, item.kind, item.message_id)
-            elif isinstance(result, Retry):
-                log.warning(
-                    "outbox id=%d %s try %d: %s; again at %s",
-                    item.id,
-                    item.kind,
-                    item.attempts,
-                    result.error,
-                    f"{result.not_before:%H:%M:%S}",
-                )
-            else:
-                log.error("outbox id=%d %s given up: %s", item.id, item.kind, result.error)
-            kept = await self._store.run(finish_outbox, item, self.worker, result)
-            if not kept:
-                log.warning("outbox id=%d: lease lost while sending (sent twice?)", item.id)
-        return len(items)
+        except Exception as e:  # a bug or a local failure: retried on schedule, then given up
+            log.exception("outbox id=%d %s: send failed", item.id, item.kind)
+            result = outcome_of(
+                Reply(451, f"4.3.0 internal error: {type(e).__name__}"),
+                item.attempts,
+                self._retry,
+            )
+        # The relay's text can name the recipient: logs get its reply code only.
+        found = _CODE.search(result.reply if isinstance(result, Sent) else result.error)
+        code = found.group(0) if found else "no reply"
+        if isinstance(result, Sent):
+            log.info("outbox id=%d %s sent (message %s)", item.id, item.kind, item.message_id)
+        elif isinstance(result, Retry):
+            log.warning(
+                "outbox id=%d %s try %d: %s; again at %s UTC",
+                item.id,
+                item.kind,
+                item.attempts,
+                code,
+                f"{result.not_before:%H:%M:%S}",
+            )
+        else:
+            log.error("outbox id=%d %s given up (%s)", item.id, item.kind, code)
+        if item.kind == "reply" and not isinstance(result, Retry):
+            self._metrics.replies.labels("sent" if isinstance(result, Sent) else "failed").inc()
+        kept = await self._store.run(finish_outbox, item, self.worker, result)
+        if not kept:
+            log.warning("outbox id=%d: lease lost while sending (sent twice?)", item.id)
 
     async def _send(self, item: OutboxItem) -> SendResult:
         smtputf8 = not (item.recipient.isascii() and item.mail_from.isascii())

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -26,6 +27,8 @@ from gateway.decide.load import REPLY_TEMPLATES as TEMPLATES
 from gateway.decide.policy import Contact, Policy
 from gateway.decide.walk import Verdict
 from gateway.model import Inspection, Received
+from gateway.parse import MAX_HEADER_BYTES
+from gateway.rawmail import header_block_end
 
 ROBOT_LOCAL_PARTS = re.compile(
     r"^(mailer-daemon|postmaster|owner-.*|.*-request|no-?reply|donotreply|do-not-reply|"
@@ -34,6 +37,7 @@ ROBOT_LOCAL_PARTS = re.compile(
 )
 # A msg-id as RFC 5322 writes it; anything else is left out of In-Reply-To.
 MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
+_HEADERS = BytesHeaderParser(policy=policy.compat32)
 REPORT_TYPES = ("multipart/report", "message/delivery-status", "message/disposition-notification")
 
 
@@ -43,12 +47,29 @@ class ReplyCheck:
     reason: str
 
 
-def sender_verified(sender: SenderAuth | None) -> bool | None:
-    """Whether the envelope sender's domain is authenticated: SPF checks the MAIL FROM domain
-    itself, DMARC pass means SPF or DKIM aligned with the From domain. None: not checked."""
+def _aligned(envelope_domain: str, from_domain: str) -> bool:
+    """Relaxed alignment, conservatively: the same domain, or one a subdomain of the other."""
+    a, b = envelope_domain.lower().rstrip("."), from_domain.lower().rstrip(".")
+    return bool(a and b) and (a == b or a.endswith("." + b) or b.endswith("." + a))
+
+
+def sender_verified(
+    sender: SenderAuth | None, envelope_sender: str, from_address: str | None
+) -> bool | None:
+    """Whether the envelope sender — where the reply goes — is authenticated. None: not
+    checked.
+
+    SPF checks the MAIL FROM domain itself. DMARC vouches for the From domain only, so it
+    counts only when the envelope domain is aligned with From: else anyone could DKIM-sign
+    their own From and name a victim in MAIL FROM, and we would answer the victim.
+    """
     if sender is None or sender.source == "none":
         return None
-    return sender.spf == "pass" or sender.dmarc == "pass"
+    if sender.spf == "pass":
+        return True
+    envelope_domain = envelope_sender.rpartition("@")[2]
+    from_domain = (from_address or "").rpartition("@")[2]
+    return sender.dmarc == "pass" and _aligned(envelope_domain, from_domain)
 
 
 def should_reply(
@@ -67,7 +88,11 @@ def should_reply(
     """
     if not envelope_sender:
         return ReplyCheck(False, "null envelope sender")
-    headers = message_from_bytes(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", policy=policy.compat32)
+    if "@" not in envelope_sender:
+        return ReplyCheck(False, "sender address without a domain")
+    # The header block only, capped like the parser's: this runs on the event loop.
+    head = raw[: min(header_block_end(raw), MAX_HEADER_BYTES)]
+    headers = _HEADERS.parsebytes(head)
     auto = str(headers.get("Auto-Submitted", "no")).strip().lower()
     if auto.split(";")[0].strip() != "no":
         return ReplyCheck(False, f"Auto-Submitted: {auto.split(';')[0]}")
@@ -163,7 +188,11 @@ def plan_reply(
         received.raw,
         received.mail_from,
         encrypted=bool(protection and protection.encrypted),
-        sender_authenticated=sender_verified(facts.sender),
+        sender_authenticated=sender_verified(
+            facts.sender,
+            received.mail_from,
+            facts.parsed.from_address if facts.parsed else None,
+        ),
         require_authentication=settings.require_authentication,
         no_reply_domains=frozenset(d.lower() for d in settings.no_reply_domains),
     )
@@ -222,6 +251,9 @@ def build_reply(
     local, _, domain = from_address.rpartition("@")
     message["From"] = Address(display_name=from_name, username=local, domain=domain)
     recipient_local, _, recipient_domain = envelope_sender.rpartition("@")
+    if len(recipient_local) > 1 and recipient_local[0] == recipient_local[-1] == '"':
+        # A quoted local part: Address quotes it itself, so give it the bare one.
+        recipient_local = re.sub(r"\\(.)", r"\1", recipient_local[1:-1])
     message["To"] = Address(username=recipient_local, domain=recipient_domain)
     message["Subject"] = "Automatisk svar: Send personlige oplysninger sikkert med Digital Post"
     message["Date"] = format_datetime(datetime.now(UTC))

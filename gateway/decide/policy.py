@@ -61,6 +61,14 @@ class Mailbox(Contact):
     journal_mailbox: str | None = Field(
         None, description="Address of the case system's import mailbox (ESDH)."
     )
+    staff_address: str | None = Field(
+        None, description="Where the daily digest of unhandled flagged mail goes."
+    )
+    show_masked_subject: bool = Field(
+        False,
+        description="Keep the subject with its digits masked for staff. Names and words in it "
+        "stay readable: switch on only where the staff may see them.",
+    )
     rules: list[Rule] | None = Field(
         None, description="Rules for this mailbox only; without them the global rules apply."
     )

@@ -15,6 +15,7 @@ item whose sender died is claimed again after ``lease`` (at least once, duplicat
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,13 @@ from sqlalchemy import Connection, and_, case, insert, or_, select, update
 
 from gateway.store.records import _insert_for
 from gateway.store.tables import messages, outbox, rate_limits
+
+REPLY_SCOPE = "reply"
+
+
+def reply_key(recipient: str, mailbox: str) -> str:
+    """The per-sender claim's key: a hash, so the table holds no addresses."""
+    return hashlib.sha256(f"{recipient.lower()}|{mailbox}".encode("utf-8", "replace")).hexdigest()
 
 
 def claim_once(connection: Connection, scope: str, key: str, period: timedelta) -> bool:
@@ -196,6 +204,13 @@ def finish_outbox(
     if changed.rowcount != 1:
         return False
     if item.kind == "reply" and item.message_id is not None and not isinstance(result, Retry):
+        if isinstance(result, Failed):
+            # Never reached the sender: a later mail within the period may be answered.
+            group = connection.execute(
+                select(messages.c.recipient_group).where(messages.c.id == item.message_id)
+            ).scalar()
+            if group is not None:
+                release_once(connection, REPLY_SCOPE, reply_key(item.recipient, group))
         connection.execute(
             update(messages)
             .where(messages.c.id == item.message_id)

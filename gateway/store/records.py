@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Update, bindparam, select, update
 
+from gateway.act.journal import ReviewFacts
 from gateway.model import Inspection, Received, Reply
 from gateway.store.tables import messages, quarantine
 
@@ -81,6 +82,7 @@ def record_pending(
     key: str,
     instance: str,
     slot: str,
+    review: ReviewFacts | None = None,
 ) -> RecordRef:
     """Insert the pending record, or reopen the one of an earlier attempt (same key).
 
@@ -106,6 +108,10 @@ def record_pending(
         "verdict": verdict_facts(facts),
         "findings": findings_summary(facts),
         "upstream_reply": None,
+        "journal_state": review.journal_state if review else None,
+        "case_hint": review.case_hint if review else None,
+        "subject_masked": review.subject_masked if review else None,
+        "entity_types": " " + " ".join(sorted({f.entity for f in facts.findings})) + " ",
     }
     statement = _pending_statement(connection.dialect.name)
     row = connection.execute(statement, values).one()

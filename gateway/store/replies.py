@@ -8,9 +8,11 @@ transaction, so "accepted" and "reply queued" are committed together or not at a
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.act.reply import ReplyPlan
 from gateway.model import Reply
@@ -18,26 +20,57 @@ from gateway.store import primitives, records
 from gateway.store.records import QuarantinePlace, RecordRef
 from gateway.store.tables import messages
 
-REPLY_SCOPE = "reply"
+log = logging.getLogger("postvagt.store")
+
 CAP_SCOPE = "reply-hourly-cap"
+SETTLED = ("queued", "sent", "failed")
 
 
-def sender_key(plan: ReplyPlan) -> str:
-    return f"{plan.recipient.lower()}|{plan.mailbox}"
+def _settled_before(connection: Connection, message_id: str) -> str | None:
+    """An earlier attempt of this message (a sender's retry) already settled its reply:
+    leave it, and its record, alone."""
+    state = connection.execute(
+        select(messages.c.reply_state).where(messages.c.id == message_id)
+    ).scalar()
+    return state if state in SETTLED else None
 
 
 def settle_reply(connection: Connection, message_id: str, plan: ReplyPlan) -> str:
-    """Queue the reply or record why not; returns the message's reply state."""
+    """Queue the reply or record why not; returns the message's reply state.
+
+    Runs in a savepoint: whatever goes wrong here costs the reply, never the record of the
+    accepted original that shares the transaction (the client already has its 250).
+    """
+    if earlier := _settled_before(connection, message_id):
+        return earlier
+    try:
+        with connection.begin_nested():
+            return _settle(connection, message_id, plan)
+    except SQLAlchemyError as e:
+        log.error("id=%s reply not settled: %s", message_id, type(e).__name__)
+        _set_state(connection, message_id, "failed", f"internal error: {type(e).__name__}")
+        return "failed"
+
+
+def _set_state(connection: Connection, message_id: str, state: str, reason: str) -> None:
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(reply_state=state, reply_reason=reason[:255])
+    )
+
+
+def _settle(connection: Connection, message_id: str, plan: ReplyPlan) -> str:
     reason = plan.suppressed
     if reason is None:
-        key = sender_key(plan)
-        if not primitives.claim_once(connection, REPLY_SCOPE, key, plan.period):
+        key = primitives.reply_key(plan.recipient, plan.mailbox)
+        if not primitives.claim_once(connection, primitives.REPLY_SCOPE, key, plan.period):
             reason = f"already answered within {plan.period.days} days"
         elif not primitives.take_quota(
             connection, CAP_SCOPE, "all", plan.hourly_cap, timedelta(hours=1)
         ):
             # The sender was not answered: the next mail within the period may be.
-            primitives.release_once(connection, REPLY_SCOPE, key)
+            primitives.release_once(connection, primitives.REPLY_SCOPE, key)
             reason = f"hourly cap of {plan.hourly_cap} replies reached"
     if reason is None:
         primitives.enqueue(
@@ -51,20 +84,15 @@ def settle_reply(connection: Connection, message_id: str, plan: ReplyPlan) -> st
         state = "queued"
     else:
         state = "suppressed"
-    connection.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(reply_state=state, reply_reason=(reason or "queued")[:255])
-    )
+    _set_state(connection, message_id, state, reason or "queued")
     return state
 
 
-def _not_sent(connection: Connection, message_id: str, reason: str) -> None:
-    connection.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(reply_state="suppressed", reply_reason=reason[:255])
-    )
+def _not_sent(connection: Connection, message_id: str, reason: str) -> str:
+    if earlier := _settled_before(connection, message_id):
+        return earlier
+    _set_state(connection, message_id, "suppressed", reason)
+    return "suppressed"
 
 
 def record_outcome_with_reply(
@@ -74,8 +102,7 @@ def record_outcome_with_reply(
     if not records.record_outcome(connection, ref, reply) or plan is None:
         return None
     if not reply.positive:
-        _not_sent(connection, ref.id, f"original not accepted ({reply.code})")
-        return "suppressed"
+        return _not_sent(connection, ref.id, f"original not accepted ({reply.code})")
     return settle_reply(connection, ref.id, plan)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from gateway.act.journal import ReviewFacts
 from gateway.act.reply import ReplyPlan
 from gateway.model import Inspection, Received, Reply
 from gateway.store import migrate, primitives, records, replies
@@ -124,7 +125,9 @@ class Store:
 
     # -- what the pipeline writes ------------------------------------------------------------
 
-    async def record_pending(self, received: Received, facts: Inspection) -> RecordRef:
+    async def record_pending(
+        self, received: Received, facts: Inspection, review: ReviewFacts | None = None
+    ) -> RecordRef:
         message_id = facts.parsed.message_id if facts.parsed else None
         return await self.run(
             records.record_pending,
@@ -133,6 +136,7 @@ class Store:
             key=records.idempotency_key(received, message_id),
             instance=self.instance,
             slot=self.slot,
+            review=review,
         )
 
     async def record_outcome(

@@ -90,10 +90,43 @@ messages = Table(
         comment="queued, sent, suppressed, failed; NULL: no reply asked",
     ),
     Column("reply_reason", String(255), nullable=True),
+    Column(
+        "journal_state",
+        String(16),
+        nullable=True,
+        comment="open, journaled, not-needed, false-positive; NULL: not flagged",
+    ),
+    Column(
+        "case_hint", String(64), nullable=True, comment="KLE/SBSYS case number seen in the subject"
+    ),
+    Column("case_number", String(64), nullable=True, comment="the case the mail was journaled on"),
+    Column("handled_by", String(255), nullable=True),
+    Column("handled_at", UtcDateTime(), nullable=True),
+    Column(
+        "handled_note",
+        String(500),
+        nullable=True,
+        comment="why no journaling was needed, or a false positive",
+    ),
+    Column(
+        "subject_masked",
+        String(300),
+        nullable=True,
+        comment="only where the admin switched it on for the mailbox",
+    ),
+    Column(
+        "entity_types",
+        String(500),
+        nullable=True,
+        comment="' DK_CPR HEALTH ': for the staff page's filter",
+    ),
     CheckConstraint(f"state IN {MESSAGE_STATES!r}", name="state"),
     Index("ix_messages_state_updated", "state", "updated_at"),
     Index("ix_messages_received_at", "received_at"),
+    Index("ix_messages_journal_state_received_at", "journal_state", "received_at"),
 )
+
+JOURNAL_STATES = ("open", "journaled", "not-needed", "false-positive")
 
 quarantine = Table(
     "quarantine",

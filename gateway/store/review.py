@@ -1,0 +1,198 @@
+"""The flagged-mail log as staff use it: find, read, mark handled — each step audited.
+
+Every function takes the staff member's mailboxes (None: an admin, all mailboxes) and never
+returns a record outside them. Functions that change something write their audit entry in
+the same transaction, so an action without its audit entry cannot exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+
+from gateway.store.tables import JOURNAL_STATES, audit_log, messages, outbox, quarantine
+
+
+class NotFound(LookupError):
+    """No such record, or not in the staff member's mailboxes (the same answer for both)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    mailbox: str | None = None
+    journal_state: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    entity: str | None = None
+    reply_state: str | None = None
+    page: int = 1
+    per_page: int = 50
+
+
+def audit(
+    connection: Connection,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    connection.execute(
+        insert(audit_log).values(
+            at=datetime.now(UTC), actor=actor, action=action, target=target, detail=detail or {}
+        )
+    )
+
+
+def _scope(mailboxes: list[str] | None) -> Any:
+    flagged = messages.c.journal_state.is_not(None)
+    if mailboxes is None:
+        return flagged
+    return and_(flagged, messages.c.recipient_group.in_(mailboxes))
+
+
+def list_flagged(
+    connection: Connection, mailboxes: list[str] | None, filters: Filters
+) -> tuple[list[Row[Any]], int]:
+    """One page of flagged mail, newest first, and how many match in all."""
+    where = [_scope(mailboxes)]
+    if filters.mailbox:
+        where.append(messages.c.recipient_group == filters.mailbox)
+    if filters.journal_state:
+        where.append(messages.c.journal_state == filters.journal_state)
+    if filters.reply_state:
+        where.append(messages.c.reply_state == filters.reply_state)
+    if filters.since:
+        where.append(messages.c.received_at >= filters.since)
+    if filters.until:
+        where.append(messages.c.received_at < filters.until)
+    if filters.entity:
+        where.append(messages.c.entity_types.contains(f" {filters.entity} ", autoescape=True))
+    condition = and_(*where)
+    total = connection.execute(select(func.count()).select_from(messages).where(condition))
+    rows = connection.execute(
+        select(messages)
+        .where(condition)
+        .order_by(messages.c.received_at.desc(), messages.c.id)
+        .limit(filters.per_page)
+        .offset((max(filters.page, 1) - 1) * filters.per_page)
+    ).all()
+    return list(rows), int(total.scalar_one())
+
+
+def get_flagged(connection: Connection, message_id: str, mailboxes: list[str] | None) -> Row[Any]:
+    row = connection.execute(
+        select(messages).where(messages.c.id == message_id, _scope(mailboxes))
+    ).first()
+    if row is None:
+        raise NotFound(message_id)
+    return row
+
+
+def history(connection: Connection, message_id: str) -> list[Row[Any]]:
+    return list(
+        connection.execute(
+            select(audit_log).where(audit_log.c.target == message_id).order_by(audit_log.c.id)
+        ).all()
+    )
+
+
+def quarantine_entry(connection: Connection, message_id: str) -> Row[Any] | None:
+    return connection.execute(
+        select(
+            quarantine.c.stored_at,
+            quarantine.c.size,
+            quarantine.c.sha256,
+            quarantine.c.released_at,
+        ).where(quarantine.c.message_id == message_id)
+    ).first()
+
+
+def view(
+    connection: Connection, message_id: str, mailboxes: list[str] | None, actor: str
+) -> Row[Any]:
+    """Read one entry for a staff member; the read itself is audited (who saw what)."""
+    row = get_flagged(connection, message_id, mailboxes)
+    audit(connection, actor, "view", message_id)
+    return row
+
+
+def mark(
+    connection: Connection,
+    message_id: str,
+    mailboxes: list[str] | None,
+    actor: str,
+    state: str,
+    *,
+    case_number: str | None = None,
+    note: str | None = None,
+) -> None:
+    """journaled (with its case number), not-needed (with why), false-positive, or open again."""
+    if state not in JOURNAL_STATES:
+        raise ValueError(f"unknown journal state {state!r}")
+    if state == "journaled" and not (case_number or "").strip():
+        raise ValueError("a journaled mail needs its case number")
+    if state == "not-needed" and not (note or "").strip():
+        raise ValueError("say why no journaling is needed")
+    get_flagged(connection, message_id, mailboxes)
+    now = datetime.now(UTC)
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            journal_state=state,
+            case_number=(case_number or "").strip()[:64] or None,
+            handled_note=(note or "").strip()[:500] or None,
+            handled_by=None if state == "open" else actor,
+            handled_at=None if state == "open" else now,
+        )
+    )
+    detail = {"state": state}
+    if case_number:
+        detail["case_number"] = case_number.strip()[:64]
+    audit(connection, actor, f"mark-{state}", message_id, detail)
+
+
+def forget_quarantined(
+    connection: Connection, message_id: str, mailboxes: list[str] | None, actor: str
+) -> None:
+    """Delete the held copy (the record and its audit trail stay)."""
+    get_flagged(connection, message_id, mailboxes)
+    removed = connection.execute(delete(quarantine).where(quarantine.c.message_id == message_id))
+    if removed.rowcount != 1:
+        raise NotFound(message_id)
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(state="failed", upstream_reply="quarantined copy deleted by staff")
+    )
+    audit(connection, actor, "delete-quarantined", message_id)
+
+
+def mark_released(connection: Connection, message_id: str, actor: str, reply: str) -> None:
+    now = datetime.now(UTC)
+    connection.execute(
+        update(quarantine).where(quarantine.c.message_id == message_id).values(released_at=now)
+    )
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(state="delivered", updated_at=now, upstream_reply=reply[:512])
+    )
+    audit(connection, actor, "release", message_id, {"upstream": reply[:200]})
+
+
+def counts(connection: Connection) -> dict[str, int]:
+    """For the health view and /metrics: queue sizes, not contents."""
+    flagged_open = connection.execute(
+        select(func.count()).select_from(messages).where(messages.c.journal_state == "open")
+    ).scalar_one()
+    held = connection.execute(
+        select(func.count()).select_from(quarantine).where(quarantine.c.released_at.is_(None))
+    ).scalar_one()
+    queued = connection.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
+    out = {"flagged_open": int(flagged_open), "quarantined": int(held)}
+    out.update({f"outbox_{state}": int(n) for state, n in queued})
+    return out

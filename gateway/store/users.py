@@ -1,0 +1,75 @@
+"""Staff accounts: who may log in to the staff page, with which role and mailboxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select, update
+
+from gateway.store.review import audit
+from gateway.store.tables import users
+
+ROLES = ("staff", "admin")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    mailboxes: tuple[str, ...]
+    password_hash: str | None = None
+
+    @property
+    def scope(self) -> list[str] | None:
+        """The mailboxes whose entries this user may see; None: all (admins)."""
+        return None if self.role == "admin" else list(self.mailboxes)
+
+
+def add_user(
+    connection: Connection,
+    name: str,
+    *,
+    role: str,
+    mailboxes: list[str],
+    password_hash: str | None,
+    actor: str,
+) -> None:
+    """Create the account, or replace its role, mailboxes and password (re-enabling it)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name or any(c.isspace() or not c.isprintable() for c in name):
+        raise ValueError("a user name is one word of printable characters")
+    values = {
+        "role": role,
+        "mailboxes": sorted(set(mailboxes)),
+        "password_hash": password_hash,
+        "disabled": False,
+    }
+    changed = connection.execute(update(users).where(users.c.name == name).values(**values))
+    if changed.rowcount == 0:
+        connection.execute(users.insert().values(name=name, created_at=datetime.now(UTC), **values))
+    audit(connection, actor, "user-set", name, {"role": role, "mailboxes": values["mailboxes"]})
+
+
+def disable_user(connection: Connection, name: str, *, actor: str) -> bool:
+    changed = connection.execute(update(users).where(users.c.name == name).values(disabled=True))
+    if changed.rowcount:
+        audit(connection, actor, "user-disable", name)
+    return bool(changed.rowcount)
+
+
+def find_user(connection: Connection, name: str) -> User | None:
+    row = connection.execute(
+        select(users).where(users.c.name == name, users.c.disabled.is_(False))
+    ).first()
+    if row is None:
+        return None
+    return User(row.name, row.role, tuple(row.mailboxes or ()), row.password_hash)
+
+
+def list_users(connection: Connection) -> list[User]:
+    rows = connection.execute(select(users).order_by(users.c.name)).all()
+    return [
+        User(r.name, r.role if not r.disabled else "disabled", tuple(r.mailboxes)) for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""The staff page: flagged mail, journaling, quarantine, health (Starlette + Jinja2)."""

@@ -1,0 +1,145 @@
+"""The staff page as a Starlette application, and its server inside the gateway's loop.
+
+Security headers on every response: a strict Content-Security-Policy (``default-src 'self'``,
+no inline script or style, no framing), nosniff, no referrer, no caching of pages that show
+flagged mail. Nothing from a message is ever rendered as HTML: Jinja2 escapes every value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.web import views
+from gateway.web.views import WebContext
+
+log = logging.getLogger("postvagt.web")
+
+HERE = Path(__file__).resolve().parent
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: adds the headers without buffering responses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return views.render(request, "error.html", 404, message="404")
+
+
+def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starlette:
+    routes = [
+        Route("/", views.flagged_list),
+        Route("/login", views.login_page, methods=["GET"]),
+        Route("/login", views.login, methods=["POST"]),
+        Route("/logout", views.logout, methods=["POST"]),
+        Route("/lang/{code}", views.set_language),
+        Route("/mail/{id}", views.detail),
+        Route("/mail/{id}/mark", views.mark, methods=["POST"]),
+        Route("/mail/{id}/release", views.release, methods=["POST"]),
+        Route("/mail/{id}/delete-held", views.delete_held, methods=["POST"]),
+        Route("/mail/{id}/original.eml", views.download),
+        Route("/health", views.health),
+        Route("/healthz", views.healthz),
+        Route("/metrics", views.metrics),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SessionMiddleware,
+                secret_key=secret,
+                session_cookie="postvagt_session",
+                max_age=8 * 3600,
+                same_site="strict",
+                https_only=secure_cookie,
+            ),
+        ],
+        exception_handlers={404: not_found},
+    )
+    app.state.web = context
+    return app
+
+
+class WebServer:
+    """uvicorn on the gateway's own event loop: one process serves SMTP and the page."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,  # URLs hold message ids, nothing more; staff views are audited
+            lifespan="off",
+            server_header=False,
+            proxy_headers=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.ensure_future(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # bind failure: raise it here, at start-up
+                raise RuntimeError("web server stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    @property
+    def port(self) -> int:
+        servers = self._server.servers
+        return int(servers[0].sockets[0].getsockname()[1]) if servers else 0
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(self._task, 10)
+        except TimeoutError:
+            self._task.cancel()

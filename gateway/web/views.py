@@ -1,0 +1,373 @@
+"""The staff page's routes. Every page but /login, /healthz and /metrics needs a login;
+staff see their mailboxes only; every view and action is audited (gateway.store.review)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from gateway.decide.holder import PolicyHolder
+from gateway.metrics import Metrics
+from gateway.model import Reply
+from gateway.store import Store, StoreUnavailable, primitives, records, review
+from gateway.store.tables import JOURNAL_STATES
+from gateway.store.users import User, find_user
+from gateway.web.auth import csrf_ok, new_csrf_token, verify_password
+from gateway.web.i18n import LANGUAGES, TEXT
+
+log = logging.getLogger("postvagt.web")
+
+ENTITY_CHOICES = (
+    "DK_CPR",
+    "DK_CPR_REPLACEMENT",
+    "DK_CVR",
+    "DK_PHONE",
+    "DK_BANK_ACCOUNT",
+    "IBAN_CODE",
+    "DK_PASSPORT",
+    "DK_DRIVING_LICENCE",
+    "HEALTH",
+    "SOCIAL",
+    "CRIMINAL",
+    "UNION",
+    "RELIGION",
+    "ETHNICITY",
+    "SEXUALITY",
+    "BIOMETRIC_GENETIC",
+    "POLITICAL",
+)
+REPLY_STATES = ("queued", "sent", "suppressed", "failed")
+LOGIN_ATTEMPTS = 10  # per user name and quarter of an hour, across instances
+
+
+@dataclass
+class WebContext:
+    """What the staff page needs from the running gateway."""
+
+    store: Store
+    policy: PolicyHolder
+    templates: Jinja2Templates
+    metrics: Metrics
+    release: Callable[[str], Awaitable[Reply]] | None = None
+    in_flight: Callable[[], int] = lambda: 0
+    user_header: str | None = None
+    trusted_proxies: list[str] = field(default_factory=list)
+
+
+def ctx(request: Request) -> WebContext:
+    context = request.app.state.web
+    assert isinstance(context, WebContext)
+    return context
+
+
+def language(request: Request) -> str:
+    lang = request.session.get("lang")
+    return lang if lang in LANGUAGES else "da"
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = new_csrf_token()
+        request.session["csrf"] = token
+    return token
+
+
+def render(request: Request, template: str, status: int = 200, **values: Any) -> Response:
+    lang = language(request)
+    return ctx(request).templates.TemplateResponse(
+        request,
+        template,
+        {"t": TEXT[lang], "lang": lang, "csrf": csrf_token(request), **values},
+        status_code=status,
+    )
+
+
+def _proxy_user(request: Request) -> str | None:
+    context = ctx(request)
+    if not context.user_header or request.client is None:
+        return None
+    peer = ipaddress.ip_address(request.client.host)
+    if not any(peer in ipaddress.ip_network(n, strict=False) for n in context.trusted_proxies):
+        return None
+    return request.headers.get(context.user_header) or None
+
+
+async def current_user(request: Request) -> User | None:
+    """The logged-in user, looked up on every request: a disabled account is out at once."""
+    name = _proxy_user(request) or request.session.get("user")
+    if not isinstance(name, str):
+        return None
+    return await ctx(request).store.run(_find, name)
+
+
+def _find(connection: Any, name: str) -> User | None:
+    return find_user(connection, name)
+
+
+def login_required(
+    handler: Callable[[Request, User], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def wrapped(request: Request) -> Response:
+        user = await current_user(request)
+        if user is None:
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if request.method == "POST":
+            form = await request.form()
+            if not csrf_ok(request.session.get("csrf"), form.get("csrf")):
+                return render(request, "error.html", 403, message=TEXT[language(request)]["csrf"])
+        try:
+            return await handler(request, user)
+        except review.NotFound:
+            return render(request, "error.html", 404, message=TEXT[language(request)]["not_found"])
+        except StoreUnavailable:
+            return render(request, "error.html", 503, message="database unavailable")
+
+    return wrapped
+
+
+# -- login -------------------------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    return render(request, "login.html", next=_safe_next(request.query_params.get("next")))
+
+
+def _safe_next(target: str | None) -> str:
+    # Only our own paths: never an open redirect.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+async def login(request: Request) -> Response:
+    form = await request.form()
+    t = TEXT[language(request)]
+    if not csrf_ok(request.session.get("csrf"), form.get("csrf")):
+        return render(request, "login.html", 403, error=t["csrf"], next="/")
+    name = str(form.get("user", "")).strip()[:255]
+    password = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "/")))
+    store = ctx(request).store
+    allowed = await store.run(
+        primitives.take_quota, "login", name.lower(), LOGIN_ATTEMPTS, timedelta(minutes=15)
+    )
+    if not allowed:
+        return render(request, "login.html", 429, error=t["login_throttled"], next=target)
+    user = await store.run(_find, name)
+    if not verify_password(user.password_hash if user else None, password):
+        await store.run(review.audit, name or "-", "login-failed")
+        return render(request, "login.html", 401, error=t["login_failed"], next=target)
+    lang = language(request)
+    request.session.clear()  # a fresh session at login: no fixation
+    request.session.update({"user": user.name if user else name, "csrf": new_csrf_token()})
+    request.session["lang"] = lang
+    await store.run(review.audit, name, "login")
+    return RedirectResponse(target, status_code=303)
+
+
+@login_required
+async def logout(request: Request, user: User) -> Response:
+    request.session.clear()
+    await ctx(request).store.run(review.audit, user.name, "logout")
+    return RedirectResponse("/login", status_code=303)
+
+
+async def set_language(request: Request) -> Response:
+    code = request.path_params["code"]
+    if code in LANGUAGES:
+        request.session["lang"] = code
+    return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+
+
+# -- the list and one entry --------------------------------------------------------------------
+
+
+def _day(value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _choice(value: str | None, allowed: tuple[str, ...] | list[str]) -> str | None:
+    return value if value in allowed else None
+
+
+@login_required
+async def flagged_list(request: Request, user: User) -> Response:
+    q = request.query_params
+    policy = ctx(request).policy.current
+    mailboxes = [m.name for m in policy.mailboxes] + ["default"]
+    if user.scope is not None:
+        mailboxes = [m for m in mailboxes if m in user.scope]
+    until = _day(q.get("until"))
+    try:
+        page = max(1, int(q.get("page", "1")))
+    except ValueError:
+        page = 1
+    filters = review.Filters(
+        mailbox=_choice(q.get("mailbox"), mailboxes),
+        journal_state=_choice(q.get("status"), JOURNAL_STATES),
+        since=_day(q.get("since")),
+        until=until + timedelta(days=1) if until else None,
+        entity=_choice(q.get("entity"), ENTITY_CHOICES),
+        reply_state=_choice(q.get("reply"), REPLY_STATES),
+        page=page,
+    )
+    rows, total = await ctx(request).store.run(review.list_flagged, user.scope, filters)
+    pages = max(1, -(-total // filters.per_page))
+    query = {k: v for k, v in q.items() if k != "page" and v}
+    return render(
+        request,
+        "list.html",
+        user=user,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=pages,
+        query=query,
+        q=q,
+        mailboxes=mailboxes,
+        states=JOURNAL_STATES,
+        entities=ENTITY_CHOICES,
+        reply_states=REPLY_STATES,
+    )
+
+
+@login_required
+async def detail(request: Request, user: User) -> Response:
+    message_id = request.path_params["id"]
+    store = ctx(request).store
+    row = await store.run(review.view, message_id, user.scope, user.name)
+    events = await store.run(review.history, message_id)
+    held = await store.run(review.quarantine_entry, message_id)
+    return render(
+        request,
+        "detail.html",
+        user=user,
+        row=row,
+        events=events,
+        held=held,
+        states=JOURNAL_STATES,
+        saved=request.query_params.get("saved") == "1",
+        can_release=ctx(request).release is not None,
+    )
+
+
+@login_required
+async def mark(request: Request, user: User) -> Response:
+    message_id = request.path_params["id"]
+    form = await request.form()
+    try:
+        await ctx(request).store.run(
+            review.mark,
+            message_id,
+            user.scope,
+            user.name,
+            str(form.get("state", "")),
+            case_number=str(form.get("case_number", "")) or None,
+            note=str(form.get("note", "")) or None,
+        )
+    except ValueError as e:
+        return render(request, "error.html", 400, message=str(e), back=f"/mail/{message_id}")
+    return RedirectResponse(f"/mail/{message_id}?saved=1", status_code=303)
+
+
+@login_required
+async def release(request: Request, user: User) -> Response:
+    message_id = request.path_params["id"]
+    context = ctx(request)
+    await context.store.run(review.get_flagged, message_id, user.scope)
+    if context.release is None:
+        return render(request, "error.html", 400, message="release is not available here")
+    reply = await context.release(message_id)
+    if not reply.positive:
+        await context.store.run(
+            review.audit, user.name, "release-refused", message_id, {"upstream": str(reply)}
+        )
+        return render(request, "error.html", 502, message=f"upstream: {reply}")
+    await context.store.run(review.mark_released, message_id, user.name, str(reply))
+    return RedirectResponse(f"/mail/{message_id}?saved=1", status_code=303)
+
+
+@login_required
+async def delete_held(request: Request, user: User) -> Response:
+    message_id = request.path_params["id"]
+    await ctx(request).store.run(review.forget_quarantined, message_id, user.scope, user.name)
+    return RedirectResponse(f"/mail/{message_id}?saved=1", status_code=303)
+
+
+def _read_held(
+    connection: Any, message_id: str, scope: list[str] | None, actor: str, place: Any
+) -> bytes:
+    review.get_flagged(connection, message_id, scope)
+    raw = records.read_quarantined(connection, message_id, place)
+    review.audit(connection, actor, "download", message_id)
+    return raw
+
+
+@login_required
+async def download(request: Request, user: User) -> Response:
+    message_id = request.path_params["id"]
+    store = ctx(request).store
+    try:
+        raw = await store.run(_read_held, message_id, user.scope, user.name, store.quarantine)
+    except (LookupError, OSError):
+        raise review.NotFound(message_id) from None
+    return Response(
+        raw,
+        media_type="message/rfc822",
+        headers={
+            # Never shown inline: the browser saves it for the case system.
+            "Content-Disposition": f'attachment; filename="postvagt-{message_id}.eml"',
+        },
+    )
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+@login_required
+async def health(request: Request, user: User) -> Response:
+    context = ctx(request)
+    holder = context.policy
+    counts = await context.store.run(review.counts)
+    return render(
+        request,
+        "health.html",
+        user=user,
+        policy_path=str(holder.path),
+        rules=len(holder.current.rules),
+        mailboxes=[m.name for m in holder.current.mailboxes],
+        last_error=holder.last_error,
+        counts=counts,
+        in_flight=context.in_flight(),
+    )
+
+
+async def healthz(request: Request) -> Response:
+    """For load balancers: 200 while the database answers, else 503. No login, no data."""
+    try:
+        await ctx(request).store.run(review.counts)
+    except StoreUnavailable:
+        return JSONResponse({"status": "database unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    context = ctx(request)
+    try:
+        counts = await context.store.run(review.counts)
+    except StoreUnavailable:
+        counts = {}
+    body = context.metrics.exposition(counts, context.in_flight())
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

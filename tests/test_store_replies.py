@@ -1,0 +1,75 @@
+"""Settling auto-replies in the store, on SQLite and PostgreSQL: what a failure or a sender's
+retry may and may not change."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from gateway.act.reply import ReplyPlan
+from gateway.model import Inspection, Reply
+from gateway.store import Store, primitives
+from gateway.store.tables import messages, outbox
+from tests.test_store import received
+
+PLAN = ReplyPlan(recipient="borger@example.net", mailbox="default", suppressed=None, payload=b"x")
+
+
+def reply_state(store: Store, message_id: str) -> tuple[str | None, str | None, str]:
+    with store.engine.connect() as c:
+        row = c.execute(select(messages).where(messages.c.id == message_id)).one()
+    return row.reply_state, row.reply_reason, row.state
+
+
+def accept(store: Store, reply: Reply, plan: ReplyPlan = PLAN):
+    message = received()
+    ref = asyncio.run(store.record_pending(message, Inspection()))
+    state = asyncio.run(store.record_outcome(ref, reply, plan))
+    return ref, state
+
+
+def test_a_settlement_failure_costs_the_reply_never_the_record(store: Store, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OperationalError("claim", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(primitives, "claim_once", broken)
+    ref, state = accept(store, Reply(250, "2.0.0 Ok"))
+    assert state == "failed"
+    assert reply_state(store, ref.id) == ("failed", "internal error: OperationalError", "delivered")
+    with store.engine.connect() as c:
+        assert c.execute(select(outbox)).all() == []
+
+
+def test_a_retried_attempt_leaves_a_settled_reply_alone(store: Store):
+    ref, state = accept(store, Reply(250, "2.0.0 Ok"))
+    assert state == "queued"
+    # The client did not get our 250 and sends the same mail again; this time upstream 451s.
+    again = asyncio.run(store.record_pending(received(), Inspection()))
+    assert (again.id, again.attempt) == (ref.id, 2)
+    assert asyncio.run(store.record_outcome(again, Reply(451, "4.3.0 busy"), PLAN)) == "queued"
+    assert reply_state(store, ref.id)[:2] == ("queued", "queued")
+    with store.engine.connect() as c:
+        assert len(c.execute(select(outbox)).all()) == 1
+
+
+def test_a_failed_reply_gives_the_sender_claim_back(store: Store):
+    ref, _ = accept(store, Reply(250, "2.0.0 Ok"))
+    key = primitives.reply_key(PLAN.recipient, PLAN.mailbox)
+    with store.engine.begin() as c:
+        (item,) = primitives.claim_outbox(c, "w", lease=timedelta(minutes=5))
+        assert primitives.claim_once(c, primitives.REPLY_SCOPE, key, timedelta(days=7)) is False
+        primitives.finish_outbox(c, item, "w", primitives.Failed("550 5.7.54 relay refused"))
+        assert primitives.claim_once(c, primitives.REPLY_SCOPE, key, timedelta(days=7)) is True
+    assert reply_state(store, ref.id)[:2] == ("failed", "550 5.7.54 relay refused")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_sender_claim_keeps_no_address(store: Store):
+    accept(store, Reply(250, "2.0.0 Ok"))
+    with store.engine.connect() as c:
+        keys = [row.key for row in c.execute(select(primitives.rate_limits)).all()]
+    assert keys and not any("example.net" in key for key in keys)
