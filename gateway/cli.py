@@ -95,6 +95,31 @@ def _parser() -> argparse.ArgumentParser:
         "upgrade", help="create or migrate the database to this version's schema"
     )
     _add_flags(upgrade, DB_FLAGS)
+    users = commands.add_parser("users", help="staff accounts for the staff page")
+    users_commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    add = users_commands.add_parser(
+        "add", help="create an account (or reset its password, role and mailboxes)"
+    )
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", choices=["staff", "admin"], required=True)
+    add.add_argument(
+        "--mailbox",
+        dest="mailboxes",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a policy mailbox this staff member handles (repeatable; 'default' for mail "
+        "outside named mailboxes); admins see all",
+    )
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    _add_flags(add, DB_FLAGS)
+    listing = users_commands.add_parser("list", help="list the accounts")
+    _add_flags(listing, DB_FLAGS)
+    disable = users_commands.add_parser("disable", help="lock an account out at once")
+    disable.add_argument("name", metavar="NAME")
+    _add_flags(disable, DB_FLAGS)
     return parser
 
 
@@ -195,6 +220,62 @@ def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password (at least 10 characters): ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def _users(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import timedelta
+
+    from gateway.store import Store, StoreUnavailable
+    from gateway.store.users import add_user, disable_user, list_users
+    from gateway.web.auth import hash_password
+
+    actor = f"cli:{getpass.getuser()}"
+    store = Store(settings.database, instance=settings.instance_name, slot=settings.slot.value)
+    try:
+        store.prepare(timedelta(seconds=2 * settings.reply_budget))
+        if args.users_command == "add":
+            password_hash = hash_password(_read_password(args.password_stdin))
+            store.transaction(
+                add_user,
+                args.name,
+                role=args.role,
+                mailboxes=args.mailboxes,
+                password_hash=password_hash,
+                actor=actor,
+            )
+            print(
+                f"user {args.name}: {args.role}"
+                + (f" of {', '.join(args.mailboxes)}" if args.mailboxes else "")
+            )
+        elif args.users_command == "disable":
+            if not store.transaction(disable_user, args.name, actor=actor):
+                print(f"postvagt: no user {args.name!r}", file=sys.stderr)
+                return 1
+            print(f"user {args.name}: disabled")
+        else:
+            for user in store.transaction(list_users):
+                print(f"{user.name}\t{user.role}\t{','.join(user.mailboxes) or '-'}")
+    except ValueError as e:
+        print(f"postvagt: {e}", file=sys.stderr)
+        return 2
+    except (StoreUnavailable, SQLAlchemyError) as e:
+        print(f"postvagt: cannot open the database: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
 def _settings_table() -> str:
     lines = ["settings (file key / POSTVAGT_ variable, default):"]
     for key, field in Settings.model_fields.items():
@@ -222,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "policy":
         return _policy(args)
-    flags = {"run": RUN_FLAGS, "db": DB_FLAGS, "scan": SCAN_FLAGS}[args.command]
+    flags = {"run": RUN_FLAGS, "db": DB_FLAGS, "users": DB_FLAGS, "scan": SCAN_FLAGS}[args.command]
     try:
         settings = _settings(args, flags)
     except SettingsError as e:
@@ -230,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "db":
         return _db_upgrade(settings)
+    if args.command == "users":
+        return _users(settings, args)
     if args.command == "scan":
         return _scan(settings, args)
     if args.command == "run":
@@ -237,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             asyncio.run(_serve(settings))
         except OSError as e:
-            print(f"postvagt: cannot listen on {settings.listen}: {e.strerror}", file=sys.stderr)
+            where = e.strerror if "staff page" in str(e) else f"{settings.listen}: {e.strerror}"
+            print(f"postvagt: cannot listen on {where}", file=sys.stderr)
             return 1
         except SQLAlchemyError as e:
             print(f"postvagt: cannot open the database: {e}", file=sys.stderr)

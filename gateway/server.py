@@ -18,10 +18,16 @@ from gateway.authentication import DnsResolver, Resolver
 from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
 from gateway.detect.worker import DetectorPool
+from gateway.metrics import Metrics
+from gateway.model import TEMPFAIL, Reply
 from gateway.pipeline import AuthStage, DetectStage, ParseStage, Pipeline, Stage
+from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
 from gateway.settings import Settings
 from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf
-from gateway.store import Store
+from gateway.store import Store, review
+from gateway.web.app import WebServer, build_app, templates
+from gateway.web.auth import session_secret
+from gateway.web.views import WebContext
 
 log = logging.getLogger("postvagt.server")
 
@@ -92,6 +98,7 @@ class Gateway:
         self.next_hop = next_hop or build_next_hop(settings)
         self.store = build_store(settings)
         self.policy = PolicyHolder(settings.policy, settings.slot.value)  # fails closed
+        self.metrics = Metrics()
         self.outbox = OutboxSender(
             self.store,
             build_reply_hop(settings),
@@ -100,6 +107,7 @@ class Gateway:
             poll=settings.outbox_poll,
             lease=settings.outbox_lease,
             timeout=settings.upstream_timeout,
+            metrics=self.metrics,
         )
         self.detectors: DetectorPool | None = None
         if stages is None:
@@ -135,6 +143,7 @@ class Gateway:
                 envelope_from=settings.reply_envelope_from,
             ),
             on_reply_queued=self.outbox.wake,
+            metrics=self.metrics,
         )
         self.handler = GatewayHandler(
             next_hop=self.next_hop,
@@ -150,6 +159,7 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
+        self.web: WebServer | None = None
 
     def _protocol(self) -> GatewaySMTP:
         s = self.settings
@@ -175,6 +185,7 @@ class Gateway:
         if self.detectors is not None:
             # Engines are built before the first client, not on its first message.
             await asyncio.to_thread(self.detectors.warm_up)
+        await self._start_web()  # before SMTP: a port clash stops us before any mail
         self._server = await asyncio.get_running_loop().create_server(
             self._protocol, host=s.listen_host, port=s.listen_port, reuse_address=True
         )
@@ -194,6 +205,59 @@ class Gateway:
             s.slot,
             s.upstream or f"Maildir {s.maildir}",
         )
+
+    async def _start_web(self) -> None:
+        s = self.settings
+        secret = await asyncio.to_thread(
+            session_secret, s.web_secret_file or s.data_dir / "web-secret"
+        )
+        context = WebContext(
+            store=self.store,
+            policy=self.policy,
+            templates=templates(),
+            metrics=self.metrics,
+            release=self.release,
+            in_flight=lambda: self.handler.inflight,
+            user_header=s.web_user_header,
+            trusted_proxies=list(s.web_trusted_proxies),
+        )
+        app = build_app(context, secret=secret, secure_cookie=s.web_cookie_secure)
+        self.web = WebServer(app, *s.web_address)
+        await self.web.start()
+        log.info("staff page on http://%s:%d/", s.web_address[0], self.web.port)
+
+    async def release(self, message_id: str) -> Reply:
+        """Deliver a quarantined message to the next hop, as it arrived, with our id and a
+        verdict header saying staff released it."""
+        held = await self.store.run(review.held_for_release, message_id, self.store.quarantine)
+        if held is None:
+            return Reply(550, "5.0.0 not held (any more)")
+        mail_from, recipients, raw = held
+        data = prepend_fields(
+            strip_fields(normalise_line_ends(raw)),
+            [
+                ("X-Postvagt-Id", message_id),
+                ("X-Postvagt-Verdict", "deliver; rule=released-by-staff"),
+            ],
+        )
+        smtputf8 = not (mail_from.isascii() and all(r.isascii() for r in recipients))
+        transaction = await self.next_hop.begin()
+        try:
+            reply = await transaction.mail(mail_from, ["SMTPUTF8"] if smtputf8 else [], smtputf8)
+            accepted = 0
+            for recipient in recipients if reply.positive else []:
+                answer = await transaction.rcpt(recipient, smtputf8)
+                accepted += answer.positive
+                if not answer.positive:
+                    reply = answer
+            if reply.positive or accepted:
+                reply = await transaction.data(data, timeout=self.settings.upstream_timeout)
+        except Exception:
+            log.exception("id=%s release failed", message_id)
+            reply = TEMPFAIL
+        finally:
+            await transaction.release()
+        return reply
 
     async def _watch_policy(self, every: float = 2.0) -> None:
         """Reload the policy when its file changes (SIGHUP reloads at once, see cli)."""
@@ -226,6 +290,8 @@ class Gateway:
         await self.handler.drain(min(self.settings.shutdown_grace, 5))
         await self.handler.cancel_background()
         await self.outbox.stop()
+        if self.web is not None:
+            await self.web.stop()
         await self.next_hop.close()
         await self.pipeline.aclose()
         if self.detectors is not None:

@@ -178,6 +178,29 @@ class Settings(BaseModel):
     detect_workers: Annotated[int, Field(ge=1)] = Field(
         2, description="Detection worker processes (one Presidio engine each)."
     )
+    web_secret_file: Path | None = Field(
+        None,
+        description="File with the key that signs staff sessions; made on first start. Unset: "
+        "web-secret in the data dir. Instances behind one address share it.",
+    )
+    web_secure_cookie: bool | None = Field(
+        None,
+        description="Send the session cookie over HTTPS only. Unset: yes, unless the page "
+        "listens on loopback (behind a TLS proxy on the same host, set it true).",
+    )
+    web_user_header: str | None = Field(
+        None,
+        description="Single sign-on: trust this request header (e.g. X-Remote-User) as the "
+        "logged-in user, from web_trusted_proxies only. Off by default.",
+    )
+    web_trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses of the reverse proxies for web_user_header."
+    )
+    web_url: str | None = Field(
+        None,
+        description="The staff page's address as staff reach it, for links in the daily "
+        "digest. Unset: http://<web_listen>/.",
+    )
     reply_relay: str | None = Field(
         None,
         description="smtp://host:port that sends the Digital Post auto-replies to the internet. "
@@ -245,7 +268,7 @@ class Settings(BaseModel):
                 raise ValueError(f"{domain!r} is not a mail domain; give e.g. kommune.dk")
         return cleaned
 
-    @field_validator("trusted_clients")
+    @field_validator("trusted_clients", "web_trusted_proxies")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
         for net in value:
@@ -334,6 +357,21 @@ class Settings(BaseModel):
         return parts.hostname, parts.port
 
     @property
+    def web_address(self) -> tuple[str, int]:
+        return _host_port(self.web_listen)
+
+    @property
+    def web_cookie_secure(self) -> bool:
+        if self.web_secure_cookie is not None:
+            return self.web_secure_cookie
+        return not _is_loopback(self.web_address[0])
+
+    @property
+    def web_base_url(self) -> str:
+        host, port = self.web_address
+        return (self.web_url or f"http://{host}:{port}/").rstrip("/") + "/"
+
+    @property
     def reply_relay_address(self) -> tuple[str, int] | None:
         """Where replies go: the reply relay, else the upstream; None: the reply Maildir."""
         url = self.reply_relay or self.upstream
@@ -373,7 +411,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-LIST_FIELDS = {"domains", "trusted_clients", "trusted_authserv_ids", "reply_retry"}
+LIST_FIELDS = {
+    "domains",
+    "trusted_clients",
+    "trusted_authserv_ids",
+    "reply_retry",
+    "web_trusted_proxies",
+}
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:

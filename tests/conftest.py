@@ -87,6 +87,7 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
             "hostname": "gateway.test",
             "shutdown_grace": 5,
             "sender_checks": False,  # no DNS from tests; test_authentication opts in
+            "web_listen": "127.0.0.1:0",  # the staff page on a free port
         }
         if upstream is not None:
             values["upstream"] = f"smtp://127.0.0.1:{upstream.port}"

@@ -172,6 +172,24 @@ def test_port_in_use_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_web_port_in_use_is_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*POSTVAGT, "run", "--listen", "127.0.0.1:0", "--web-listen", f"127.0.0.1:{port}"],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on staff page 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_help_lists_every_setting():
     result = subprocess.run([*POSTVAGT, "run", "--help"], capture_output=True, text=True)
     assert result.returncode == 0

@@ -444,6 +444,8 @@ def test_two_gateway_processes_on_one_database_reply_once(db_url, upstream, rela
                     str(policy),
                     "--data-dir",
                     str(tmp_path / f"data{n}"),
+                    "--web-listen",
+                    "127.0.0.1:0",
                 ],
                 env=env,
                 stdout=subprocess.PIPE,

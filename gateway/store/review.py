@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 
+from gateway.store.records import QuarantinePlace, read_quarantined
 from gateway.store.tables import JOURNAL_STATES, audit_log, messages, outbox, quarantine
 
 
@@ -169,6 +170,20 @@ def forget_quarantined(
         .values(state="failed", upstream_reply="quarantined copy deleted by staff")
     )
     audit(connection, actor, "delete-quarantined", message_id)
+
+
+def held_for_release(
+    connection: Connection, message_id: str, place: QuarantinePlace
+) -> tuple[str, list[str], bytes] | None:
+    """Envelope and raw bytes of a message still held, else None."""
+    row = connection.execute(
+        select(messages.c.mail_from, messages.c.recipients)
+        .join(quarantine, quarantine.c.message_id == messages.c.id)
+        .where(messages.c.id == message_id, quarantine.c.released_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    return row.mail_from, list(row.recipients), read_quarantined(connection, message_id, place)
 
 
 def mark_released(connection: Connection, message_id: str, actor: str, reply: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 
 import uvicorn
@@ -122,12 +123,19 @@ class WebServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Serve, or raise OSError when the address cannot be bound (uvicorn itself would
+        exit the process)."""
+        config = self._server.config
+        try:
+            # Bind here, where a failure is ours to report; uvicorn serves the socket.
+            sock = socket.create_server((config.host, config.port), reuse_port=False)
+        except OSError as e:
+            raise OSError(e.errno, f"staff page {config.host}:{config.port}: {e.strerror}") from e
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._task = asyncio.ensure_future(self._server.serve())
+        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
-                self._task.result()  # bind failure: raise it here, at start-up
-                raise RuntimeError("web server stopped during start-up")
+                raise OSError(f"staff page {config.host}:{config.port}: did not start")
             await asyncio.sleep(0.02)
 
     @property

@@ -310,6 +310,8 @@ def _read_held(
     connection: Any, message_id: str, scope: list[str] | None, actor: str, place: Any
 ) -> bytes:
     review.get_flagged(connection, message_id, scope)
+    if review.quarantine_entry(connection, message_id) is None:
+        raise review.NotFound(message_id)
     raw = records.read_quarantined(connection, message_id, place)
     review.audit(connection, actor, "download", message_id)
     return raw
