@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         "upgrade", help="create or migrate the database to this version's schema"
     )
     _add_flags(upgrade, DB_FLAGS)
+    purge = commands.add_parser(
+        "purge",
+        help="delete what is past its retention period now (the gateway also does it itself)",
+    )
+    _add_flags(purge, PURGE_FLAGS)
     users = commands.add_parser("users", help="staff accounts for the staff page")
     users_commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
     add = users_commands.add_parser(
@@ -125,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
 
 DB_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--data-dir", "--database-url")}
 SCAN_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--policy",)}
+PURGE_FLAGS = {
+    **DB_FLAGS,
+    "--retention-days": ("retention_days", {"metavar": "DAYS"}),
+    "--quarantine-retention-days": ("quarantine_retention_days", {"metavar": "DAYS"}),
+}
 
 
 def _add_flags(
@@ -220,6 +230,46 @@ def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+def _purge(settings: Settings) -> int:
+    from datetime import timedelta
+
+    from gateway.store import Store, StoreUnavailable
+    from gateway.store.retention import Purged, empty, purge_batch, remove_files
+
+    store = Store(
+        settings.database,
+        instance=settings.instance_name,
+        slot=settings.slot.value,
+        quarantine_dir=settings.quarantine_dir,
+    )
+    total = Purged()
+    try:
+        store.prepare(timedelta(seconds=2 * settings.reply_budget))
+        while True:
+            batch = store.transaction(
+                purge_batch,
+                records_days=settings.retention_days,
+                quarantine_days=settings.quarantine_retention_days,
+            )
+            remove_files(store.quarantine, batch.files)
+            if empty(batch):
+                break
+            total.records += batch.records
+            total.quarantined += batch.quarantined
+            total.outbox += batch.outbox
+            total.rate_limits += batch.rate_limits
+    except (StoreUnavailable, SQLAlchemyError) as e:
+        print(f"postvagt: cannot open the database: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(
+        f"purged {total} (records older than {settings.retention_days:g} days, held copies "
+        f"older than {settings.quarantine_retention_days:g} days)"
+    )
+    return 0
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -303,7 +353,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "policy":
         return _policy(args)
-    flags = {"run": RUN_FLAGS, "db": DB_FLAGS, "users": DB_FLAGS, "scan": SCAN_FLAGS}[args.command]
+    flags = {
+        "run": RUN_FLAGS,
+        "db": DB_FLAGS,
+        "users": DB_FLAGS,
+        "purge": PURGE_FLAGS,
+        "scan": SCAN_FLAGS,
+    }[args.command]
     try:
         settings = _settings(args, flags)
     except SettingsError as e:
@@ -313,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _db_upgrade(settings)
     if args.command == "users":
         return _users(settings, args)
+    if args.command == "purge":
+        return _purge(settings)
     if args.command == "scan":
         return _scan(settings, args)
     if args.command == "run":

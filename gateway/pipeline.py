@@ -253,9 +253,10 @@ class Pipeline:
             reply = await transaction.data(message, timeout=remaining)
         delivered = reply.positive and (verdict is None or verdict.action == "deliver")
         outcome = Outcome(reply=reply, delivered=delivered, inspection=facts)
+        copy = (verdict.copy_to, message) if delivered and verdict and verdict.copy_to else None
         try:
             if ref is not None:
-                await self._record_outcome(ref, reply, plan)
+                await self._record_outcome(ref, reply, plan, copy)
             self._log(received, outcome, started)
         except Exception:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
@@ -324,23 +325,37 @@ class Pipeline:
         self._log(received, outcome, started)
         return outcome
 
-    async def _record_outcome(self, ref: RecordRef, reply: Reply, plan: ReplyPlan | None) -> None:
+    async def _record_outcome(
+        self,
+        ref: RecordRef,
+        reply: Reply,
+        plan: ReplyPlan | None,
+        copy: tuple[str, bytes] | None = None,
+    ) -> None:
         try:
-            self._reply_settled(await self._store.record_outcome(ref, reply, plan))
+            self._reply_settled(await self._store.record_outcome(ref, reply, plan, copy))
+            if copy is not None:
+                self._on_reply_queued()
         except StoreUnavailable as e:
             # The reply stands; keep trying in the background. Should this process die
             # first, the record is found pending at start-up and the sender's retry (it
             # got no answer) completes it.
             log.error("id=%s outcome not recorded yet (%s); retrying", ref.id, e)
-            task = asyncio.ensure_future(self._retry_outcome(ref, reply, plan))
+            task = asyncio.ensure_future(self._retry_outcome(ref, reply, plan, copy))
             self._followups.add(task)
             task.add_done_callback(self._followups.discard)
 
-    async def _retry_outcome(self, ref: RecordRef, reply: Reply, plan: ReplyPlan | None) -> None:
+    async def _retry_outcome(
+        self,
+        ref: RecordRef,
+        reply: Reply,
+        plan: ReplyPlan | None,
+        copy: tuple[str, bytes] | None,
+    ) -> None:
         for delay in (1, 5, 15, 30, 60):
             await asyncio.sleep(delay)
             try:
-                self._reply_settled(await self._store.record_outcome(ref, reply, plan))
+                self._reply_settled(await self._store.record_outcome(ref, reply, plan, copy))
                 log.info("id=%s outcome recorded after retry", ref.id)
                 return
             except StoreUnavailable:

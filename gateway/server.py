@@ -7,8 +7,9 @@ import logging
 import ssl
 import weakref
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from gateway.act import digest
 from gateway.act.maildir import MaildirNextHop
 from gateway.act.nexthop import NextHop
 from gateway.act.outbox import OutboxSender
@@ -24,7 +25,7 @@ from gateway.pipeline import AuthStage, DetectStage, ParseStage, Pipeline, Stage
 from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
 from gateway.settings import Settings
 from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf
-from gateway.store import Store, review
+from gateway.store import Store, retention, review
 from gateway.web.app import WebServer, build_app, templates
 from gateway.web.auth import session_secret
 from gateway.web.views import WebContext
@@ -160,6 +161,7 @@ class Gateway:
         self._watcher: asyncio.Task[None] | None = None
         self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
         self.web: WebServer | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
 
     def _protocol(self) -> GatewaySMTP:
         s = self.settings
@@ -198,6 +200,7 @@ class Gateway:
                 s.upstream,
             )
         self.outbox.start()
+        self._housekeeper = asyncio.ensure_future(self._housekeeping())
         log.info(
             "listening on %s:%d (slot %s), next hop %s",
             s.listen_host,
@@ -259,6 +262,39 @@ class Gateway:
             await transaction.release()
         return reply
 
+    async def housekeep(self) -> None:
+        """Retention and the daily digests: run every few minutes by every instance (the
+        store's claims make each digest once a day; purges are idempotent)."""
+        s = self.settings
+        while True:
+            batch = await self.store.run(
+                retention.purge_batch,
+                records_days=s.retention_days,
+                quarantine_days=s.quarantine_retention_days,
+            )
+            await asyncio.to_thread(retention.remove_files, self.store.quarantine, batch.files)
+            if retention.empty(batch):
+                break
+            log.info("retention: purged %s", batch)
+        if s.digest_hour is not None and datetime.now().hour >= s.digest_hour:
+            queued = await self.store.run(
+                digest.queue_digests,
+                self.policy.current,
+                from_address=s.reply_from_address,
+                base_url=s.web_base_url,
+            )
+            if queued:
+                log.info("daily digest queued for %s", ", ".join(queued))
+                self.outbox.wake()
+
+    async def _housekeeping(self, every: float = 300.0) -> None:
+        while True:
+            try:
+                await self.housekeep()
+            except Exception:
+                log.exception("housekeeping failed; next try in %.0f s", every)
+            await asyncio.sleep(every)
+
     async def _watch_policy(self, every: float = 2.0) -> None:
         """Reload the policy when its file changes (SIGHUP reloads at once, see cli)."""
         while True:
@@ -277,6 +313,8 @@ class Gateway:
             self._server.close()
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
         await self.handler.drain(self.settings.shutdown_grace)
         open_sessions = [s for s in self._sessions if s.transport is not None]
         for session in open_sessions:

@@ -201,6 +201,19 @@ class Settings(BaseModel):
         description="The staff page's address as staff reach it, for links in the daily "
         "digest. Unset: http://<web_listen>/.",
     )
+    retention_days: Annotated[float, Field(gt=0)] = Field(
+        180.0,
+        description="Days a message record (facts, never content) is kept; then purged. The "
+        "audit log is kept.",
+    )
+    quarantine_retention_days: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="Days the raw copy of quarantined mail is kept."
+    )
+    digest_hour: Annotated[int, Field(ge=0, le=23)] | None = Field(
+        7,
+        description="Local hour from which each mailbox's daily digest goes to its "
+        "staff_address; unset: no digests.",
+    )
     reply_relay: str | None = Field(
         None,
         description="smtp://host:port that sends the Digital Post auto-replies to the internet. "

@@ -18,7 +18,7 @@ from gateway.act.reply import ReplyPlan
 from gateway.model import Reply
 from gateway.store import primitives, records
 from gateway.store.records import QuarantinePlace, RecordRef
-from gateway.store.tables import messages
+from gateway.store.tables import messages, outbox
 
 log = logging.getLogger("postvagt.store")
 
@@ -88,6 +88,17 @@ def _settle(connection: Connection, message_id: str, plan: ReplyPlan) -> str:
     return state
 
 
+def _copied_before(connection: Connection, message_id: str) -> bool:
+    return (
+        connection.execute(
+            select(outbox.c.id).where(
+                outbox.c.message_id == message_id, outbox.c.kind == "journal-copy"
+            )
+        ).first()
+        is not None
+    )
+
+
 def _not_sent(connection: Connection, message_id: str, reason: str) -> str:
     if earlier := _settled_before(connection, message_id):
         return earlier
@@ -96,10 +107,28 @@ def _not_sent(connection: Connection, message_id: str, reason: str) -> str:
 
 
 def record_outcome_with_reply(
-    connection: Connection, ref: RecordRef, reply: Reply, plan: ReplyPlan | None
+    connection: Connection,
+    ref: RecordRef,
+    reply: Reply,
+    plan: ReplyPlan | None,
+    journal_copy: tuple[str, bytes] | None = None,
 ) -> str | None:
-    """The next hop's answer, and the reply it allows: only mail it accepted is answered."""
-    if not records.record_outcome(connection, ref, reply) or plan is None:
+    """The next hop's answer, and what it allows: only mail it accepted is answered, and
+    only accepted mail is copied to the mailbox's journal address (the ESDH import)."""
+    if not records.record_outcome(connection, ref, reply):
+        return None
+    # A sender's retry of mail already copied is not copied twice.
+    if journal_copy is not None and reply.positive and not _copied_before(connection, ref.id):
+        address, message = journal_copy
+        primitives.enqueue(
+            connection,
+            kind="journal-copy",
+            mail_from="",
+            recipient=address,
+            payload=message,
+            message_id=ref.id,
+        )
+    if plan is None:
         return None
     if not reply.positive:
         return _not_sent(connection, ref.id, f"original not accepted ({reply.code})")

@@ -140,11 +140,15 @@ class Store:
         )
 
     async def record_outcome(
-        self, ref: RecordRef, reply: Reply, plan: ReplyPlan | None = None
+        self,
+        ref: RecordRef,
+        reply: Reply,
+        plan: ReplyPlan | None = None,
+        journal_copy: tuple[str, bytes] | None = None,
     ) -> str | None:
-        """The next hop's answer; with a plan, the auto-reply settled in the same commit.
-        Returns the reply state (queued, suppressed) or None."""
-        return await self.run(replies.record_outcome_with_reply, ref, reply, plan)
+        """The next hop's answer; with a plan, the auto-reply settled in the same commit,
+        with a journal copy, its outbox item. Returns the reply state or None."""
+        return await self.run(replies.record_outcome_with_reply, ref, reply, plan, journal_copy)
 
     async def quarantine_message(
         self, message_id: str, raw: bytes, plan: ReplyPlan | None = None
