@@ -406,3 +406,22 @@ def test_users_cli_makes_an_account_that_can_log_in(site, tmp_path):
     )
     assert client.get("/").status_code == 303  # disabled: out at once
     assert Path(gw.settings.data_dir / "web-secret").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("proxies", "trusted"), [(["127.0.0.1/32"], True), (["10.0.0.0/8"], False)]
+)
+def test_single_sign_on_header_only_from_trusted_proxies(make_gateway, proxies, trusted):
+    gw = make_gateway(web_user_header="X-Remote-User", web_trusted_proxies=proxies)
+    engine = create_engine(gw.settings.database)
+    with engine.begin() as c:
+        add_user(c, "sso-user", role="admin", mailboxes=[], password_hash=None, actor="test")
+    engine.dispose()
+    base = f"http://127.0.0.1:{gw.gateway.web.port}"
+    answer = httpx.get(f"{base}/", headers={"X-Remote-User": "sso-user"})
+    assert answer.status_code == (200 if trusted else 303)
+    # A user without a password cannot log in with the form, whatever is typed.
+    client = httpx.Client(base_url=base)
+    token = csrf(client.get("/login").text)
+    refused = client.post("/login", data={"user": "sso-user", "password": "", "csrf": token})
+    assert refused.status_code == 401

@@ -45,6 +45,7 @@ ENTITY_CHOICES = (
     "POLITICAL",
 )
 REPLY_STATES = ("queued", "sent", "suppressed", "failed")
+FILTER_KEYS = ("mailbox", "status", "since", "until", "entity", "reply", "page")
 LOGIN_ATTEMPTS = 10  # per user name and quarter of an hour, across instances
 
 
@@ -95,7 +96,10 @@ def _proxy_user(request: Request) -> str | None:
     context = ctx(request)
     if not context.user_header or request.client is None:
         return None
-    peer = ipaddress.ip_address(request.client.host)
+    try:
+        peer = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return None
     if not any(peer in ipaddress.ip_network(n, strict=False) for n in context.trusted_proxies):
         return None
     return request.headers.get(context.user_header) or None
@@ -224,6 +228,8 @@ async def flagged_list(request: Request, user: User) -> Response:
         page=page,
     )
     rows, total = await ctx(request).store.run(review.list_flagged, user.scope, filters)
+    shown = {k: v for k, v in q.items() if k in FILTER_KEYS and v}
+    await ctx(request).store.run(review.audit, user.name, "list", None, shown)
     pages = max(1, -(-total // filters.per_page))
     query = {k: v for k, v in q.items() if k != "page" and v}
     return render(
