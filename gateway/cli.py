@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
         "upgrade", help="create or migrate the database to this version's schema"
     )
     _add_flags(upgrade, DB_FLAGS)
+    doctor = commands.add_parser(
+        "doctor",
+        help="check settings, policy, database, next hops and tools; say how to fix",
+        description="Check what the gateway needs with these settings; changes nothing.",
+    )
+    _add_flags(doctor, RUN_FLAGS)
     purge = commands.add_parser(
         "purge",
         help="delete what is past its retention period now (the gateway also does it itself)",
@@ -358,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "db": DB_FLAGS,
         "users": DB_FLAGS,
         "purge": PURGE_FLAGS,
+        "doctor": RUN_FLAGS,
         "scan": SCAN_FLAGS,
     }[args.command]
     try:
@@ -371,6 +378,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _users(settings, args)
     if args.command == "purge":
         return _purge(settings)
+    if args.command == "doctor":
+        from gateway.doctor import report, run_checks
+
+        results = run_checks(settings)
+        print(report(results))
+        return 0 if all(r.ok for r in results) else 1
     if args.command == "scan":
         return _scan(settings, args)
     if args.command == "run":

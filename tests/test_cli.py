@@ -234,3 +234,37 @@ def test_sigterm_lets_the_message_in_flight_finish(upstream):
     assert code == 250
     stop(proc)
     assert len(upstream.messages) == 1
+
+
+def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path, upstream):
+    from gateway.store import migrate
+    from gateway.store.engine import make_engine
+
+    database = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = make_engine(database)
+    migrate.upgrade(engine, "0003")  # an older schema than this version's
+    engine.dispose()
+    args = ["doctor", "--database-url", database, "--data-dir", str(tmp_path)]
+    bad = subprocess.run(
+        [*POSTVAGT, *args, "--upstream", f"smtp://127.0.0.1:{free_port()}", "--domain", "k.dk"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "FAIL upstream" in bad.stdout and "Connection refused" in bad.stdout
+    assert "FAIL database" in bad.stdout and "fix: postvagt db upgrade" in bad.stdout
+    assert "Traceback" not in bad.stderr
+    engine = make_engine(database)
+    migrate.upgrade(engine)
+    engine.dispose()
+    good = subprocess.run(
+        [*POSTVAGT, *args, "--upstream", f"smtp://127.0.0.1:{upstream.port}", "--domain", "k.dk"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stdout
+    assert "ok   upstream" in good.stdout and "answers EHLO with 250" in good.stdout
