@@ -21,3 +21,15 @@ def test_readme_has_the_two_setup_commands_and_ci_runs_the_test_one():
     assert re.search(r"^make run\b", README, re.M)
     assert re.search(r"^make test\b", README, re.M)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_shipped_examples_are_valid():
+    from gateway.decide.load import load_policy
+    from gateway.settings import load_settings
+
+    settings = load_settings({}, environ={}, config_file=ROOT / "docs" / "postvagt.yaml")
+    assert settings.database.startswith("postgresql://")
+    for policy in (ROOT / "policies").rglob("*.yaml"):
+        load_policy(policy)
+    unit = (ROOT / "docs" / "postvagt.service").read_text()
+    assert "ExecStart=/opt/postvagt/.venv/bin/postvagt run" in unit
