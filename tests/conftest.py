@@ -72,7 +72,7 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
     Gateway's own ones (next_hop, stages, group_of)."""
     running: list[RunningGateway] = []
 
-    def make(upstream: Upstream | None = None, **options: Any) -> RunningGateway:
+    def make(upstream: Upstream | None = None, /, **options: Any) -> RunningGateway:
         gateway_kwargs = {
             k: options.pop(k)
             for k in ("next_hop", "stages", "group_of", "resolver")
@@ -140,7 +140,28 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _suite_seconds[report.nodeid.split("::")[0]] += report.duration
 
 
+# -- figures the reliability tests measure, printed as one table at the end -----------------
+
+_figures: list[tuple[str, str, str, str]] = []
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """``figure(name, value, target="")``: a measured figure for the summary table (and the
+    check against its target stays an assert in the test)."""
+
+    def record(name: str, value: object, target: str = "") -> None:
+        _figures.append((request.node.name, name, str(value), target))
+
+    return record
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _figures:
+        terminalreporter.section("figures")
+        terminalreporter.write_line(f"{'test':44} {'figure':44} {'value':>12}  target")
+        for test, name, value, target in _figures:
+            terminalreporter.write_line(f"{test[:44]:44} {name[:44]:44} {value:>12}  {target}")
     if not _suite_seconds:
         return
     terminalreporter.section("time per suite")
