@@ -161,3 +161,122 @@ def test_chaos_at_the_next_hop(make_gateway, figure, flags, expected):
     assert lost == []
     if not ambiguous:
         assert duplicates == 0
+
+
+# -- crash the gateway ------------------------------------------------------------------------
+
+CRASH_ROUNDS = 30
+
+
+def _start_gateway(folder: Path, port: int, upstream_port: int) -> tuple[subprocess.Popen, float]:
+    from tests.test_cli import POSTVAGT, clean_env, wait_listening
+
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            *POSTVAGT,
+            "run",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--web-listen",
+            "127.0.0.1:0",
+            "--upstream",
+            f"smtp://127.0.0.1:{upstream_port}",
+            "--domain",
+            "kommune.example",
+            "--data-dir",
+            str(folder),
+        ],
+        env={
+            **clean_env(),
+            "POSTVAGT_DETECT_WORKERS": "1",
+            "POSTVAGT_REPLY_BUDGET": "20",
+            "POSTVAGT_INSPECT_BUDGET": "10",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_listening(port, proc)
+    return proc, time.monotonic() - started
+
+
+def test_sigkill_at_random_points_loses_nothing(upstream, tmp_path, figure):
+    """A retrying client (as an MTA retries a 4xx or a dropped session) keeps sending
+    token-marked mails with fictional CPR numbers while the gateway is SIGKILLed at a random
+    moment, 30 times: mid-DATA, during inspection, after the upstream's 250 and before ours."""
+    import random
+    import threading
+
+    from sqlalchemy import create_engine, select
+
+    from gateway.store.tables import messages
+    from tests import fictional
+
+    rng = random.Random(30)
+    port = free_port()
+    upstream.handler.stall["DATA"] = 0.05  # widens the window between its 250 and ours
+    pending = [uuid.uuid4().hex for _ in range(3 * CRASH_ROUNDS)]
+    acked: list[str] = []
+    attempts = Counter()
+    stop = threading.Event()
+
+    def client() -> None:
+        while pending and not stop.is_set():
+            token = pending[0]
+            attempts[token] += 1
+            body = (
+                f"Subject: test\r\n\r\nMit CPR-nummer er {fictional.cpr(rng)}.\r\n"
+                f"token={token}\r\n" + "x" * rng.randrange(0, 200_000)
+            ).encode()
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                    smtp.sendmail(f"t{token}@borger.example", [MAILBOX], body)
+                acked.append(pending.pop(0))
+            except (OSError, smtplib.SMTPException):
+                time.sleep(0.05)  # the gateway is down or said 4xx: retry, as an MTA does
+
+    restarts = []
+    proc, _ = _start_gateway(tmp_path / "var", port, upstream.port)
+    worker = threading.Thread(target=client)
+    worker.start()
+    try:
+        for _ in range(CRASH_ROUNDS):
+            time.sleep(rng.uniform(0.05, 0.8))
+            proc.kill()  # SIGKILL: no shutdown, no cleanup
+            proc.wait()
+            proc, seconds = _start_gateway(tmp_path / "var", port, upstream.port)
+            restarts.append(seconds)
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(60)
+        proc.terminate()
+        proc.wait(30)
+    delivered = Counter()
+    for m in upstream.messages:
+        for line in m.content.decode(errors="replace").splitlines():
+            if line.startswith("token="):
+                delivered[line.removeprefix("token=")] += 1
+    lost = [t for t in acked if delivered[t] == 0]
+    duplicates = sum(n - 1 for n in delivered.values() if n > 1)
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'postvagt.db'}")
+    with engine.connect() as c:
+        rows = {r.mail_from: r for r in c.execute(select(messages)).all()}
+    engine.dispose()
+    missing = [t for t in acked if f"t{t}@borger.example" not in rows]
+    unflagged = [
+        t
+        for t in acked
+        if t not in missing and rows[f"t{t}@borger.example"].journal_state != "open"
+    ]
+    figure("SIGKILL rounds", CRASH_ROUNDS)
+    figure("messages acknowledged", f"{len(acked)}/{len(acked) + len(pending)}")
+    figure("lost (acknowledged, not delivered)", f"{len(lost)}/{len(acked)}", "0")
+    figure("duplicates (retry after an unanswered 250)", duplicates, "counted")
+    figure("client retries", sum(attempts.values()) - len(attempts))
+    figure("flagged records missing", len(missing) + len(unflagged), "0")
+    figure("seconds to serve again (mean)", f"{sum(restarts) / len(restarts):.2f}")
+    assert pending == []
+    assert lost == [] and missing == [] and unflagged == []
