@@ -16,6 +16,7 @@ from gateway.act.outbox import OutboxSender
 from gateway.act.relay import SmtpNextHop
 from gateway.act.reply import ReplyIdentity
 from gateway.authentication import DnsResolver, Resolver
+from gateway.connections import ConnectionLimit
 from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
 from gateway.detect.worker import DetectorPool
@@ -160,6 +161,9 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
+        self.connections = ConnectionLimit(
+            settings.max_connections, settings.max_connections_per_client, settings.trusted_clients
+        )
         self.web: WebServer | None = None
         self._housekeeper: asyncio.Task[None] | None = None
 
@@ -168,6 +172,7 @@ class Gateway:
         protocol = GatewaySMTP(
             self.handler,
             line_length_limit=s.max_line_length,
+            limit=self.connections,
             data_size_limit=s.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,

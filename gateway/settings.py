@@ -105,6 +105,14 @@ class Settings(BaseModel):
     upstream_idle: Annotated[float, Field(gt=0)] = Field(
         20.0, description="Seconds an idle upstream connection is kept before it is closed."
     )
+    max_connections: Annotated[int, Field(ge=1)] = Field(
+        1000, description="Open SMTP connections; past it a new one gets 421 and is closed."
+    )
+    max_connections_per_client: Annotated[int, Field(ge=1)] = Field(
+        20,
+        description="Open connections from one address (trusted_clients are not limited), "
+        "so slow or idle clients from one place cannot crowd out the rest.",
+    )
     max_inflight: Annotated[int, Field(ge=1)] = Field(
         200,
         description="Open transactions above which MAIL gets 451 4.3.2: refuse work we "

@@ -18,6 +18,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.act.nexthop import NextHop, Transaction
+from gateway.connections import BUSY, ConnectionLimit
 from gateway.model import TEMPFAIL, Received, Reply, Slot, TlsInfo
 from gateway.pipeline import Pipeline
 
@@ -77,16 +78,35 @@ class GatewaySession(Session):
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP with a longer line limit and a hook when the client goes away."""
 
-    def __init__(self, handler: GatewayHandler, *, line_length_limit: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: GatewayHandler,
+        *,
+        line_length_limit: int,
+        limit: ConnectionLimit | None = None,
+        **kwargs: Any,
+    ) -> None:
         # Read by SMTP.__init__ to size its stream buffer, so set it first.
         self.line_length_limit = line_length_limit
         super().__init__(handler, **kwargs)
         self._gateway_handler = handler
+        self._limit = limit
+        self._counted: str | None = None  # the peer this connection is counted for
+        self._refused = False
 
     def _create_session(self) -> GatewaySession:
         return GatewaySession(self.loop)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._limit is not None and self._counted is None and self.transport is None:
+            peer = (transport.get_extra_info("peername") or ("?",))[0]
+            if not self._limit.admit(str(peer)):
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(BUSY)
+                transport.close()
+                self._refused = True
+                return
+            self._counted = str(peer)
         # After STARTTLS aiosmtpd starts a fresh session (RFC 3207 resets the state): the old
         # one's upstream transaction must be given back, or it leaks with its inflight count.
         previous = self.session
@@ -95,6 +115,11 @@ class GatewaySMTP(SMTP):
             self._gateway_handler.session_closed(previous)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # never admitted: nothing of aiosmtpd's was started
+        if self._counted is not None and self._limit is not None:
+            self._limit.release(self._counted)
+            self._counted = None
         session = self.session
         super().connection_lost(error)
         if isinstance(session, GatewaySession):

@@ -280,3 +280,68 @@ def test_sigkill_at_random_points_loses_nothing(upstream, tmp_path, figure):
     figure("seconds to serve again (mean)", f"{sum(restarts) / len(restarts):.2f}")
     assert pending == []
     assert lost == [] and missing == [] and unflagged == []
+
+
+# -- protocol abuse -----------------------------------------------------------------------------
+
+
+def test_idle_and_slow_clients_cannot_crowd_out_others(upstream, make_gateway, figure):
+    import socket
+
+    from tests.servers import RawClient
+    from tests.test_smtp import message
+
+    gw = make_gateway(
+        upstream, max_connections_per_client=5, max_connections=8, trusted_clients=["10.9.9.9/32"]
+    )
+    idle = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(5)]
+    for sock in idle:
+        assert sock.recv(100).startswith(b"220")  # greeted, then silent: slowloris
+    refused = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    assert refused.recv(100).startswith(b"421 4.3.2")
+    refused.close()
+    # Another client is still served at once, from its own address.
+    canary = RawClient(gw.port, source="127.0.0.2")
+    started = time.monotonic()
+    canary.command("EHLO canary.example")
+    canary.close()
+    figure("canary EHLO with 5 idle clients (ms)", f"{(time.monotonic() - started) * 1000:.1f}")
+    # The global cap: 5 idle + 3 more from elsewhere, then 421 for anyone.
+    others = [RawClient(gw.port, source="127.0.0.3") for _ in range(3)]
+    sock = socket.create_connection(
+        ("127.0.0.1", gw.port), timeout=10, source_address=("127.0.0.4", 0)
+    )
+    assert sock.recv(100).startswith(b"421")
+    sock.close()
+    for client in others:
+        client.close()
+    for sock in idle:
+        sock.close()
+    time.sleep(0.3)
+    # Freed slots are given back: mail flows again.
+    from tests.test_smtp import send as send_mail
+
+    send_mail(gw.port, message())
+    assert len(upstream.messages) == 1
+    figure("connections refused past the caps", 2, "421, never a hang")
+
+
+def test_overlong_commands_and_garbage_get_clear_replies(upstream, make_gateway, figure):
+    from tests.servers import RawClient
+
+    gw = make_gateway(upstream)
+    client = RawClient(gw.port)
+    try:
+        replies = [
+            client.command("EHLO " + "a" * 5000),
+            client.command("MAIL FROM:<" + "b" * 5000 + "@example.net>"),
+            client.command("\x00\x01\x02 garbage"),
+            client.command("RCPT TO:<x@kommune.example>"),
+            client.command("NOOP"),
+        ]
+    finally:
+        client.close()
+    codes = [r[:3] for r in replies]
+    figure("replies to oversized/garbage commands", " ".join(codes), "5xx/503, then 250")
+    assert all(c[0] in "45" for c in codes[:4]) and codes[4] == "250"
+    assert upstream.messages == []
