@@ -320,6 +320,10 @@ class Gateway:
             self._watcher.cancel()
         if self._housekeeper is not None:
             self._housekeeper.cancel()
+        await asyncio.gather(
+            *(t for t in (self._watcher, self._housekeeper) if t is not None),
+            return_exceptions=True,
+        )
         await self.handler.drain(self.settings.shutdown_grace)
         open_sessions = [s for s in self._sessions if s.transport is not None]
         for session in open_sessions:
