@@ -15,7 +15,7 @@ from gateway.store.tables import quarantine
 from tests import fictional
 from tests.servers import Upstream, free_port
 from tests.test_cli import POSTVAGT, clean_env, wait_listening
-from tests.test_smtp import wait_for
+from tests.test_smtp import split, wait_for
 from tests.test_web import csrf, send
 
 POLICY = """\
@@ -28,7 +28,7 @@ mailboxes:
 replies: {require_authentication: false}
 rules:
   - name: health-held
-    when: {entities: [HEALTH], min_count: 2, encrypted: false}
+    when: {entities: [HEALTH], min_count: 4, encrypted: false}
     then: {action: quarantine, journal: true, reply: true}
   - name: personal-data
     when: {entities: [DK_CPR, HEALTH, SOCIAL], encrypted: false}
@@ -95,10 +95,11 @@ def test_nothing_of_the_content_is_kept(tmp_path):
         for n, (name, number) in enumerate(zip(NAMES * 2, numbers, strict=False)):
             subject = f"{name} – diagnose og behandling, CPR {number} (sag {n})"
             subjects.append(subject)
+            health = "Jeg har fået en diagnose og er i behandling for min sygdom. " if n % 2 else ""
             body = (
-                f"Kære kommune\n\nJeg hedder {name}, CPR-nummer {number}. Jeg har fået en "
-                f"diagnose og er i behandling for min sygdom. Jeg modtager kontanthjælp.\n"
-            )
+                f"Kære kommune\n\nJeg hedder {name}, CPR-nummer {number}. {health}"
+                "Jeg modtager kontanthjælp.\n"
+            )  # the odd ones are held for review, the even ones delivered
             send(port, f"borger{n}@borger.example", "borgerservice@kommune.example", subject, body)
         assert wait_for(lambda: len(relay.messages) >= len(numbers), timeout=30)  # the replies
         made = subprocess.run(
@@ -151,7 +152,10 @@ def test_nothing_of_the_content_is_kept(tmp_path):
     dump = "\n".join(database.iterdump())
     database.close()
     sent = "\n".join(m.content.decode("utf-8", "replace") for m in relay.messages)
+    ours = "\n".join(split(m.content)[0].decode("utf-8", "replace") for m in upstream.messages)
+    assert ours.count("X-Postvagt-Journal: required") == len(upstream.messages) > 0
     haystacks = {
+        "headers we add to delivered mail": ours,
         "database": dump,
         "logs": logs,
         "replies and digest": sent,

@@ -7,6 +7,7 @@ next hop, not guessed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import smtplib
 import subprocess
@@ -165,7 +166,7 @@ def test_chaos_at_the_next_hop(make_gateway, figure, flags, expected):
 
 # -- crash the gateway ------------------------------------------------------------------------
 
-CRASH_ROUNDS = 30
+CRASH_ROUNDS = int(os.environ.get("CRASH_ROUNDS", "30"))  # bench/reliability.py: hundreds
 
 
 def _start_gateway(folder: Path, port: int, upstream_port: int) -> tuple[subprocess.Popen, float]:
