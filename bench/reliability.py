@@ -163,7 +163,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.crash_rounds, args.fuzz, args.seconds = 30, 300, 10
-    env = {**os.environ, "CRASH_ROUNDS": str(args.crash_rounds), "FUZZ_EXAMPLES": str(args.fuzz)}
+    env = {
+        **os.environ,
+        "CRASH_ROUNDS": str(args.crash_rounds),
+        "FUZZ_EXAMPLES": str(args.fuzz),
+        "TINY_PARTS": "100000" if args.quick else "1000000",  # a million parts: ~13 MB
+    }
     print("== 1. under fire (longer loops)", flush=True)
     suite = subprocess.run(
         [

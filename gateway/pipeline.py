@@ -36,6 +36,7 @@ from gateway.store import Store, StoreUnavailable
 from gateway.store.records import RecordRef
 
 log = logging.getLogger("postvagt.pipeline")
+LARGE_MESSAGE = 1024 * 1024
 messages_log = logging.getLogger("postvagt.messages")
 
 
@@ -162,6 +163,7 @@ class Pipeline:
         reply_identity: ReplyIdentity | None = None,
         on_reply_queued: Callable[[], None] = lambda: None,
         metrics: Metrics | None = None,
+        large_lanes: int = 1,
     ) -> None:
         self._store = store
         self._policy = policy
@@ -170,6 +172,7 @@ class Pipeline:
         self._inline = tuple(s for s in stages if not s.offload)
         self._offloaded = tuple(s for s in stages if s.offload)
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="postvagt-inspect")
+        self._large = asyncio.Semaphore(max(1, large_lanes))
         self._inspect_budget = inspect_budget
         self._reply_budget = reply_budget
         self._identity = reply_identity or ReplyIdentity(from_address=f"postvagt@{hostname}")
@@ -183,14 +186,30 @@ class Pipeline:
         facts = _run_stages(self._inline, received, facts)
         if not self._offloaded:
             return facts
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _run_stages, self._offloaded, received, facts)
         try:
-            return await asyncio.wait_for(future, self._inspect_budget)
+            return await asyncio.wait_for(self._offload(received, facts), self._inspect_budget)
         except TimeoutError:
             # The worker thread cannot be killed; it finishes in the background.
             log.warning("id=%s inspection over its %ss budget", received.id, self._inspect_budget)
             return facts.with_unscanned(Unscanned.TIMEOUT)
+
+    async def _offload(self, received: Received, facts: Inspection) -> Inspection:
+        """Large messages take at most ``large_lanes`` workers, so ordinary mail never waits
+        behind ten 30 MB messages (head-of-line blocking; bench/reliability.py's canary). A
+        lane is given back when its work really ends, not when its budget does."""
+        loop = asyncio.get_running_loop()
+        large = len(received.raw) >= LARGE_MESSAGE
+        if large:
+            await self._large.acquire()
+        try:
+            work = self._executor.submit(_run_stages, self._offloaded, received, facts)
+        except BaseException:
+            if large:
+                self._large.release()
+            raise
+        if large:
+            work.add_done_callback(lambda _: loop.call_soon_threadsafe(self._large.release))
+        return await asyncio.wrap_future(work)
 
     def outgoing_bytes(self, received: Received, facts: Inspection) -> bytes:
         """The bytes we send on: our headers in front of the message as received."""
@@ -248,7 +267,10 @@ class Pipeline:
             # is reset when it is released) and nobody gets a bounce.
             reply = Reply(550, verdict.reject_text)
         else:
-            message = self.outgoing_bytes(received, facts)
+            if len(received.raw) < LARGE_MESSAGE:
+                message = self.outgoing_bytes(received, facts)
+            else:  # copying and scanning tens of MB: off the event loop
+                message = await asyncio.to_thread(self.outgoing_bytes, received, facts)
             remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
             reply = await transaction.data(message, timeout=remaining)
         delivered = reply.positive and (verdict is None or verdict.action == "deliver")

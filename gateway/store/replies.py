@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.act.reply import ReplyPlan
@@ -41,6 +41,9 @@ def settle_reply(connection: Connection, message_id: str, plan: ReplyPlan) -> st
     Runs in a savepoint: whatever goes wrong here costs the reply, never the record of the
     accepted original that shares the transaction (the client already has its 250).
     """
+    if plan.suppressed is not None:
+        # The common case, one statement: no claim to take, nothing to roll back.
+        return _not_sent(connection, message_id, plan.suppressed)
     if earlier := _settled_before(connection, message_id):
         return earlier
     try:
@@ -52,12 +55,21 @@ def settle_reply(connection: Connection, message_id: str, plan: ReplyPlan) -> st
         return "failed"
 
 
-def _set_state(connection: Connection, message_id: str, state: str, reason: str) -> None:
-    connection.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(reply_state=state, reply_reason=reason[:255])
-    )
+def _set_state(
+    connection: Connection,
+    message_id: str,
+    state: str,
+    reason: str,
+    *,
+    unless_settled: bool = False,
+) -> bool:
+    statement = update(messages).where(messages.c.id == message_id)
+    if unless_settled:
+        statement = statement.where(
+            or_(messages.c.reply_state.is_(None), messages.c.reply_state.not_in(SETTLED))
+        )
+    result = connection.execute(statement.values(reply_state=state, reply_reason=reason[:255]))
+    return result.rowcount == 1
 
 
 def _settle(connection: Connection, message_id: str, plan: ReplyPlan) -> str:
@@ -100,10 +112,10 @@ def _copied_before(connection: Connection, message_id: str) -> bool:
 
 
 def _not_sent(connection: Connection, message_id: str, reason: str) -> str:
-    if earlier := _settled_before(connection, message_id):
-        return earlier
-    _set_state(connection, message_id, "suppressed", reason)
-    return "suppressed"
+    """Suppressed, unless an earlier attempt of this message already settled its reply."""
+    if _set_state(connection, message_id, "suppressed", reason, unless_settled=True):
+        return "suppressed"
+    return _settled_before(connection, message_id) or "suppressed"
 
 
 def record_outcome_with_reply(

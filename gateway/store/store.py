@@ -30,6 +30,7 @@ from gateway.store.records import RecordRef
 from gateway.store.writer import BatchingWriter, WriterUnavailable
 
 log = logging.getLogger("postvagt.store")
+HASH_ON_LOOP = 256 * 1024
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -129,11 +130,15 @@ class Store:
         self, received: Received, facts: Inspection, review: ReviewFacts | None = None
     ) -> RecordRef:
         message_id = facts.parsed.message_id if facts.parsed else None
+        if len(received.raw) < HASH_ON_LOOP:
+            key = records.idempotency_key(received, message_id)
+        else:  # hashing 30 MB takes the event loop ~60 ms: other sessions would wait
+            key = await asyncio.to_thread(records.idempotency_key, received, message_id)
         return await self.run(
             records.record_pending,
             received,
             facts,
-            key=records.idempotency_key(received, message_id),
+            key=key,
             instance=self.instance,
             slot=self.slot,
             review=review,
