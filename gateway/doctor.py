@@ -49,7 +49,8 @@ def check_database(settings: Settings) -> Check:
     try:
         engine = make_engine(settings.database, sqlite_synchronous=settings.sqlite_synchronous)
     except Exception as e:
-        return Check("database", False, f"{type(e).__name__}: {e}", "check database_url")
+        # The message may quote the URL, password included: its type only.
+        return Check("database", False, type(e).__name__, "check database_url")
     url = engine.url.render_as_string(hide_password=True)
     try:
         if engine.dialect.name == "sqlite" and not Path(engine.url.database or "").exists():

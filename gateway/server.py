@@ -240,8 +240,9 @@ class Gateway:
 
     async def release(self, message_id: str) -> Reply:
         """Deliver a quarantined message to the next hop, as it arrived, with our id and a
-        verdict header saying staff released it."""
-        held = await self.store.run(review.held_for_release, message_id, self.store.quarantine)
+        verdict header saying staff released it. Claimed first, so two clicks (or two
+        instances) send it once; all recipients or none: a refusal keeps it held."""
+        held = await self.store.run(review.claim_release, message_id, self.store.quarantine)
         if held is None:
             return Reply(550, "5.0.0 not held (any more)")
         mail_from, recipients, raw = held
@@ -256,19 +257,19 @@ class Gateway:
         transaction = await self.next_hop.begin()
         try:
             reply = await transaction.mail(mail_from, ["SMTPUTF8"] if smtputf8 else [], smtputf8)
-            accepted = 0
             for recipient in recipients if reply.positive else []:
-                answer = await transaction.rcpt(recipient, smtputf8)
-                accepted += answer.positive
-                if not answer.positive:
-                    reply = answer
-            if reply.positive or accepted:
+                reply = await transaction.rcpt(recipient, smtputf8)
+                if not reply.positive:
+                    break
+            if reply.positive:
                 reply = await transaction.data(data, timeout=self.settings.upstream_timeout)
         except Exception:
             log.exception("id=%s release failed", message_id)
             reply = TEMPFAIL
         finally:
             await transaction.release()
+        if not reply.positive:
+            await self.store.run(review.unclaim_release, message_id)
         return reply
 
     async def housekeep(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from gateway.act import digest
 from gateway.decide.load import load_policy
-from gateway.store import Store, records, retention
+from gateway.store import Store, primitives, records, retention
 from gateway.store.review import audit
 from gateway.store.tables import audit_log, messages, outbox, quarantine
 from tests import fictional
@@ -60,20 +60,48 @@ def test_flagged_mail_is_copied_to_the_journal_mailbox_once(make_gateway, upstre
         assert copy.rcpt_tos == ["esdh-import@kommune.example"] and copy.mail_from in ("", "<>")
         assert b"X-Postvagt-Journal: required; id=" in copy.content
         assert copy.content == upstream.messages[0].content  # what the mailbox got, exactly
+
+        # Once sent, the database keeps no copy of the message.
+        def emptied() -> bool:
+            rows = _outbox(gw.settings.database)
+            return bool(rows) and rows[0].state == "sent" and rows[0].payload == b""
+
+        assert wait_for(emptied)
     finally:
         relay.close()
 
 
-def _old_record(store: Store, days: float, *, held: bytes | None = None) -> str:
-    r = received(raw=f"Subject: x\r\n\r\n{days}\r\n".encode())
+def _outbox(database: str) -> list:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database)
+    with engine.connect() as c:
+        rows = c.execute(select(outbox)).all()
+    engine.dispose()
+    return rows
+
+
+def _old_record(
+    store: Store,
+    days: float,
+    *,
+    held: bytes | None = None,
+    held_days: float | None = None,
+    state: str = "delivered",
+) -> str:
+    r = received(raw=f"Subject: x\r\n\r\n{days} {held_days} {state}\r\n".encode())
+    key = r.id.replace("-", "").ljust(64, "0")
     with store.engine.begin() as c:
-        ref = records.record_pending(c, r, FACTS, key=f"{days:064}"[:64], instance="t", slot="mx")
+        ref = records.record_pending(c, r, FACTS, key=key, instance="t", slot="mx")
         if held is not None:
             records.store_quarantined(c, ref.id, held, store.quarantine)
+        else:
+            c.execute(messages.update().where(messages.c.id == ref.id).values(state=state))
         then = datetime.now(UTC) - timedelta(days=days)
+        held_then = datetime.now(UTC) - timedelta(days=days if held_days is None else held_days)
         c.execute(messages.update().where(messages.c.id == ref.id).values(received_at=then))
         c.execute(
-            quarantine.update().where(quarantine.c.message_id == ref.id).values(stored_at=then)
+            quarantine.update().where(quarantine.c.message_id == ref.id).values(stored_at=held_then)
         )
         audit(c, "staff", "view", ref.id)
     return ref.id
@@ -84,6 +112,13 @@ def test_retention_deletes_what_it_should_and_nothing_else(store: Store):
     keep_held = _old_record(store, 2, held=b"Subject: held\r\n\r\nx\r\n")
     drop_held_copy = _old_record(store, 40, held=b"Subject: old\r\n\r\nx\r\n")
     drop = _old_record(store, 200)
+    in_flight = _old_record(store, 200, state="pending")  # a process died mid-message
+    held_longer = _old_record(store, 200, held=b"Subject: h\r\n\r\nx\r\n", held_days=5)
+    unsent = _old_record(store, 200)
+    with store.engine.begin() as c:
+        primitives.enqueue(
+            c, kind="reply", mail_from="", recipient="a@b.dk", payload=b"x", message_id=unsent
+        )
     total = retention.Purged()
     while True:
         batch = store.transaction(retention.purge_batch, records_days=180, quarantine_days=30)
@@ -96,8 +131,8 @@ def test_retention_deletes_what_it_should_and_nothing_else(store: Store):
         left = {r.id: r for r in c.execute(select(messages)).all()}
         held = {r.message_id for r in c.execute(select(quarantine)).all()}
         audited = {r.target for r in c.execute(select(audit_log)).all()}
-    assert set(left) == {keep, keep_held, drop_held_copy}
-    assert held == {keep_held}
+    assert set(left) == {keep, keep_held, drop_held_copy, in_flight, held_longer, unsent}
+    assert held == {keep_held, held_longer}
     assert left[drop_held_copy].upstream_reply == "held copy removed by retention"
     assert audited >= {keep, keep_held, drop_held_copy, drop}  # the audit log outlives them
 
@@ -148,10 +183,14 @@ def test_daily_digest_once_a_day_with_counts_only(store: Store, tmp_path: Path):
         "from_address": "postvagt@kommune.example",
         "base_url": "https://postvagt.kommune.example/",
     }
+    day = date(2026, 11, 28)
     with store.engine.begin() as c:
-        assert digest.queue_digests(c, policy, **kwargs) == ["byggesag"]
-        assert digest.queue_digests(c, policy, **kwargs) == []  # once a day, all instances
+        assert digest.queue_digests(c, policy, **kwargs, today=day) == ["byggesag"]
+        assert digest.queue_digests(c, policy, **kwargs, today=day) == []  # once that day
         (item,) = c.execute(select(outbox)).all()
+        assert digest.queue_digests(c, policy, **kwargs, today=day + timedelta(days=1)) == [
+            "byggesag"
+        ]  # and again the next, whatever the hour
     assert item.kind == "digest" and item.recipient == "byg-team@kommune.example"
     text = item.payload.decode()
     assert "3 mails til Testby Kommune, Byggesager" in text.replace("=\n", "")

@@ -8,7 +8,7 @@ mail. Once a day per mailbox across all instances (the store's claim), at or aft
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -75,10 +75,12 @@ def queue_digests(
     *,
     from_address: str,
     base_url: str,
-    period: timedelta = timedelta(hours=20),
+    today: date | None = None,
 ) -> list[str]:
     """Queue today's digest for every mailbox that has a staff address and open mail;
-    returns the mailboxes queued. Safe to call often: the claim makes it once a period."""
+    returns the mailboxes queued. Safe to call often: the claim is per mailbox and local
+    date, so it is once a day whatever the hour."""
+    today = today or date.today()
     queued = []
     for mailbox in policy_.mailboxes:
         if not mailbox.staff_address:
@@ -86,7 +88,8 @@ def queue_digests(
         facts = waiting(connection, mailbox.name)
         if facts.open == 0:
             continue
-        if not primitives.claim_once(connection, DIGEST_SCOPE, mailbox.name, period):
+        key = f"{mailbox.name}:{today.isoformat()}"
+        if not primitives.claim_once(connection, DIGEST_SCOPE, key, timedelta(days=2)):
             continue
         message = build_digest(
             mailbox=mailbox.name,

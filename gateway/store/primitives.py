@@ -194,6 +194,10 @@ def finish_outbox(
         values = {"state": "queued", "not_before": result.not_before, "last_error": result.error}
     else:
         values = {"state": "failed", "last_error": result.error}
+    if item.kind == "journal-copy" and not isinstance(result, Retry):
+        # A journal copy is the whole message: once it is sent (or given up) the database
+        # keeps no copy of it — the held-mail retention must not be outlived by the outbox.
+        values["payload"] = b""
     if isinstance(values.get("last_error"), str):
         values["last_error"] = str(values["last_error"])[:512]
     changed = connection.execute(

@@ -65,9 +65,28 @@ def purge_batch(
         done.quarantined = len(ids)
         done.files.extend(row.path for row in held if row.path)
     cutoff = now - timedelta(days=records_days)
+    # Never a record still in flight, one whose held copy is younger than its own period, or
+    # one with a reply or journal copy not sent yet: they go in a later run.
+    held_young = (
+        select(quarantine.c.message_id)
+        .where(quarantine.c.message_id == messages.c.id, quarantine.c.stored_at >= held_cutoff)
+        .exists()
+    )
+    unsent = (
+        select(outbox.c.id)
+        .where(outbox.c.message_id == messages.c.id, outbox.c.state.in_(("queued", "sending")))
+        .exists()
+    )
     old = list(
         connection.execute(
-            select(messages.c.id).where(messages.c.received_at < cutoff).limit(BATCH)
+            select(messages.c.id)
+            .where(
+                messages.c.received_at < cutoff,
+                messages.c.state != "pending",
+                ~held_young,
+                ~unsent,
+            )
+            .limit(BATCH)
         ).scalars()
     )
     if old:

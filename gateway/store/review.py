@@ -158,45 +158,60 @@ def mark(
 
 def forget_quarantined(
     connection: Connection, message_id: str, mailboxes: list[str] | None, actor: str
-) -> None:
-    """Delete the held copy (the record and its audit trail stay)."""
+) -> str | None:
+    """Delete the held copy (the record and its audit trail stay); returns its file, for the
+    caller to remove after the commit, if it lives in the quarantine folder."""
     get_flagged(connection, message_id, mailboxes)
-    removed = connection.execute(delete(quarantine).where(quarantine.c.message_id == message_id))
-    if removed.rowcount != 1:
+    held = connection.execute(
+        select(quarantine.c.path, quarantine.c.released_at).where(
+            quarantine.c.message_id == message_id
+        )
+    ).first()
+    if held is None:
         raise NotFound(message_id)
-    connection.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(state="failed", upstream_reply="quarantined copy deleted by staff")
-    )
+    connection.execute(delete(quarantine).where(quarantine.c.message_id == message_id))
+    if held.released_at is None:  # a released mail was delivered: its record says so
+        connection.execute(
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(state="failed", upstream_reply="quarantined copy deleted by staff")
+        )
     audit(connection, actor, "delete-quarantined", message_id)
+    return str(held.path) if held.path else None
 
 
-def held_for_release(
+def claim_release(
     connection: Connection, message_id: str, place: QuarantinePlace
 ) -> tuple[str, list[str], bytes] | None:
-    """Envelope and raw bytes of a message still held, else None."""
-    row = connection.execute(
-        select(messages.c.mail_from, messages.c.recipients)
-        .join(quarantine, quarantine.c.message_id == messages.c.id)
-        .where(messages.c.id == message_id, quarantine.c.released_at.is_(None))
-    ).first()
-    if row is None:
+    """Take a held message for release — one winner, however many staff click — and return
+    its envelope and raw bytes; None if it is not held (any more)."""
+    claimed = connection.execute(
+        update(quarantine)
+        .where(quarantine.c.message_id == message_id, quarantine.c.released_at.is_(None))
+        .values(released_at=datetime.now(UTC))
+    )
+    if claimed.rowcount != 1:
         return None
+    row = connection.execute(
+        select(messages.c.mail_from, messages.c.recipients).where(messages.c.id == message_id)
+    ).one()
     return row.mail_from, list(row.recipients), read_quarantined(connection, message_id, place)
 
 
-def mark_released(connection: Connection, message_id: str, actor: str, reply: str) -> None:
-    now = datetime.now(UTC)
+def unclaim_release(connection: Connection, message_id: str) -> None:
+    """The next hop did not take it: held again."""
     connection.execute(
-        update(quarantine).where(quarantine.c.message_id == message_id).values(released_at=now)
+        update(quarantine).where(quarantine.c.message_id == message_id).values(released_at=None)
     )
+
+
+def mark_released(connection: Connection, message_id: str, actor: str, reply: str) -> None:
     connection.execute(
         update(messages)
         .where(messages.c.id == message_id)
-        .values(state="delivered", updated_at=now, upstream_reply=reply[:512])
+        .values(state="delivered", updated_at=datetime.now(UTC), upstream_reply=reply[:512])
     )
-    audit(connection, actor, "release", message_id, {"upstream": reply[:200]})
+    audit(connection, actor, "release", message_id, {"upstream": reply[:3]})
 
 
 def counts(connection: Connection) -> dict[str, int]:

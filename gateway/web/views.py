@@ -3,6 +3,7 @@ staff see their mailboxes only; every view and action is audited (gateway.store.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from starlette.templating import Jinja2Templates
 from gateway.decide.holder import PolicyHolder
 from gateway.metrics import Metrics
 from gateway.model import Reply
-from gateway.store import Store, StoreUnavailable, primitives, records, review
+from gateway.store import Store, StoreUnavailable, primitives, records, retention, review
 from gateway.store.tables import JOURNAL_STATES
 from gateway.store.users import User, find_user
 from gateway.web.auth import csrf_ok, new_csrf_token, verify_password
@@ -46,7 +47,9 @@ ENTITY_CHOICES = (
 )
 REPLY_STATES = ("queued", "sent", "suppressed", "failed")
 FILTER_KEYS = ("mailbox", "status", "since", "until", "entity", "reply", "page")
-LOGIN_ATTEMPTS = 10  # per user name and quarter of an hour, across instances
+# Failed logins per user name per quarter of an hour (five times as many per client address),
+# across instances.
+LOGIN_ATTEMPTS = 10
 
 
 @dataclass
@@ -61,6 +64,8 @@ class WebContext:
     in_flight: Callable[[], int] = lambda: 0
     user_header: str | None = None
     trusted_proxies: list[str] = field(default_factory=list)
+    # Password checks at once: bounded CPU during a login flood.
+    hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
 
 def ctx(request: Request) -> WebContext:
@@ -102,7 +107,9 @@ def _proxy_user(request: Request) -> str | None:
         return None
     if not any(peer in ipaddress.ip_network(n, strict=False) for n in context.trusted_proxies):
         return None
-    return request.headers.get(context.user_header) or None
+    values = request.headers.getlist(context.user_header)
+    # Exactly one: a proxy that appends instead of replacing would let the client's win.
+    return values[0] if len(values) == 1 and values[0] else None
 
 
 async def current_user(request: Request) -> User | None:
@@ -161,14 +168,29 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
     store = ctx(request).store
+    client = request.client.host if request.client else "-"
+    # Per name (guessing one account's password) and per address (spraying many names).
     allowed = await store.run(
         primitives.take_quota, "login", name.lower(), LOGIN_ATTEMPTS, timedelta(minutes=15)
+    ) and await store.run(
+        primitives.take_quota,
+        "login-client",
+        client,
+        LOGIN_ATTEMPTS * 5,
+        timedelta(minutes=15),
     )
     if not allowed:
         return render(request, "login.html", 429, error=t["login_throttled"], next=target)
     user = await store.run(_find, name)
-    if not verify_password(user.password_hash if user else None, password):
-        await store.run(review.audit, name or "-", "login-failed")
+    # argon2 takes ~0.1 s of CPU on purpose: never on the loop that also serves SMTP.
+    async with ctx(request).hashing:
+        ok = await asyncio.to_thread(
+            verify_password, user.password_hash if user else None, password
+        )
+    if not ok:
+        # Only a real account's name goes into the audit log: a password typed into the
+        # user field must not be kept for ever.
+        await store.run(review.audit, user.name if user else "(unknown user)", "login-failed")
         return render(request, "login.html", 401, error=t["login_failed"], next=target)
     lang = language(request)
     request.session.clear()  # a fresh session at login: no fixation
@@ -297,8 +319,9 @@ async def release(request: Request, user: User) -> Response:
         return render(request, "error.html", 400, message="release is not available here")
     reply = await context.release(message_id)
     if not reply.positive:
+        # The reply text can name a recipient: the audit log, kept longest, gets the code.
         await context.store.run(
-            review.audit, user.name, "release-refused", message_id, {"upstream": str(reply)}
+            review.audit, user.name, "release-refused", message_id, {"upstream": reply.code}
         )
         return render(request, "error.html", 502, message=f"upstream: {reply}")
     await context.store.run(review.mark_released, message_id, user.name, str(reply))
@@ -308,7 +331,10 @@ async def release(request: Request, user: User) -> Response:
 @login_required
 async def delete_held(request: Request, user: User) -> Response:
     message_id = request.path_params["id"]
-    await ctx(request).store.run(review.forget_quarantined, message_id, user.scope, user.name)
+    store = ctx(request).store
+    path = await store.run(review.forget_quarantined, message_id, user.scope, user.name)
+    if path is not None:
+        await asyncio.to_thread(retention.remove_files, store.quarantine, [path])
     return RedirectResponse(f"/mail/{message_id}?saved=1", status_code=303)
 
 
