@@ -83,6 +83,18 @@ def take_quota(connection: Connection, scope: str, key: str, limit: int, period:
     return connection.execute(statement.returning(rate_limits.c.key)).first() is not None
 
 
+def quota_used(connection: Connection, scope: str, key: str) -> int:
+    """How much of a ``take_quota`` window is used now (0 when none is open)."""
+    hits = connection.execute(
+        select(rate_limits.c.hits).where(
+            rate_limits.c.scope == scope,
+            rate_limits.c.key == key,
+            rate_limits.c.expires_at > datetime.now(UTC),
+        )
+    ).scalar()
+    return int(hits or 0)
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     id: int

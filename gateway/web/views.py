@@ -120,6 +120,13 @@ async def current_user(request: Request) -> User | None:
     return await ctx(request).store.run(_find, name)
 
 
+def _throttled(connection: Any, name: str, client: str) -> bool:
+    return (
+        primitives.quota_used(connection, "login", name) >= LOGIN_ATTEMPTS
+        or primitives.quota_used(connection, "login-client", client) >= LOGIN_ATTEMPTS * 5
+    )
+
+
 def _find(connection: Any, name: str) -> User | None:
     return find_user(connection, name)
 
@@ -169,17 +176,10 @@ async def login(request: Request) -> Response:
     target = _safe_next(str(form.get("next", "/")))
     store = ctx(request).store
     client = request.client.host if request.client else "-"
-    # Per name (guessing one account's password) and per address (spraying many names).
-    allowed = await store.run(
-        primitives.take_quota, "login", name.lower(), LOGIN_ATTEMPTS, timedelta(minutes=15)
-    ) and await store.run(
-        primitives.take_quota,
-        "login-client",
-        client,
-        LOGIN_ATTEMPTS * 5,
-        timedelta(minutes=15),
-    )
-    if not allowed:
+    # Failed logins, per name (guessing one account's password) and per address (spraying
+    # many names); a correct password does not use the quota up.
+    window = timedelta(minutes=15)
+    if await store.run(_throttled, name.lower(), client):
         return render(request, "login.html", 429, error=t["login_throttled"], next=target)
     user = await store.run(_find, name)
     # argon2 takes ~0.1 s of CPU on purpose: never on the loop that also serves SMTP.
@@ -188,6 +188,8 @@ async def login(request: Request) -> Response:
             verify_password, user.password_hash if user else None, password
         )
     if not ok:
+        await store.run(primitives.take_quota, "login", name.lower(), LOGIN_ATTEMPTS, window)
+        await store.run(primitives.take_quota, "login-client", client, LOGIN_ATTEMPTS * 5, window)
         # Only a real account's name goes into the audit log: a password typed into the
         # user field must not be kept for ever.
         await store.run(review.audit, user.name if user else "(unknown user)", "login-failed")
