@@ -9,6 +9,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from gateway.act import digest
 from gateway.act.maildir import MaildirNextHop
@@ -35,33 +36,30 @@ from gateway.web.views import WebContext
 log = logging.getLogger("postvagt.server")
 
 
-def build_next_hop(settings: Settings) -> NextHop:
-    address = settings.upstream_address
+def _hop(
+    settings: Settings, address: tuple[str, int] | None, maildir: Path, idle_connections: int
+) -> NextHop:
     if address is None:
-        return MaildirNextHop(settings.maildir)
+        return MaildirNextHop(maildir)
     return SmtpNextHop(
         address[0],
         address[1],
         local_hostname=settings.hostname,
         timeout=settings.upstream_timeout,
-        max_idle_connections=settings.upstream_connections,
+        max_idle_connections=idle_connections,
         idle_seconds=settings.upstream_idle,
+    )
+
+
+def build_next_hop(settings: Settings) -> NextHop:
+    return _hop(
+        settings, settings.upstream_address, settings.maildir, settings.upstream_connections
     )
 
 
 def build_reply_hop(settings: Settings) -> NextHop:
     """Where auto-replies leave: the reply relay, the upstream, or (embedded) a Maildir."""
-    address = settings.reply_relay_address
-    if address is None:
-        return MaildirNextHop(settings.reply_maildir)
-    return SmtpNextHop(
-        address[0],
-        address[1],
-        local_hostname=settings.hostname,
-        timeout=settings.upstream_timeout,
-        max_idle_connections=2,
-        idle_seconds=settings.upstream_idle,
-    )
+    return _hop(settings, settings.reply_relay_address, settings.reply_maildir, 2)
 
 
 def build_store(settings: Settings) -> Store:

@@ -51,10 +51,8 @@ def send(port: int, sender: str, rcpt: str, subject: str, body: str) -> None:
         client.sendmail(sender, [rcpt], data)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """One gateway with mail in two mailboxes, an admin and a staff member of each."""
-    folder = tmp_path_factory.mktemp("web")
+def staff_site(folder: Path) -> tuple[RunningGateway, Upstream]:
+    """A detecting gateway with the staff page, POLICY's two mailboxes and an upstream."""
     (folder / "policy.yaml").write_text(POLICY, encoding="utf-8")
     upstream = Upstream().start()
     settings = Settings(
@@ -69,7 +67,14 @@ def site(tmp_path_factory):
         detect_workers=1,
         shutdown_grace=5,
     )
-    gw = RunningGateway(settings)
+    return RunningGateway(settings), upstream
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """One gateway with mail in two mailboxes, an admin and a staff member of each."""
+    gw, upstream = staff_site(tmp_path_factory.mktemp("web"))
+    settings = gw.settings
     rng = random.Random(9)
     cpr = fictional.cpr(rng)
     send(

@@ -10,12 +10,10 @@ import shutil
 import pytest
 from sqlalchemy import create_engine
 
-from gateway.settings import Settings
 from gateway.store.users import add_user
 from gateway.web.auth import hash_password
 from tests import fictional
-from tests.servers import RunningGateway, Upstream
-from tests.test_web import PASSWORD, POLICY, send
+from tests.test_web import PASSWORD, send, staff_site
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -31,22 +29,8 @@ HOSTILE_SUBJECTS = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser")
-    (folder / "policy.yaml").write_text(POLICY, encoding="utf-8")
-    upstream = Upstream().start()
-    settings = Settings(
-        listen="127.0.0.1:0",
-        web_listen="127.0.0.1:0",
-        upstream=f"smtp://127.0.0.1:{upstream.port}",
-        domains=["kommune.example"],
-        data_dir=folder / "var",
-        policy=folder / "policy.yaml",
-        hostname="gateway.test",
-        sender_checks=False,
-        detect_workers=1,
-        shutdown_grace=5,
-    )
-    gw = RunningGateway(settings)
+    gw, upstream = staff_site(tmp_path_factory.mktemp("browser"))
+    settings = gw.settings
     rng = random.Random(14)
     # byggesag shows a digit-masked subject: the hostile subjects reach the page there.
     for n, subject in enumerate(HOSTILE_SUBJECTS):
