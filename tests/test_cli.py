@@ -29,13 +29,43 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> No
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"postvagt exited early: {proc.stderr.read()}")
+            output = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"postvagt exited early: {output}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.1)
     raise AssertionError("postvagt did not start listening")
+
+
+def start_gateway(
+    port: int, *args: str, env: dict[str, str] | None = None, quiet: bool = False
+) -> subprocess.Popen:
+    """``postvagt run --listen 127.0.0.1:PORT ARGS…`` as a process, once it listens.
+    ``quiet``: its output is dropped (a process killed in a loop is never read)."""
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
+    proc = subprocess.Popen(
+        [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}", *args],
+        env={**clean_env(), **(env or {})},
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
+    wait_listening(port, proc)
+    return proc
+
+
+def users_add(name: str, password: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``postvagt users add NAME --password-stdin ARGS…`` with the password on stdin."""
+    return subprocess.run(
+        [*POSTVAGT, "users", "add", name, "--password-stdin", *args],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
 
 
 def stop(proc: subprocess.Popen) -> str:

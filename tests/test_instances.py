@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import smtplib
-import subprocess
 import time
 
 import httpx
@@ -16,7 +15,7 @@ from sqlalchemy import create_engine, select
 from gateway.store.tables import messages
 from tests import fictional
 from tests.servers import Upstream, free_port
-from tests.test_cli import POSTVAGT, clean_env, stop, wait_listening
+from tests.test_cli import start_gateway, stop, users_add
 from tests.test_smtp import wait_for
 from tests.test_web import csrf
 
@@ -55,27 +54,13 @@ def test_three_instances_one_database(db_url, tmp_path):
             smtp_ports.append(free_port())
             web_ports.append(free_port())
             procs.append(
-                subprocess.Popen(
-                    [
-                        *POSTVAGT,
-                        "run",
-                        "--listen",
-                        f"127.0.0.1:{smtp_ports[-1]}",
-                        "--web-listen",
-                        f"127.0.0.1:{web_ports[-1]}",
-                        "--upstream",
-                        f"smtp://127.0.0.1:{upstream.port}",
-                        "--domain",
-                        "kommune.example",
-                        "--policy",
-                        str(policy),
-                        "--data-dir",
-                        str(tmp_path / f"data{n}"),
-                        "--database-url",
-                        db_url,
-                    ],
+                start_gateway(
+                    smtp_ports[-1],
+                    *("--web-listen", f"127.0.0.1:{web_ports[-1]}"),
+                    *("--upstream", f"smtp://127.0.0.1:{upstream.port}"),
+                    *("--domain", "kommune.example", "--policy", str(policy)),
+                    *("--data-dir", str(tmp_path / f"data{n}"), "--database-url", db_url),
                     env={
-                        **clean_env(),
                         "POSTVAGT_INSTANCE_NAME": f"gw{n}",
                         "POSTVAGT_REPLY_RELAY": f"smtp://127.0.0.1:{relay.port}",
                         "POSTVAGT_OUTBOX_POLL": "0.2",
@@ -83,13 +68,8 @@ def test_three_instances_one_database(db_url, tmp_path):
                         # One session key for the instances behind one address.
                         "POSTVAGT_WEB_SECRET_FILE": str(tmp_path / "web-secret"),
                     },
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
                 )
             )
-        for port, proc in zip(smtp_ports, procs, strict=True):
-            wait_listening(port, proc)
         senders = [f"b{i}@borger.example" for i in range(4)]
         sent = 0
         for round_ in range(3):  # round-robin: every sender reaches every instance
@@ -130,24 +110,7 @@ def test_three_instances_one_database(db_url, tmp_path):
         engine.dispose()
 
         # The staff page of any instance shows all of them.
-        made = subprocess.run(
-            [
-                *POSTVAGT,
-                "users",
-                "add",
-                "anne",
-                "--role",
-                "admin",
-                "--password-stdin",
-                "--database-url",
-                db_url,
-            ],
-            input="en-lang-adgangskode\n",
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            timeout=60,
-        )
+        made = users_add("anne", "en-lang-adgangskode", "--role", "admin", "--database-url", db_url)
         assert made.returncode == 0, made.stderr
         with httpx.Client(base_url=f"http://127.0.0.1:{web_ports[0]}", timeout=30) as web:
             token = csrf(web.get("/login").text)

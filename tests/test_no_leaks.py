@@ -9,12 +9,11 @@ import random
 import re
 import signal
 import sqlite3
-import subprocess
 
 from gateway.store.tables import quarantine
 from tests import fictional
 from tests.servers import Upstream, free_port
-from tests.test_cli import POSTVAGT, clean_env, wait_listening
+from tests.test_cli import start_gateway, users_add
 from tests.test_smtp import split, wait_for
 from tests.test_web import csrf, send
 
@@ -40,37 +39,19 @@ NAMES = ["Karen Fiktivsen", "Jens Opdigtetsen", "Lone Testesen"]
 
 def start(tmp_path, upstream: Upstream, relay: Upstream, web_port: int):
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            *POSTVAGT,
-            "run",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--web-listen",
-            f"127.0.0.1:{web_port}",
-            "--upstream",
-            f"smtp://127.0.0.1:{upstream.port}",
-            "--domain",
-            "kommune.example",
-            "--policy",
-            str(tmp_path / "policy.yaml"),
-            "--data-dir",
-            str(tmp_path / "var"),
-            "--log-format",
-            "json",
-        ],
+    proc = start_gateway(
+        port,
+        *("--web-listen", f"127.0.0.1:{web_port}"),
+        *("--upstream", f"smtp://127.0.0.1:{upstream.port}", "--domain", "kommune.example"),
+        *("--policy", str(tmp_path / "policy.yaml"), "--data-dir", str(tmp_path / "var")),
+        *("--log-format", "json"),
         env={
-            **clean_env(),
             "POSTVAGT_REPLY_RELAY": f"smtp://127.0.0.1:{relay.port}",
             "POSTVAGT_OUTBOX_POLL": "0.2",
             "POSTVAGT_DIGEST_HOUR": "0",
             "POSTVAGT_DETECT_WORKERS": "1",
         },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    wait_listening(port, proc)
     return proc, port
 
 
@@ -102,23 +83,8 @@ def test_nothing_of_the_content_is_kept(tmp_path):
             )  # the odd ones are held for review, the even ones delivered
             send(port, f"borger{n}@borger.example", "borgerservice@kommune.example", subject, body)
         assert wait_for(lambda: len(relay.messages) >= len(numbers), timeout=30)  # the replies
-        made = subprocess.run(
-            [
-                *POSTVAGT,
-                "users",
-                "add",
-                "tjek",
-                "--role",
-                "admin",
-                "--password-stdin",
-                "--data-dir",
-                str(tmp_path / "var"),
-            ],
-            input="en-lang-adgangskode\n",
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            timeout=60,
+        made = users_add(
+            "tjek", "en-lang-adgangskode", "--role", "admin", "--data-dir", str(tmp_path / "var")
         )
         assert made.returncode == 0, made.stderr
         pages = []

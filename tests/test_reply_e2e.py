@@ -8,7 +8,6 @@ import asyncio
 import email
 import random
 import smtplib
-import subprocess
 import time
 from datetime import timedelta
 from email import policy as email_policy
@@ -25,7 +24,7 @@ from gateway.store.tables import messages, outbox
 from tests import fictional
 from tests.servers import Upstream, free_port
 from tests.test_authentication import Zone
-from tests.test_cli import POSTVAGT, clean_env, stop, wait_listening
+from tests.test_cli import start_gateway, stop
 from tests.test_smtp import wait_for
 
 MAILBOX = "borgerservice@kommune.example"
@@ -419,44 +418,24 @@ def test_queued_replies_survive_a_restart(replying, relay, upstream, make_gatewa
 def test_two_gateway_processes_on_one_database_reply_once(db_url, upstream, relay, tmp_path):
     policy = write_policy(tmp_path, auth=False)  # the processes do no DNS: SPF is not asked
     procs, ports = [], []
-    for n in (1, 2):
-        port = free_port()
-        env = {
-            **clean_env(),
-            "POSTVAGT_DATABASE_URL": db_url,
-            "POSTVAGT_INSTANCE_NAME": f"gw{n}",
-            "POSTVAGT_REPLY_RELAY": f"smtp://127.0.0.1:{relay.port}",
-            "POSTVAGT_OUTBOX_POLL": "0.2",
-            "POSTVAGT_DETECT_WORKERS": "1",
-        }
-        procs.append(
-            subprocess.Popen(
-                [
-                    *POSTVAGT,
-                    "run",
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                    "--upstream",
-                    f"smtp://127.0.0.1:{upstream.port}",
-                    "--domain",
-                    "kommune.example",
-                    "--policy",
-                    str(policy),
-                    "--data-dir",
-                    str(tmp_path / f"data{n}"),
-                    "--web-listen",
-                    "127.0.0.1:0",
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-        ports.append(port)
     try:
-        for port, proc in zip(ports, procs, strict=True):
-            wait_listening(port, proc)
+        for n in (1, 2):
+            ports.append(free_port())
+            procs.append(
+                start_gateway(
+                    ports[-1],
+                    *("--upstream", f"smtp://127.0.0.1:{upstream.port}"),
+                    *("--domain", "kommune.example", "--policy", str(policy)),
+                    *("--data-dir", str(tmp_path / f"data{n}"), "--web-listen", "127.0.0.1:0"),
+                    env={
+                        "POSTVAGT_DATABASE_URL": db_url,
+                        "POSTVAGT_INSTANCE_NAME": f"gw{n}",
+                        "POSTVAGT_REPLY_RELAY": f"smtp://127.0.0.1:{relay.port}",
+                        "POSTVAGT_OUTBOX_POLL": "0.2",
+                        "POSTVAGT_DETECT_WORKERS": "1",
+                    },
+                )
+            )
         import threading
 
         senders = [f"s{i}@borger.example" for i in range(5)]

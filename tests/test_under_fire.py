@@ -171,34 +171,20 @@ CRASH_ROUNDS = int(os.environ.get("CRASH_ROUNDS", "30"))  # bench/reliability.py
 
 
 def _start_gateway(folder: Path, port: int, upstream_port: int) -> tuple[subprocess.Popen, float]:
-    from tests.test_cli import POSTVAGT, clean_env, wait_listening
+    from tests.test_cli import start_gateway
 
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [
-            *POSTVAGT,
-            "run",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--web-listen",
-            "127.0.0.1:0",
-            "--upstream",
-            f"smtp://127.0.0.1:{upstream_port}",
-            "--domain",
-            "kommune.example",
-            "--data-dir",
-            str(folder),
-        ],
+    proc = start_gateway(
+        port,
+        *("--web-listen", "127.0.0.1:0", "--upstream", f"smtp://127.0.0.1:{upstream_port}"),
+        *("--domain", "kommune.example", "--data-dir", str(folder)),
         env={
-            **clean_env(),
             "POSTVAGT_DETECT_WORKERS": "1",
             "POSTVAGT_REPLY_BUDGET": "20",
             "POSTVAGT_INSPECT_BUDGET": "10",
         },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        quiet=True,
     )
-    wait_listening(port, proc)
     return proc, time.monotonic() - started
 
 

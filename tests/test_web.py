@@ -353,52 +353,20 @@ def test_health_and_metrics_hold_no_personal_data(site):
 def test_users_cli_makes_an_account_that_can_log_in(site, tmp_path):
     import subprocess
 
-    from tests.test_cli import POSTVAGT, clean_env
+    from tests.test_cli import POSTVAGT, clean_env, users_add
 
     gw, base, _, _ = site
     database = gw.settings.database
-    made = subprocess.run(
-        [
-            *POSTVAGT,
-            "users",
-            "add",
-            "eva",
-            "--role",
-            "staff",
-            "--mailbox",
-            "borgerservice",
-            "--password-stdin",
-            "--database-url",
-            database,
-        ],
-        input="eva-har-en-lang-kode\n",
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
+    made = users_add(
+        "eva",
+        "eva-har-en-lang-kode",
+        *("--role", "staff", "--mailbox", "borgerservice", "--database-url", database),
     )
     assert made.returncode == 0, made.stderr
     assert "user eva: staff of borgerservice" in made.stdout
     client = login(base, "eva", "eva-har-en-lang-kode")
     assert client.get("/").status_code == 200
-    short = subprocess.run(
-        [
-            *POSTVAGT,
-            "users",
-            "add",
-            "x",
-            "--role",
-            "staff",
-            "--password-stdin",
-            "--database-url",
-            database,
-        ],
-        input="kort\n",
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
+    short = users_add("x", "kort", "--role", "staff", "--database-url", database)
     assert short.returncode == 2 and "at least 10 characters" in short.stderr
     listed = subprocess.run(
         [*POSTVAGT, "users", "list", "--database-url", database],
