@@ -15,11 +15,12 @@ text longer than ``max_chars`` makes the result "incomplete" — never "clean".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import regex
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
+from gateway.detect.normalise import normalise
 from gateway.detect.recognizers import dk_bank_account, dk_cpr, dk_cvr, dk_id_documents, dk_phone
 from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete, run_patterns
 from gateway.detect.recognizers.categories import CategoryRecognizer
@@ -94,12 +95,16 @@ class Analysis:
         return [c for c in self.candidates if c.score >= threshold]
 
 
-def _words_regex(words: Iterable[str]) -> regex.Pattern[str] | None:
+def _words_regex(words: Iterable[str], patterns: Iterable[str] = ()) -> regex.Pattern[str] | None:
+    """One pattern for context words (whole words, any spacing) and label patterns."""
     words = sorted({w.lower() for w in words}, key=len, reverse=True)
-    if not words:
+    alternatives = [f"(?:{p})" for p in patterns]
+    if words:
+        alternation = "|".join(regex.escape(w).replace(r"\ ", r"\s+") for w in words)
+        alternatives.insert(0, rf"(?<!\w)(?:{alternation})(?!\w)")
+    if not alternatives:
         return None
-    alternation = "|".join(regex.escape(w).replace(r"\ ", r"\s+") for w in words)
-    return regex.compile(rf"(?i)(?<!\w)(?:{alternation})(?!\w)")
+    return regex.compile(rf"(?i){'|'.join(alternatives)}")
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ class Detector:
         self._scoring = {
             r.name: _Scoring(
                 _words_regex(r.context or []),
-                _words_regex(getattr(r, "suppress", [])),
+                _words_regex(getattr(r, "suppress", []), getattr(r, "suppress_patterns", [])),
                 getattr(r, "context_boost", 0.35),
                 getattr(r, "suppress_penalty", 0.7),
             )
@@ -148,10 +153,14 @@ class Detector:
     # -- text -------------------------------------------------------------------------------
 
     def analyze(self, text: str, deadline: float | None = None) -> Analysis:
+        """Candidates in ``text``, found in its normalised form (gateway.detect.normalise);
+        their offsets point into ``text``, their values are the normalised ones."""
         analysis = Analysis()
         if len(text) > self.max_chars:
             analysis.incomplete.append("text-too-long")
             text = text[: self.max_chars]
+        plain = normalise(text)
+        text = plain.text
         best: dict[tuple[str, int, int], Candidate] = {}
         try:
             for offset in range(0, max(len(text), 1), CHUNK):
@@ -166,6 +175,11 @@ class Detector:
                     best[(c.entity, c.start, c.end)] = c
         except ScanIncomplete:
             analysis.incomplete.append("timeout")
+        if plain.starts:
+            best = {
+                key: replace(c, start=plain.original(c.start), end=plain.original(c.end))
+                for key, c in best.items()
+            }
         analysis.candidates = sorted(best.values(), key=lambda c: (c.start, c.entity))
         return analysis
 
@@ -224,9 +238,14 @@ class Detector:
             label = text[max(0, result.start - SUPPRESS_BEFORE) : result.start]
             # The label position: after the last line break or number before this one.
             cut = max((m.end() for m in _LABEL_END.finditer(label)), default=0)
-            found = scoring.suppress.search(label[cut:])
+            # The last label before the number is the one that names it.
+            found = next(reversed(list(scoring.suppress.finditer(label[cut:]))), None)
+            # "Vedr. faktura, CPR 150385-…": a context word after the suppress label wins.
+            named = found is not None and scoring.boost is not None
+            if named and scoring.boost.search(label[cut:][found.end() :]):
+                found = None
             if found:
-                suppress_word = found.group()
+                suppress_word = found.group().rstrip(":")
                 score -= scoring.penalty
         score = max(EntityRecognizer.MIN_SCORE, min(EntityRecognizer.MAX_SCORE, score))
         explanation = result.analysis_explanation

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.extract import archive, office, pdf, sniff
+from gateway.extract.charset import decode_text, wide_encoding
+from gateway.extract.html import html_to_text
 from gateway.extract.limits import Limits, Unreadable
 from gateway.extract.ocr import OcrBudget, ocr_image
 from gateway.model import TextChunk
@@ -32,13 +34,12 @@ class Extracted:
     signals: list[str] = field(default_factory=list)
 
 
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+CSV_TYPES = ("text/csv", "text/x-csv", "application/csv", "text/tab-separated-values")
+CSV_NAMES = (".csv", ".tsv", ".tab")
+
+
+def _is_csv(name: str, declared: str, kind: str) -> bool:
+    return kind in CSV_TYPES or declared.lower() in CSV_TYPES or name.lower().endswith(CSV_NAMES)
 
 
 DEFAULT_LIMITS = Limits()
@@ -56,18 +57,20 @@ def extract_attachment(
     out = Extracted()
     location = f"attachment:{name}"
     kind = sniff.real_type(data)
+    if kind == "application/octet-stream" and wide_encoding(data):
+        kind = "text/plain"  # UTF-16/32 without a byte order mark: libmagic gives up
     if sniff.mismatch(declared, kind):
         out.signals.append(f"{location}: declared {declared}, really {kind}")
     try:
         if kind in TEXT_TYPES or (kind.startswith("text/") and kind != "text/html"):
             if kind == "text/rtf":
                 out.chunks.append(TextChunk(location, office.rtf_text(data)))
+            elif _is_csv(name, declared, kind):
+                out.chunks.append(TextChunk(location, office.csv_text(decode_text(data))))
             else:
-                out.chunks.append(TextChunk(location, _decode(data)))
+                out.chunks.append(TextChunk(location, decode_text(data)))
         elif kind == "text/html":
-            from gateway.extract.text import html_to_text
-
-            out.chunks.append(TextChunk(location, html_to_text(_decode(data))))
+            out.chunks.append(TextChunk(location, html_to_text(decode_text(data))))
         elif kind == "application/pdf":
             text, gaps = pdf.pdf_text(data, limits, ocr)
             out.chunks.append(TextChunk(location, text))

@@ -1,23 +1,29 @@
-"""The text of a message's subject and its text/plain and text/html bodies.
+"""The text of every part of a message: subject, text/plain and text/html bodies, forwarded
+messages (``message/rfc822`` and ``message/global``, their subjects included), the headers and
+reports of bounces (``text/rfc822-headers``, ``message/rfc822-headers``,
+``message/delivery-status``), and attachments by their real type (gateway.extract.attachments).
 
-The full extraction stage (real-type sniffing, attachments, archives, OCR) builds on this;
-for now forwarded messages (message/rfc822) are followed, quoted reply lines ("> ") are kept
-apart as location "quoted", and every decode falls back rather than fails: declared charset,
-then UTF-8, then cp1252. The walk is iterative and bounded in parts and depth.
+Quoted and forwarded text inside a body is kept apart as location "quoted" or "forwarded"
+(gateway.extract.quoting). Every decode falls back rather than fails, UTF-16/32 included
+(gateway.extract.charset). The walk is iterative and bounded in parts and depth.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
-import html
+import quopri
 from dataclasses import dataclass
 from email import policy
 from email.header import decode_header, make_header
 from email.message import Message
-from html.parser import HTMLParser
 
 from gateway.extract.attachments import extract_attachment
+from gateway.extract.charset import decode_text
+from gateway.extract.html import html_parts, html_to_text
 from gateway.extract.ocr import OcrBudget
+from gateway.extract.quoting import split_quoted
 from gateway.model import TextChunk
 from gateway.rawmail import header_block_end
 
@@ -27,14 +33,7 @@ MAX_PART_BYTES = 20 * 1024 * 1024
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    for candidate in (charset, "utf-8"):
-        if not candidate:
-            continue
-        try:
-            return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return data.decode("cp1252", errors="replace")
+    return decode_text(data, charset)
 
 
 def header_text(value: object) -> str:
@@ -44,47 +43,6 @@ def header_text(value: object) -> str:
         return str(make_header(decode_header(str(value))))
     except (UnicodeDecodeError, LookupError, ValueError, email.errors.HeaderParseError):
         return str(value)
-
-
-class _HtmlText(HTMLParser):
-    SKIP = {"script", "style", "head", "title"}
-    BREAKS = {"br", "p", "div", "li", "tr", "td", "h1", "h2", "h3", "h4", "table"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self._skipping += 1
-        elif tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Visible text of HTML: no scripts, no styles, entities decoded, nothing fetched."""
-    parser = _HtmlText()
-    parser.feed(markup)
-    parser.close()
-    return html.unescape("".join(parser.parts))
-
-
-def _split_quoted(text: str) -> tuple[str, str]:
-    own, quoted = [], []
-    for line in text.splitlines():
-        (quoted if line.lstrip().startswith(">") else own).append(line)
-    return "\n".join(own), "\n".join(line.lstrip().lstrip(">").lstrip() for line in quoted)
 
 
 def mail_text(raw: bytes) -> list[TextChunk]:
@@ -128,15 +86,21 @@ def mail_text_and_located_gaps(
             break
         part, depth, forwarded = stack.pop()
         parts += 1
+        content_type = part.get_content_type()
+        if content_type in HEADER_TYPES or content_type in REPORT_TYPES:
+            chunks.extend(_header_blocks(part, content_type))
+            continue
         if part.is_multipart():
             children = part.get_payload()
             if depth >= MAX_DEPTH:
                 gaps.append(Gap("message", "limit"))
             elif isinstance(children, list):
-                inner = forwarded or part.get_content_type() == "message/rfc822"
+                inner = forwarded or part.get_content_maintype() == "message"
+                if part.get_content_maintype() == "message":
+                    children = _encoded_message(part) or children
+                    chunks.extend(_forwarded_headers(c) for c in children)
                 stack.extend((c, depth + 1, inner) for c in reversed(children))
             continue
-        content_type = part.get_content_type()
         filename = part.get_filename()
         if content_type not in ("text/plain", "text/html"):
             if content_type not in _SIGNATURE_TYPES:
@@ -160,20 +124,90 @@ def mail_text_and_located_gaps(
                 Gap(f"attachment:{header_text(filename)}" if filename else "body", "too-large")
             )
         text = decode_bytes(payload[:MAX_PART_BYTES], part.get_content_charset())
-        if content_type == "text/html":
-            text = html_to_text(text)
         if filename:
+            text = html_to_text(text) if content_type == "text/html" else text
             chunks.append(TextChunk(f"attachment:{header_text(filename)}", text))
         elif forwarded:
+            text = html_to_text(text) if content_type == "text/html" else text
             chunks.append(TextChunk("forwarded", text))
-        elif content_type == "text/html":
-            chunks.append(TextChunk("html", text))
         else:
-            own, quoted = _split_quoted(text)
-            chunks.append(TextChunk("body", own))
-            if quoted:
-                chunks.append(TextChunk("quoted", quoted))
+            chunks.extend(_body_chunks(text, content_type))
     return [c for c in chunks if c.text.strip()], list(dict.fromkeys(gaps))
+
+
+def _body_chunks(text: str, content_type: str) -> list[TextChunk]:
+    """A body's own text, and what it quotes or forwards, each under its own location."""
+    blockquoted = ""
+    if content_type == "text/html":
+        text, blockquoted = html_parts(text)
+    split = split_quoted(text)
+    quoted = "\n".join(q for q in (split.quoted, blockquoted) if q.strip())
+    return [
+        TextChunk("html" if content_type == "text/html" else "body", split.own),
+        TextChunk("quoted", quoted),
+        TextChunk("forwarded", split.forwarded),
+    ]
+
+
+def _encoded_message(part: Message) -> list[Message] | None:
+    """A message/global (RFC 6532 allows base64 and quoted-printable for it, and senders
+    use them for message/rfc822 too) decoded and parsed: the parser took the encoded text
+    for the message itself."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return None
+    children = part.get_payload()
+    if not isinstance(children, list) or len(children) != 1:
+        return None
+    encoded = children[0].as_bytes() if isinstance(children[0], Message) else b""
+    try:
+        data = (
+            base64.b64decode(encoded, validate=False)
+            if encoding == "base64"
+            else quopri.decodestring(encoded)
+        )
+        return [email.message_from_bytes(data, policy=policy.compat32)]
+    except (ValueError, binascii.Error, RecursionError):
+        return None
+
+
+# Headers a person writes, read in forwarded messages and bounced headers. The others carry
+# machine identifiers (Message-ID, Received, DKIM signatures) that only look like numbers.
+HUMAN_HEADERS = ("Subject", "Comments", "Keywords", "Thread-Topic")
+# Parts that are header blocks: the bounced original's headers, and delivery reports.
+HEADER_TYPES = frozenset(
+    {"text/rfc822-headers", "message/rfc822-headers", "message/global-headers"}
+)
+REPORT_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+
+
+def _forwarded_headers(message: object) -> TextChunk:
+    if not isinstance(message, Message):
+        return TextChunk("forwarded", "")
+    lines = [
+        f"{name}: {header_text(value)}"
+        for name in HUMAN_HEADERS
+        for value in message.get_all(name, [])
+    ]
+    return TextChunk("forwarded", "\n".join(lines))
+
+
+def _header_blocks(part: Message, content_type: str) -> list[TextChunk]:
+    """A bounce's header blocks, whatever shape the parser gave them: a text payload (the
+    text/* types), or parsed header blocks (the message/* types)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        blocks = [m for m in payload if isinstance(m, Message)]
+        if content_type in HEADER_TYPES:
+            return [_forwarded_headers(m) for m in blocks]
+        fields = [f"{k}: {header_text(v)}" for m in blocks for k, v in m.items()]
+        return [TextChunk("body", "\n".join(fields))]
+    data = part.get_payload(decode=True)
+    text = decode_bytes(data, part.get_content_charset()) if isinstance(data, bytes) else ""
+    headers = email.message_from_string(text.lstrip() + "\n\n", policy=policy.compat32)
+    if content_type in HEADER_TYPES:
+        return [_forwarded_headers(headers)]
+    return [TextChunk("body", "\n".join(f"{k}: {header_text(v)}" for k, v in headers.items()))]
 
 
 # Signatures and keys are protection facts (gateway.security), not unread content.

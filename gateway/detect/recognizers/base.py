@@ -92,6 +92,8 @@ class DanishPatternRecognizer(PatternRecognizer):
     PATTERNS: ClassVar[list[Pattern]]
     CONTEXT: ClassVar[list[str]] = []
     SUPPRESS: ClassVar[list[str]] = []
+    SUPPRESS_PATTERNS: ClassVar[list[str]] = []
+    """Regular expressions of suppress labels (gateway.detect.recognizers.labels)."""
     CONTEXT_BOOST: ClassVar[float] = 0.35
     SUPPRESS_PENALTY: ClassVar[float] = 0.7
     COUNTRY_CODE: ClassVar[str] = "dk"
@@ -105,6 +107,7 @@ class DanishPatternRecognizer(PatternRecognizer):
             name=type(self).__name__,
         )
         self.suppress = list(self.SUPPRESS)
+        self.suppress_patterns = list(self.SUPPRESS_PATTERNS)
         self.context_boost = self.CONTEXT_BOOST
         self.suppress_penalty = self.SUPPRESS_PENALTY
 

@@ -19,6 +19,7 @@ from stdnum.dk import cpr as stdnum_cpr
 from stdnum.exceptions import ValidationError
 
 from gateway.detect.recognizers.base import DanishPatternRecognizer, digits_of
+from gateway.detect.recognizers.labels import REFERENCE_LABEL
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -61,64 +62,22 @@ CPR_CONTEXT = [
     "personal identification number",
 ]
 
+# Labels of other numbers (order, invoice, P-, account … numbers) in every spelling come from
+# stems (gateway.detect.recognizers.labels); these are the words no stem generates.
 CPR_SUPPRESS = [
-    "p-nr",
-    "p-nr.",
-    "p.nr",
-    "p.nr.",
-    "p-nummer",
-    "pnr",
-    "ordrenummer",
-    "ordrenr",
-    "ordrenr.",
-    "order number",
-    "order no",
-    "order no.",
-    "fakturanummer",
-    "fakturanr",
-    "fakturanr.",
-    "faknr",
-    "invoice no",
-    "invoice no.",
-    "invoice number",
-    "bilagsnummer",
-    "bilagsnr",
-    "bilagsnr.",
-    "kundenummer",
-    "kundenr",
-    "kundenr.",
-    "customer no",
-    "customer no.",
-    "customer number",
     "kontonr",
-    "kontonr.",
-    "kontonummer",
     "konto",
-    "reg.nr",
-    "reg.nr.",
-    "regnr",
-    "ean",
-    "ean-nummer",
-    "sagsnummer",
-    "sagsnr",
-    "sagsnr.",
-    "journalnummer",
-    "journalnr",
-    "referencenummer",
-    "reference",
-    "ref.",
-    "abonnementsnummer",
-    "aftalenummer",
-    "forsendelsesnummer",
-    "tracking number",
     "track & trace",
     "timestamp",
     "ts=",
     "test report no",
     "protocol no",
-    "serienummer",
     "serial number",
+    "customer number",
+    "order number",
+    "invoice number",
 ]
+CPR_SUPPRESS_PATTERNS = [REFERENCE_LABEL]
 
 
 @cache
@@ -153,6 +112,7 @@ class DkCprRecognizer(DanishPatternRecognizer):
     PATTERNS = CPR_PATTERNS
     CONTEXT = CPR_CONTEXT
     SUPPRESS = CPR_SUPPRESS
+    SUPPRESS_PATTERNS = CPR_SUPPRESS_PATTERNS
     STRONG_BONUS = 0.3
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -177,6 +137,7 @@ class DkCprReplacementRecognizer(DanishPatternRecognizer):
     ]
     CONTEXT = [*CPR_CONTEXT, "erstatningspersonnummer", "erstatnings-cpr", "erstatningsnummer"]
     SUPPRESS = CPR_SUPPRESS
+    SUPPRESS_PATTERNS = CPR_SUPPRESS_PATTERNS
 
     def validate_result(self, pattern_text: str) -> bool | None:
         number = digits_of(pattern_text)
