@@ -462,3 +462,86 @@ def mails(seed: int = 20261202) -> Iterator[tuple[str, str, bytes, frozenset[Lab
         for i in range(count):
             raw, labels = make(rng)
             yield f"{make.__name__}-{i}", kind, raw, frozenset(labels)
+
+
+# -- who writes: decisions on the default policy ---------------------------------------------
+
+BUSINESS_DOMAINS = ["vvs-hansen.example", "byg-og-raad.example", "kontorforsyning.example"]
+CONSUMER = ["gmail.com", "hotmail.dk", "email.dk", "mail.dk", "outlook.dk", "stofanet.dk"]
+
+
+def _invoice_text(rng: random.Random, *, cvr: str) -> str:
+    reg, account = f"{rng.randrange(1000, 10000)}", f"{rng.randrange(10**7, 10**10)}"
+    iban = fictional.group4(fictional.iban_dk(rng))
+    return (
+        f"Hej\n\nHermed faktura for udført arbejde.\n\n"
+        f"{rng.choice(['Fakturanr.', 'Faktura nr.', 'Fak-nr.'])} {rng.randrange(10**4, 10**6)}\n"
+        f"Beløbet bedes indbetalt på reg.nr. {reg} kontonr. {account}\n"
+        f"IBAN {iban}\n\nMed venlig hilsen\nFirma ApS\nCVR-nr. {cvr}\n"
+    )
+
+
+def business_invoice(rng: random.Random) -> tuple[bytes, str, dict[str, object]]:
+    """A supplier's invoice with its own account, IBAN and CVR: not personal data."""
+    cvr = fictional.cvr(rng)
+    text = _invoice_text(rng, cvr=cvr)
+    if rng.random() < 0.3:  # a sole trader writing from a free-mail address
+        sender = f"firma{rng.randrange(100)}@{rng.choice(CONSUMER)}"
+    else:
+        sender = f"faktura@{rng.choice(BUSINESS_DOMAINS)}"
+    message = _message("Faktura", rng)
+    message.replace_header("From", sender)
+    if rng.random() < 0.5:
+        message.set_content(text)
+    else:
+        message.set_content("Se faktura.")
+        message.add_alternative(as_html(text, rng), subtype="html")
+    return message.as_bytes(), sender, {"reply": False, "journal": False}
+
+
+def citizen_bank_account(rng: random.Random) -> tuple[bytes, str, dict[str, object]]:
+    """A private person's bank account for a payout: personal data, answered."""
+    reg, account = f"{rng.randrange(1000, 10000)}", f"{rng.randrange(10**7, 10**10)}"
+    sender = f"borger{rng.randrange(100)}@{rng.choice(CONSUMER)}"
+    raw = place(f"Min boligstøtte skal udbetales til reg.nr. {reg} kontonr. {account}", "body", rng)
+    raw = raw.replace(b"afsender", b"x", 1)
+    return raw, sender, {"reply": True, "journal": True, "portal": "borger.dk"}
+
+
+def citizen_forwards_employer_letter(rng: random.Random) -> tuple[bytes, str, dict[str, object]]:
+    """A citizen forwards a letter that carries their employer's CVR: still a citizen."""
+    employer = f"Arbejdsgiveren A/S, CVR-nr. {fictional.cvr(rng)}"
+    letter = f"Kære medarbejder\n\nHermed din opsigelse.\n\nMed venlig hilsen\n{employer}"
+    number = fictional.cpr(rng)
+    sender = f"borger{rng.randrange(100)}@{rng.choice(CONSUMER)}"
+    where = rng.choice(["forwarded-rfc822", "forwarded-inline", "outlook-quoted", "quoted"])
+    own = f"Jeg har mistet mit job. Mit CPR-nr. er {number}."
+    raw = place(letter, where, rng)
+    message = _message("VS: Opsigelse", rng)
+    # The sender's own words first, then what they forward or quote, as mail programs do.
+    parsed = __import__("email").message_from_bytes(raw, policy=SMTP)
+    body = parsed.get_body(("plain",))
+    if where == "forwarded-rfc822":
+        message.set_content(own)
+        for part in parsed.iter_attachments():
+            message.add_attachment(part.get_content())
+    else:
+        message.set_content(own + "\n\n" + body.get_content())
+    message.replace_header("From", sender)
+    return message.as_bytes(), sender, {"reply": True, "journal": True, "portal": "borger.dk"}
+
+
+DECISION_CLASSES: list[tuple[Callable[[random.Random], tuple[bytes, str, dict[str, object]]], int]]
+DECISION_CLASSES = [
+    (business_invoice, 20),
+    (citizen_bank_account, 10),
+    (citizen_forwards_employer_letter, 16),
+]
+
+
+def decision_cases(seed: int = 20261203) -> Iterator[tuple[str, bytes, str, dict[str, object]]]:
+    rng = random.Random(seed)
+    for make, count in DECISION_CLASSES:
+        for i in range(count):
+            raw, sender, expected = make(rng)
+            yield f"{make.__name__}-{i}", raw, sender, expected

@@ -188,6 +188,17 @@ MATRIX = [
     ("donotreply@borger.example", {}, "automatic sender"),
     ("bounces+x@borger.example", {}, "automatic sender"),
     ("a9@borger.example", {"X-Auto-Response-Suppress": "All"}, "X-Auto-Response-Suppress"),
+    # Vacation replies that do not say Auto-Submitted (Roundcube, managesieve, Outlook).
+    ("a10@borger.example", {"X-Autoreply": "yes"}, "automatic reply (X-Autoreply)"),
+    ("a11@borger.example", {"X-Autorespond": "Ferie"}, "automatic reply (X-Autorespond)"),
+    ("a12@borger.example", {"Subject": "Autosvar: Min ansøgning"}, "automatic reply (Subject)"),
+    (
+        "a13@borger.example",
+        {"Subject": "=?utf-8?q?Frav=C3=A6rende=3A_Min_ans=C3=B8gning?="},
+        "automatic reply (Subject)",
+    ),
+    ("a14@borger.example", {"Subject": "Out of Office: Min sag"}, "automatic reply (Subject)"),
+    ("a15@borger.example", {"Subject": "Automatisk svar: Min sag"}, "automatic reply (Subject)"),
     ("post@digitalpost.example", {}, "sender domain is a secure channel (no_reply_domains)"),
     (
         "victim@forged.example",

@@ -78,6 +78,9 @@ class Mailbox(Contact):
         return any(fnmatch.fnmatchcase(address, pattern.lower()) for pattern in self.addresses)
 
 
+SenderKind = Literal["business", "citizen"]
+
+
 class When(Strict):
     """Facts a rule looks at; every one given must hold (an empty ``when`` always matches)."""
 
@@ -91,6 +94,12 @@ class When(Strict):
     signature_valid: bool | None = None
     tls_below: str | None = Field(None, description="Inbound TLS older than this, or none.")
     unscanned: bool | None = Field(None, description="Some part could not be read.")
+    sender: SenderKind | None = Field(
+        None,
+        description="Who writes: a business (CVR in their own text, a domain not in the "
+        "consumer list, or portal_by_domain virk.dk) or a citizen. A business's own account "
+        "number, IBAN and CVR on its invoices are not personal data.",
+    )
     sender_domains: list[str] | None = None
     sender_addresses: list[str] | None = None
     dmarc: Literal["pass", "fail", "none"] | None = None

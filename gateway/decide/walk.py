@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from gateway.decide.load import REPO_POLICIES
-from gateway.decide.policy import TLS_ORDER, Mailbox, Policy, Rule
+from gateway.decide.policy import TLS_ORDER, Mailbox, Policy, Rule, SenderKind
 from gateway.model import Finding
 
 
@@ -47,9 +47,14 @@ class Verdict:
     steps: tuple[str, ...] = field(default=(), compare=False)
 
 
-def _matches(rule: Rule, facts: Facts) -> tuple[bool, list[str]]:
+def _matches(rule: Rule, facts: Facts, policy: Policy) -> tuple[bool, list[str]]:
     when = rule.when
     why: list[str] = []
+    if when.sender is not None:
+        kind = sender_kind(policy, facts)
+        if kind != when.sender:
+            return False, why
+        why.append(f"sender is a {kind}")
     if when.entities is not None:
         counts = Counter(
             f.entity
@@ -107,24 +112,35 @@ def shipped_consumer_domains() -> frozenset[str]:
     )
 
 
-def portal_for(policy: Policy, facts: Facts) -> str:
-    """borger.dk for private persons, virk.dk for businesses.
+OWN_TEXT = ("subject", "body", "html")
+"""Where the sender writes in their own name; quoted, forwarded and attached text may be
+someone else's (a citizen forwarding their employer's letter is not a business)."""
 
-    A per-domain override decides first; then a CVR number in the mail, or a sender domain
-    that is not a consumer mail domain, makes the sender a business.
+
+def sender_kind(policy: Policy, facts: Facts) -> SenderKind:
+    """Whether the sender writes as a business or as a private person.
+
+    A per-domain override decides first; then a CVR number in the sender's own text (subject,
+    body, signature), or a sender domain that is not a consumer mail domain, makes the sender
+    a business.
     """
     domain = facts.mail_from.rpartition("@")[2].lower()
     overrides = {d.lower(): portal for d, portal in policy.portal_by_domain.items()}
     if domain in overrides:
-        return overrides[domain]
-    if any(f.entity == "DK_CVR" for f in facts.findings):
-        return "virk.dk"
+        return "business" if overrides[domain] == "virk.dk" else "citizen"
+    if any(f.entity == "DK_CVR" and f.location in OWN_TEXT for f in facts.findings):
+        return "business"
     consumer = (
         {d.lower() for d in policy.consumer_domains}
         if policy.consumer_domains is not None
         else shipped_consumer_domains()
     )
-    return "virk.dk" if domain and domain not in consumer else "borger.dk"
+    return "business" if domain and domain not in consumer else "citizen"
+
+
+def portal_for(policy: Policy, facts: Facts) -> str:
+    """borger.dk for private persons, virk.dk for businesses (``sender_kind``)."""
+    return "virk.dk" if sender_kind(policy, facts) == "business" else "borger.dk"
 
 
 def decide(policy: Policy, group: str, facts: Facts) -> Verdict:
@@ -134,7 +150,7 @@ def decide(policy: Policy, group: str, facts: Facts) -> Verdict:
     steps: list[str] = []
     reasons: list[str] = []
     for rule in policy.rules_for(group):
-        matched, why = _matches(rule, facts)
+        matched, why = _matches(rule, facts, policy)
         steps.append(
             f"{rule.name}: {'match' if matched else 'no match'}"
             + (f" ({'; '.join(why)})" if matched and why else "")
