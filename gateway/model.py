@@ -76,6 +76,7 @@ class Unscanned(enum.StrEnum):
     MALFORMED = "malformed"
     OCR_NEEDED = "ocr-needed"
     OCR_BUDGET = "ocr-budget"
+    EMBEDDED_IMAGE_NOT_READ = "embedded-image-not-read"
 
 
 @dataclass(frozen=True)

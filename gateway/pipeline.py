@@ -82,6 +82,7 @@ _UNSCANNED = {
     "ocr-needed": Unscanned.OCR_NEEDED,
     "ocr-budget": Unscanned.OCR_BUDGET,
     "legacy-office": Unscanned.UNSUPPORTED_ATTACHMENT,
+    "embedded-image-not-read": Unscanned.EMBEDDED_IMAGE_NOT_READ,
 }
 
 

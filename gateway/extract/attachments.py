@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.extract import archive, office, pdf, sniff
+from gateway.extract import archive, embedded, office, pdf, sniff
 from gateway.extract.charset import decode_text, wide_encoding
+from gateway.extract.embedded import Picture
 from gateway.extract.html import html_to_text
 from gateway.extract.limits import Limits, Unreadable
-from gateway.extract.ocr import OcrBudget, ocr_image
+from gateway.extract.ocr import MAX_PIXELS, OcrBudget, ocr_image
 from gateway.model import TextChunk
 
 TEXT_TYPES = ("text/plain", "text/csv", "text/x-csv")
@@ -32,6 +33,11 @@ class Extracted:
     chunks: list[TextChunk] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What was passed over on purpose, for ``--explain`` ("skipped 2 images under …")."""
+
+
+EMBEDDED_NOT_READ = "embedded-image-not-read"
 
 
 CSV_TYPES = ("text/csv", "text/x-csv", "application/csv", "text/tab-separated-values")
@@ -64,7 +70,9 @@ def extract_attachment(
     try:
         if kind in TEXT_TYPES or (kind.startswith("text/") and kind != "text/html"):
             if kind == "text/rtf":
-                out.chunks.append(TextChunk(location, office.rtf_text(data)))
+                pictures, rest = embedded.rtf_pictures(data, limits)
+                out.chunks.append(TextChunk(location, office.rtf_text(rest)))
+                _read_pictures(out, location, pictures, ocr)
             elif _is_csv(name, declared, kind):
                 out.chunks.append(TextChunk(location, office.csv_text(decode_text(data))))
             else:
@@ -72,11 +80,13 @@ def extract_attachment(
         elif kind == "text/html":
             out.chunks.append(TextChunk(location, html_to_text(decode_text(data))))
         elif kind == "application/pdf":
-            text, gaps = pdf.pdf_text(data, limits, ocr)
+            text, gaps, pictures = pdf.pdf_text(data, limits, ocr)
             out.chunks.append(TextChunk(location, text))
             out.gaps.extend(gaps)
+            _read_pictures(out, location, pictures, ocr)
         elif kind.startswith(OFFICE_TYPES) or (kind == "application/zip" and _is_office(data)):
             out.chunks.append(TextChunk(location, office.office_text(data, limits)))
+            _read_pictures(out, location, embedded.office_pictures(data, limits), ocr)
         elif kind in (
             "application/zip",
             "application/x-tar",
@@ -91,13 +101,77 @@ def extract_attachment(
                 out.gaps.append("ocr-needed")
             else:
                 out.chunks.append(TextChunk(location, ocr_image(data, ocr)))
+        elif kind == "message/rfc822":  # a mail inside an archive (a Maildir export)
+            _mail(out, location, data, limits, depth, ocr)
         elif kind in ("application/pkcs7-signature", "application/pgp-signature"):
             pass
         else:
             out.gaps.append("unsupported-attachment")
     except Unreadable as e:
         out.gaps.append(e.reason)
+    out.gaps = list(dict.fromkeys(out.gaps))
     return out
+
+
+def _read_pictures(
+    out: Extracted, location: str, pictures: list[Picture], ocr: OcrBudget | None
+) -> None:
+    """OCR a document's pictures, largest first, within the message's OCR budget. Pictures
+    too small to hold a line of text are skipped with a note; every other picture that is
+    not read (no budget left, over a limit, an undecodable or vector format, a failure) makes
+    the attachment incomplete: gap "embedded-image-not-read", with the details in a note."""
+    small = [p for p in pictures if p.too_small]
+    if small:
+        out.notes.append(
+            f"skipped {len(small)} image{'s' if len(small) > 1 else ''} under "
+            f"{embedded.MIN_LENGTH}×{embedded.MIN_SIDE} px in {location}"
+        )
+    unread: dict[str, int] = {}
+    for picture in sorted(
+        (p for p in pictures if not p.too_small), key=lambda p: p.area, reverse=True
+    ):
+        try:
+            if picture.format == embedded.OVERSIZED:
+                raise Unreadable("limit")
+            if not picture.readable:
+                raise Unreadable(f"format {picture.format}")
+            if ocr is None:
+                raise Unreadable("ocr-needed")
+            if ocr.remaining() < 1:
+                raise Unreadable("ocr-budget")  # before the picture is even decoded
+            if picture.area > MAX_PIXELS:
+                raise Unreadable("limit")
+            try:
+                data = picture.load()
+            except Exception as e:  # pypdf raises many kinds for odd image streams
+                raise Unreadable("malformed") from e
+            text = ocr_image(data, ocr)
+        except Unreadable as e:
+            unread[e.reason] = unread.get(e.reason, 0) + 1
+            continue
+        if text.strip():
+            out.chunks.append(TextChunk(f"{location}/{picture.name}", text))
+    if unread:
+        out.gaps.append(EMBEDDED_NOT_READ)
+        details = ", ".join(f"{count} {reason}" for reason, count in unread.items())
+        out.notes.append(f"did not read {sum(unread.values())} images in {location}: {details}")
+
+
+def _mail(
+    out: Extracted,
+    location: str,
+    data: bytes,
+    limits: Limits,
+    depth: int,
+    ocr: OcrBudget | None,
+) -> None:
+    from gateway.extract.text import mail_text_and_located_gaps
+
+    if depth >= limits.max_depth:
+        raise Unreadable("limit")
+    chunks, gaps = mail_text_and_located_gaps(data, ocr, depth + 1)
+    out.chunks.extend(TextChunk(f"{location}/{c.location}", c.text) for c in chunks)
+    out.gaps.extend(g.reason for g in gaps)
 
 
 def _is_office(data: bytes) -> bool:
@@ -133,3 +207,4 @@ def _archive(
         out.chunks.extend(inner_result.chunks)
         out.gaps.extend(inner_result.gaps)
         out.signals.extend(inner_result.signals)
+        out.notes.extend(inner_result.notes)

@@ -18,8 +18,12 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.extract.limits import Unreadable
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo passes; a pixel bomb does not
 MAX_SIDE = 2500  # downscale before OCR: beyond this, more pixels mostly cost time
@@ -46,6 +50,23 @@ def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (OCR_MEMORY, OCR_MEMORY))
 
 
+def _flatten(image: Image.Image) -> Image.Image:
+    """The picture as it looks on a white page. A transparent pixel's own colour is often
+    black (a GIF's transparency index, a PNG's tRNS or alpha channel): converted as is, the
+    text vanished into a black background and Tesseract read nothing."""
+    from PIL import Image
+
+    if image.mode in ("PA", "LA") or (
+        image.mode in ("1", "L", "P", "RGB") and "transparency" in image.info
+    ):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        page = Image.new("RGB", image.size, (255, 255, 255))
+        page.paste(image, mask=image.getchannel("A"))
+        return page
+    return image
+
+
 def ocr_image(data: bytes, budget: OcrBudget) -> str:
     from PIL import Image, UnidentifiedImageError
 
@@ -58,7 +79,7 @@ def ocr_image(data: bytes, budget: OcrBudget) -> str:
             if image.width * image.height > MAX_PIXELS:
                 raise Unreadable("limit")
             image.load()
-            picture = image.convert("L")
+            picture = _flatten(image).convert("L")
     except Image.DecompressionBombError as e:
         raise Unreadable("limit") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:

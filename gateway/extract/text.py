@@ -66,10 +66,10 @@ class Gap:
 
 
 def mail_text_and_located_gaps(
-    raw: bytes, ocr: OcrBudget | None = None
+    raw: bytes, ocr: OcrBudget | None = None, depth: int = 0
 ) -> tuple[list[TextChunk], list[Gap]]:
     """The text, and what could not be read, where. Images are read only with an OCR
-    budget."""
+    budget. ``depth``: how deep in archives this mail sits (a mail in a tarball)."""
     try:
         message = email.message_from_bytes(raw, policy=policy.compat32)
     except RecursionError:  # the stdlib parser recurses per nesting level
@@ -110,7 +110,9 @@ def mail_text_and_located_gaps(
                 if part.defects or (not data and str(part.get_payload()).strip()):
                     gaps.append(Gap(where, "malformed"))  # decoded as far as it goes
                 if isinstance(data, bytes) and data:
-                    found = extract_attachment(name, content_type, data[:MAX_PART_BYTES], ocr=ocr)
+                    found = extract_attachment(
+                        name, content_type, data[:MAX_PART_BYTES], depth=depth, ocr=ocr
+                    )
                     chunks.extend(found.chunks)
                     gaps.extend(Gap(where, reason) for reason in found.gaps)
                     if len(data) > MAX_PART_BYTES:
