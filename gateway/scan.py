@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +24,7 @@ from gateway.detect.analyzer import Candidate, Detector
 from gateway.detect.worker import message_chunks
 from gateway.extract.text import Gap
 from gateway.model import Finding
+from gateway.rawmail import address, addresses
 from gateway.security import Protection, TrustConfig, classify
 
 ASSUMED = SenderAuth(source="assumed", spf="pass", dkim="pass", dmarc="pass", aligned_pass=True)
@@ -57,8 +57,7 @@ def recipients_of(raw: bytes, given: Sequence[str]) -> list[str]:
     if given:
         return list(given)
     headers = message_from_bytes(raw, policy=policy.compat32)
-    fields = [str(v) for v in headers.get_all("To", []) + headers.get_all("Cc", [])]
-    return [address for _, address in getaddresses(fields) if address]
+    return addresses(headers.get_all("To", []) + headers.get_all("Cc", []))
 
 
 def sender_address(raw: bytes, given: str | None) -> str:
@@ -67,8 +66,8 @@ def sender_address(raw: bytes, given: str | None) -> str:
         return given
     headers = message_from_bytes(raw, policy=policy.compat32)
     if headers.get("Return-Path") is not None:
-        return parseaddr(str(headers["Return-Path"]))[1]
-    return parseaddr(str(headers.get("From", "")))[1]
+        return address(headers["Return-Path"])
+    return address(headers.get("From", ""))
 
 
 def _decision(verdict: Verdict) -> dict[str, Any]:

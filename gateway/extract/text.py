@@ -12,14 +12,13 @@ import email
 import html
 from dataclasses import dataclass
 from email import policy
-from email.header import decode_header, make_header
 from email.message import Message
 from html.parser import HTMLParser
 
 from gateway.extract.attachments import extract_attachment
 from gateway.extract.ocr import OcrBudget
 from gateway.model import TextChunk
-from gateway.rawmail import header_block_end
+from gateway.rawmail import decoded_header, header_block_end
 
 MAX_PARTS = 1000
 MAX_DEPTH = 32
@@ -38,12 +37,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 
 
 def header_text(value: object) -> str:
-    if value is None:
-        return ""
-    try:
-        return str(make_header(decode_header(str(value))))
-    except (UnicodeDecodeError, LookupError, ValueError, email.errors.HeaderParseError):
-        return str(value)
+    return decoded_header(value)  # linear, never raises (gateway.rawmail)
 
 
 class _HtmlText(HTMLParser):
