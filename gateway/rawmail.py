@@ -7,9 +7,12 @@ us): we only remove whole header fields and prepend new ones to the bytes as rec
 from __future__ import annotations
 
 import binascii
+import email
 import re
+import urllib.parse
 from collections.abc import Iterable
 from email.message import Message
+from email.policy import compat32
 from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
 
 OUR_PREFIX = b"x-postvagt-"
@@ -94,17 +97,81 @@ _ANGLE_ADDRESS = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
 _BARE_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+_PARAMETER = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_RFC2231_NAME = re.compile(r"(?P<name>[^*]+)\*(?:(?P<number>\d+)(?P<encoded>\*)?)?")
+
+
 def header_param(part: Message, name: str) -> str | None:
-    """A Content-Type parameter as one string, RFC 2231 or not.
+    """A Content-Type parameter as one string, RFC 2231 or not; never an exception.
 
     ``Message.get_param`` returns a (charset, language, value) tuple for ``name*=`` and
-    ``name*0*=`` continuations; every parameter we read goes through here instead."""
-    value = part.get_param(name)
-    if value is None:
-        return None
+    ``name*0*=`` continuations, ignores the RFC 2231 forms of names with a hyphen
+    (``smime-type*=``) and raises TypeError when ``name*=`` and ``name*0*=`` are mixed;
+    every parameter we read goes through here instead."""
+    try:
+        value = part.get_param(name)
+    except (TypeError, ValueError, LookupError):
+        value = None
     if isinstance(value, tuple):
         return str(collapse_rfc2231_value(value))
-    return str(value)
+    if value is not None:
+        return str(value)
+    return _rfc2231_param(part, name.lower())
+
+
+def _rfc2231_param(part: Message, name: str) -> str | None:
+    """RFC 2231 read by hand: ``name*=charset'lang'%xx`` or its continuations."""
+    pieces: dict[int, tuple[bool, str]] = {}
+    for key, raw in _PARAMETER.findall(str(part.get("content-type", ""))):
+        match = _RFC2231_NAME.fullmatch(key.strip().lower())
+        if match is None or match.group("name") != name:
+            continue
+        number = int(match.group("number") or 0)
+        encoded = match.group("number") is None or bool(match.group("encoded"))
+        pieces.setdefault(number, (encoded, raw.strip().strip('"')))
+    if not pieces:
+        return None
+    charset = "utf-8"
+    data = bytearray()
+    for number in sorted(pieces):
+        encoded, text = pieces[number]
+        if number == min(pieces) and encoded and text.count("'") >= 2:
+            charset, _, text = text.split("'", 2)
+        data += urllib.parse.unquote_to_bytes(text) if encoded else text.encode("utf-8")
+    try:
+        return data.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")
+
+
+def parse_message(raw: bytes) -> Message:
+    """``email.message_from_bytes`` (compat32) whose parameter reads never raise: the
+    parser reads the boundary through them, so a hostile ``boundary*=`` would otherwise
+    stop the whole parse (TypeError in email.utils.decode_params)."""
+    return email.message_from_bytes(raw, _class=_SafeMessage, policy=compat32)
+
+
+class _SafeMessage(Message):
+    def get_param(  # type: ignore[override]
+        self, param: str, failobj: object = None, header: str = "content-type", unquote: bool = True
+    ) -> object:
+        try:
+            value = super().get_param(param, failobj, header, unquote)
+            # One string, always: the stdlib itself reads "charset" without collapsing.
+            return collapse_rfc2231_value(value) if isinstance(value, tuple) else value
+        except (TypeError, ValueError, LookupError):
+            if header.lower() != "content-type":
+                return failobj
+            value = _rfc2231_param(self, param.lower())
+            return failobj if value is None else value
+
+    def get_params(  # type: ignore[override]
+        self, failobj: object = None, header: str = "content-type", unquote: bool = True
+    ) -> object:
+        try:
+            return super().get_params(failobj, header, unquote)
+        except (TypeError, ValueError, LookupError):
+            return failobj
 
 
 def addresses(values: Iterable[object]) -> list[str]:

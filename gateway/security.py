@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email
 import re
 import resource
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field, replace
-from email import policy
 from email.message import Message
 from pathlib import Path
 
 from asn1crypto import cms
 
-from gateway.rawmail import header_block_end, header_param
+from gateway.rawmail import header_block_end, header_param, parse_message
 
 MAX_PARTS = 1000
 MAX_CHECKS = 20
@@ -127,7 +125,7 @@ class _State:
 
 def _classify_into(raw: bytes, prefix: str, state: _State, depth: int) -> bool:
     try:
-        message = email.message_from_bytes(raw, policy=policy.compat32)
+        message = parse_message(raw)
     except RecursionError:  # nested deeper than the stdlib parser recurses
         if depth == 0:
             return False
@@ -135,10 +133,14 @@ def _classify_into(raw: bytes, prefix: str, state: _State, depth: int) -> bool:
         return True
     tree = _Tree(message, raw)
     for path, part in tree.parts:
-        kind = _kind(part)
+        where = _join(prefix, path)
+        try:
+            kind = _kind(part)
+        except Exception:  # the stdlib's readers of odd MIME raise many types
+            state.uninspected.append(f"{where or 'message'}: MIME part unreadable")
+            continue
         if kind is None:
             continue
-        where = _join(prefix, path)
         layer = Layer(kind, where)
         content: bytes | None = None
         if kind not in SIGNED:

@@ -186,6 +186,19 @@ def test_rfc2231_parameters_are_read(gpg, keyring, parameter):
     assert layers(protection) == [("pgp-signed", "", True)]
 
 
+def test_rfc2231_forms_mixed_do_not_stop_the_parse(gpg, keyring):
+    """``protocol*=`` beside ``protocol*0*=``: the stdlib's own parameter decoding raises
+    TypeError (and the parser reads the boundary through it)."""
+    signed = crypto_mail.pgp_signed_entity(gpg, text(BODY))
+    _, _, rest = signed.partition(b"\r\n\r\n")
+    head = (
+        "Content-Type: multipart/signed; protocol*=us-ascii''application%2Fpgp-signature; "
+        "protocol*0*=us-ascii''x; boundary*=us-ascii''pvsig; boundary*0=pvsig"
+    )
+    protection = classify(as_message(head.encode() + b"\r\n\r\n" + rest), keyring)
+    assert layers(protection) == [("pgp-signed", "", True)]
+
+
 def test_rfc2231_smime_type(pki):
     opaque = crypto_mail.smime_entity(pki, text(BODY), "opaque")
     head, _, body = opaque.partition(b"\r\n\r\n")
