@@ -8,12 +8,10 @@ text of every part come with the extraction stage. Bounded: header blocks larger
 from __future__ import annotations
 
 from email import policy
-from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
-from email.utils import parseaddr
 
 from gateway.model import ParsedMail
-from gateway.rawmail import header_block_end
+from gateway.rawmail import address, decoded_header, header_block_end
 
 MAX_HEADER_BYTES = 128 * 1024
 """Postfix's header_size_limit is 100 KiB. Parsing this much takes about 2.5 ms here, which
@@ -41,16 +39,11 @@ def parse(raw: bytes) -> ParsedMail:
         header_count=len(message.keys()),
         defects=tuple(defects),
         subject=_subject(message.get("Subject")),
-        from_address=parseaddr(str(message.get("From", "")))[1] or None,
+        from_address=address(message.get("From", "")) or None,
     )
 
 
 def _subject(value: object) -> str | None:
     if value is None:
         return None
-    text = str(value)[:MAX_SUBJECT]
-    try:
-        text = str(make_header(decode_header(text)))
-    except (ValueError, LookupError, UnicodeError):
-        pass  # left encoded: a broken encoded-word is not worth a failure
-    return " ".join(text.split())
+    return " ".join(decoded_header(str(value)[:MAX_SUBJECT]).split())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -32,6 +32,7 @@ from gateway.metrics import Metrics
 from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, Unscanned
 from gateway.parse import parse
 from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
+from gateway.security import Protection
 from gateway.store import Store, StoreUnavailable
 from gateway.store.records import RecordRef
 
@@ -101,11 +102,36 @@ class DetectStage:
         except FutureTimeout:
             return facts.with_unscanned(Unscanned.TIMEOUT)
         facts = replace(facts, findings=tuple(findings), protection=protection)
-        if protection.encrypted:
-            facts = facts.with_unscanned(Unscanned.ENCRYPTED)
-        for reason in incomplete:
-            facts = facts.with_unscanned(_UNSCANNED.get(reason, Unscanned.INTERNAL_ERROR))
+        for reason in unscanned_of(incomplete, protection):
+            facts = facts.with_unscanned(reason)
         return facts
+
+
+def unscanned_of(reasons: Iterable[str], protection: Protection | None) -> tuple[Unscanned, ...]:
+    """Why a message is incomplete, from what the detection left unread and its protection:
+    the reasons of X-Postvagt-Scan, for the gateway and ``postvagt scan`` alike."""
+    found = [Unscanned.ENCRYPTED] if protection is not None and protection.encrypted else []
+    found += [_UNSCANNED.get(reason, Unscanned.INTERNAL_ERROR) for reason in reasons]
+    return tuple(dict.fromkeys(found))
+
+
+def decision_facts(
+    facts: Inspection, *, mail_from: str, size: int, tls_version: str | None = None
+) -> Facts:
+    """The facts the policy decides on: the one place that computes them, for the gateway
+    (Pipeline.decide) and for ``postvagt scan``."""
+    protection, sender = facts.protection, facts.sender
+    return Facts(
+        findings=facts.findings,
+        signed=bool(protection and protection.signed),
+        encrypted=bool(protection and protection.encrypted),
+        signature_valid=protection.signature_valid if protection else None,
+        tls_version=tls_version,
+        unscanned=tuple(facts.unscanned),
+        mail_from=mail_from,
+        dmarc=sender.dmarc if sender else None,
+        size=size,
+    )
 
 
 @dataclass(frozen=True)
@@ -311,20 +337,14 @@ class Pipeline:
             self._on_reply_queued()
 
     def decide(self, policy: Policy, received: Received, facts: Inspection) -> Verdict:
-        protection, sender = facts.protection, facts.sender
         return decide(
             policy,
             received.group,
-            Facts(
-                findings=facts.findings,
-                signed=bool(protection and protection.signed),
-                encrypted=bool(protection and protection.encrypted),
-                signature_valid=protection.signature_valid if protection else None,
-                tls_version=received.tls.version if received.tls else None,
-                unscanned=tuple(facts.unscanned),
+            decision_facts(
+                facts,
                 mail_from=received.mail_from,
-                dmarc=sender.dmarc if sender else None,
                 size=len(received.raw),
+                tls_version=received.tls.version if received.tls else None,
             ),
         )
 

@@ -1,4 +1,4 @@
-"""Byte-level edits of a message's header block.
+"""Byte-level edits of a message's header block, and header values read without a crash.
 
 The body is never re-serialised (S/MIME, PGP and DKIM signatures must still verify after
 us): we only remove whole header fields and prepend new ones to the bytes as received.
@@ -6,8 +6,14 @@ us): we only remove whole header fields and prepend new ones to the bytes as rec
 
 from __future__ import annotations
 
+import binascii
+import email
 import re
+import urllib.parse
 from collections.abc import Iterable
+from email.message import Message
+from email.policy import compat32
+from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
 
 OUR_PREFIX = b"x-postvagt-"
 
@@ -83,3 +89,170 @@ def prepend_fields(raw: bytes, fields: Iterable[tuple[str, str]]) -> bytes:
             raise ValueError(f"header {name} has a line break that is not a folding")
         out.append(f"{name}: {value}".replace("\n", "\r\n").encode("utf-8") + b"\r\n")
     return b"".join(out) + raw
+
+
+# -- reading header values that hostile mail can make odd ------------------------------------
+
+_ANGLE_ADDRESS = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
+_BARE_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+_PARAMETER = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_RFC2231_NAME = re.compile(r"(?P<name>[^*]+)\*(?:(?P<number>\d+)(?P<encoded>\*)?)?")
+
+
+def header_param(part: Message, name: str) -> str | None:
+    """A Content-Type parameter as one string, RFC 2231 or not; never an exception.
+
+    ``Message.get_param`` returns a (charset, language, value) tuple for ``name*=`` and
+    ``name*0*=`` continuations, ignores the RFC 2231 forms of names with a hyphen
+    (``smime-type*=``) and raises TypeError when ``name*=`` and ``name*0*=`` are mixed;
+    every parameter we read goes through here instead."""
+    try:
+        value = part.get_param(name)
+    except (TypeError, ValueError, LookupError):
+        value = None
+    if isinstance(value, tuple):
+        return str(collapse_rfc2231_value(value))
+    if value is not None:
+        return str(value)
+    return _rfc2231_param(part, name.lower())
+
+
+def _rfc2231_param(part: Message, name: str) -> str | None:
+    """RFC 2231 read by hand: ``name*=charset'lang'%xx`` or its continuations."""
+    pieces: dict[int, tuple[bool, str]] = {}
+    for key, raw in _PARAMETER.findall(str(part.get("content-type", ""))):
+        match = _RFC2231_NAME.fullmatch(key.strip().lower())
+        if match is None or match.group("name") != name:
+            continue
+        number = int(match.group("number") or 0)
+        encoded = match.group("number") is None or bool(match.group("encoded"))
+        pieces.setdefault(number, (encoded, raw.strip().strip('"')))
+    if not pieces:
+        return None
+    charset = "utf-8"
+    data = bytearray()
+    for number in sorted(pieces):
+        encoded, text = pieces[number]
+        if number == min(pieces) and encoded and text.count("'") >= 2:
+            charset, _, text = text.split("'", 2)
+        data += urllib.parse.unquote_to_bytes(text) if encoded else text.encode("utf-8")
+    try:
+        return data.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")
+
+
+def parse_message(raw: bytes) -> Message:
+    """``email.message_from_bytes`` (compat32) whose parameter reads never raise: the
+    parser reads the boundary through them, so a hostile ``boundary*=`` would otherwise
+    stop the whole parse (TypeError in email.utils.decode_params)."""
+    return email.message_from_bytes(raw, _class=_SafeMessage, policy=compat32)
+
+
+class _SafeMessage(Message):
+    def get_param(  # type: ignore[override]
+        self, param: str, failobj: object = None, header: str = "content-type", unquote: bool = True
+    ) -> object:
+        try:
+            value = super().get_param(param, failobj, header, unquote)
+            # One string, always: the stdlib itself reads "charset" without collapsing.
+            return collapse_rfc2231_value(value) if isinstance(value, tuple) else value
+        except (TypeError, ValueError, LookupError):
+            if header.lower() != "content-type":
+                return failobj
+            value = _rfc2231_param(self, param.lower())
+            return failobj if value is None else value
+
+    def get_params(  # type: ignore[override]
+        self, failobj: object = None, header: str = "content-type", unquote: bool = True
+    ) -> object:
+        try:
+            return super().get_params(failobj, header, unquote)
+        except (TypeError, ValueError, LookupError):
+            return failobj
+
+
+def addresses(values: Iterable[object]) -> list[str]:
+    """The addresses in address header values (To, Cc), never a crash.
+
+    The stdlib parser recurses per "(": a line of thousands of encoded words with a "(" in
+    them exhausts the stack (RecursionError). Such a line is read with a plain pattern."""
+    texts = [str(v) for v in values]
+    try:
+        return [address for _, address in getaddresses(texts) if address]
+    except RecursionError:
+        return [a for text in texts for a in _fallback_addresses(text)]
+
+
+def address(value: object) -> str:
+    """The address of one address header value (From, Return-Path); "" if none."""
+    text = str(value)
+    try:
+        return parseaddr(text)[1]
+    except RecursionError:
+        found = _fallback_addresses(text)
+        return found[0] if found else ""
+
+
+def _fallback_addresses(text: str) -> list[str]:
+    angled = _ANGLE_ADDRESS.findall(text)
+    return angled or _BARE_ADDRESS.findall(text)
+
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def decoded_header(value: object) -> str:
+    """The text of a header with its RFC 2047 encoded words decoded, in one linear pass.
+
+    ``make_header(decode_header(...))`` is quadratic in the number of encoded words (12 s
+    for a 1.3 MB Subject here) and raises on unknown charsets; this never raises. Adjacent
+    encoded words are joined before decoding (a UTF-8 character may be split across two);
+    a word in a charset we do not know is read as UTF-8."""
+    if value is None:
+        return ""
+    text = _FOLD.sub("", str(value))
+    out: list[str] = []
+    run = bytearray()
+    run_charset = ""
+    position = 0
+
+    def flush() -> None:
+        if run:
+            out.append(_decode_run(bytes(run), run_charset))
+            run.clear()
+
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[position : match.start()]
+        charset = match.group(1).split("*", 1)[0].lower()
+        adjacent = position > 0 and not between.strip(" \t")
+        if not adjacent or charset != run_charset:
+            flush()
+        if not adjacent:
+            out.append(between)
+        run_charset = charset
+        run += _decode_word(match.group(2), match.group(3))
+        position = match.end()
+    flush()
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _decode_word(encoding: str, payload: str) -> bytes:
+    data = payload.encode("ascii", "replace")
+    try:
+        if encoding in "bB":
+            return binascii.a2b_base64(data + b"==")
+        return binascii.a2b_qp(data, header=True)
+    except (binascii.Error, ValueError):
+        return data
+
+
+def _decode_run(data: bytes, charset: str) -> str:
+    try:
+        return data.decode(charset, errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,7 +23,10 @@ from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.analyzer import Candidate, Detector
 from gateway.detect.worker import message_chunks
 from gateway.extract.text import Gap
-from gateway.model import Finding
+from gateway.model import Finding, Inspection, Unscanned
+from gateway.parse import parse
+from gateway.pipeline import decision_facts, unscanned_of
+from gateway.rawmail import address, addresses
 from gateway.security import Protection, TrustConfig, classify
 
 ASSUMED = SenderAuth(source="assumed", spf="pass", dkim="pass", dmarc="pass", aligned_pass=True)
@@ -57,8 +59,7 @@ def recipients_of(raw: bytes, given: Sequence[str]) -> list[str]:
     if given:
         return list(given)
     headers = message_from_bytes(raw, policy=policy.compat32)
-    fields = [str(v) for v in headers.get_all("To", []) + headers.get_all("Cc", [])]
-    return [address for _, address in getaddresses(fields) if address]
+    return addresses(headers.get_all("To", []) + headers.get_all("Cc", []))
 
 
 def sender_address(raw: bytes, given: str | None) -> str:
@@ -67,8 +68,8 @@ def sender_address(raw: bytes, given: str | None) -> str:
         return given
     headers = message_from_bytes(raw, policy=policy.compat32)
     if headers.get("Return-Path") is not None:
-        return parseaddr(str(headers["Return-Path"]))[1]
-    return parseaddr(str(headers.get("From", "")))[1]
+        return address(headers["Return-Path"])
+    return address(headers.get("From", ""))
 
 
 def _decision(verdict: Verdict) -> dict[str, Any]:
@@ -101,28 +102,39 @@ class FileInspection:
     findings: list[Finding]
     below: list[Candidate]
     incomplete: list[str]
+    unscanned: tuple[Unscanned, ...] = ()
+    """The gateway's reasons (X-Postvagt-Scan), mapped by the gateway's own function."""
 
 
 def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInspection:
-    """What the gateway's worker does with a message: protection, text, findings."""
+    """What the gateway does with a message: the header parse, then what its worker does
+    (protection, text, findings), and the reasons it would give for an incomplete scan."""
+    unscanned: list[Unscanned] = []
+    try:
+        parse(raw)  # the gateway's ParseStage: its failure makes the message unscanned
+    except Exception:
+        unscanned.append(Unscanned.INTERNAL_ERROR)
     protection = classify(raw, trust)
     chunks, gaps = message_chunks(raw, protection)
     findings, below, incomplete = detector.detect(chunks, time.monotonic() + SCAN_BUDGET)
-    return FileInspection(protection, gaps, findings, below, incomplete)
-
-
-def facts_for(seen: FileInspection, raw: bytes, mail_from: str | None, dmarc: str | None) -> Facts:
-    p = seen.protection
-    return Facts(
-        findings=tuple(seen.findings),
-        signed=p.signed,
-        encrypted=p.encrypted,
-        signature_valid=p.signature_valid,
-        unscanned=tuple(dict.fromkeys([*(g.reason for g in seen.gaps), *seen.incomplete])),
-        mail_from=sender_address(raw, mail_from),
-        dmarc=dmarc,
-        size=len(raw),
+    reasons = dict.fromkeys([*(g.reason for g in gaps), *incomplete])
+    unscanned += unscanned_of(reasons, protection)
+    return FileInspection(
+        protection, gaps, findings, below, incomplete, tuple(dict.fromkeys(unscanned))
     )
+
+
+def facts_for(
+    seen: FileInspection, raw: bytes, mail_from: str | None, sender: SenderAuth | None
+) -> Facts:
+    """The facts the policy decides on, by the gateway's own function."""
+    inspection = Inspection(
+        unscanned=seen.unscanned,
+        findings=tuple(seen.findings),
+        protection=seen.protection,
+        sender=sender,
+    )
+    return decision_facts(inspection, mail_from=sender_address(raw, mail_from), size=len(raw))
 
 
 def scan_one(
@@ -133,7 +145,7 @@ def scan_one(
     protection = seen.protection
     sender = sender_of(raw, list(options.trusted_servers), options.authenticated)
     holder = options.policy
-    facts = facts_for(seen, raw, options.mail_from, sender.dmarc)
+    facts = facts_for(seen, raw, options.mail_from, sender)
     groups: dict[str, Verdict] = {}
     for rcpt in recipients_of(raw, options.rcpts) or [""]:
         group = holder.group_of(rcpt) if rcpt else "default"
@@ -173,6 +185,8 @@ def scan_one(
     ]
     if unscanned:
         result["unscanned"] = unscanned
+    if seen.unscanned:
+        result["incomplete"] = [str(reason) for reason in seen.unscanned]
     result["sender"] = {
         "source": sender.source,
         "spf": sender.spf,

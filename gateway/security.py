@@ -13,20 +13,26 @@ content of an opaque S/MIME signature is unwrapped so it can be scanned.
 
 from __future__ import annotations
 
-import email
+import base64
+import binascii
 import re
 import resource
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
-from email import policy
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from pathlib import Path
 
 from asn1crypto import cms
 
+from gateway.rawmail import header_block_end, header_param, parse_message
+
 MAX_PARTS = 1000
+MAX_CHECKS = 20
+"""Signatures checked per message (each is a subprocess); more are listed, not checked."""
+MAX_UNWRAP = 4
+"""Opaque S/MIME blobs unwrapped inside one another."""
 TOOL_TIMEOUT = 15.0
 TOOL_MEMORY = 512 * 1024 * 1024
 TOOL_CPU_SECONDS = 10
@@ -48,10 +54,13 @@ SMIME_TYPES = {
 }
 SIGNED = {"smime-signed-detached", "smime-signed-opaque", "pgp-signed", "pgp-inline-signed"}
 ENCRYPTED = {"smime-encrypted", "pgp-encrypted", "pgp-inline-encrypted"}
+# At the start of a line: quoted in a reply ("> -----BEGIN …") it is neither.
 _PGP_SIGNED = re.compile(
-    rb"-----BEGIN PGP SIGNED MESSAGE-----.*?-----END PGP SIGNATURE-----", re.DOTALL
+    rb"^-----BEGIN PGP SIGNED MESSAGE-----.*?^-----END PGP SIGNATURE-----",
+    re.DOTALL | re.MULTILINE,
 )
-_PGP_MESSAGE = b"-----BEGIN PGP MESSAGE-----"
+_PGP_SIGNED_START = re.compile(rb"^-----BEGIN PGP SIGNED MESSAGE-----", re.MULTILINE)
+_PGP_MESSAGE = re.compile(rb"^-----BEGIN PGP MESSAGE-----", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -82,66 +91,158 @@ class TrustConfig:
 
 
 def classify(raw: bytes, trust: TrustConfig = TrustConfig()) -> Protection:
-    try:
-        message = email.message_from_bytes(raw, policy=policy.compat32)
-    except RecursionError:  # nested deeper than the stdlib parser recurses
+    """Every protection layer of the message, at any depth, each signature checked against
+    the bytes of its own part; signed content inside opaque S/MIME blobs is unwrapped and
+    classified in turn (so signed-then-encrypted reads as encrypted)."""
+    state = _State(trust)
+    if not _classify_into(raw, "", state, 0):
         return Protection(uninspected=("message: MIME nesting too deep to inspect",))
-    layers: list[Layer] = []
-    uninspected: list[str] = []
-    unwrapped: list[bytes] = []
-    for path, part in _walk(message):
-        kind = _kind(part)
-        if kind is None:
-            continue
-        layer = Layer(kind, path)
-        if kind == "smime-signed-detached":
-            layer = _smime_layer(layer, raw if path == "" else None, trust, unwrapped)
-        elif kind == "smime-signed-opaque":
-            layer = _smime_layer(layer, _entity_bytes(part, path, raw), trust, unwrapped)
-        elif kind == "pgp-signed":
-            layer = _pgp_mime_layer(layer, part, raw if path == "" else None, trust)
-        elif kind == "pgp-inline-signed":
-            layer = _pgp_inline_layer(layer, part, trust)
-        if kind in ENCRYPTED:
-            uninspected.append(f"{path or 'message'}: encrypted, not scanned")
-        layers.append(layer)
-    signatures = [layer for layer in layers if layer.kind in SIGNED]
+    signatures = [layer for layer in state.layers if layer.kind in SIGNED]
     return Protection(
         signed=bool(signatures),
-        encrypted=any(layer.kind in ENCRYPTED for layer in layers),
+        encrypted=any(layer.kind in ENCRYPTED for layer in state.layers),
         signature_valid=_all(layer.signature_valid for layer in signatures),
         signer_trusted=_all(layer.signer_trusted for layer in signatures),
-        layers=tuple(layers),
-        uninspected=tuple(uninspected),
-        unwrapped=tuple(unwrapped),
+        layers=tuple(state.layers),
+        uninspected=tuple(state.uninspected),
+        unwrapped=tuple(state.unwrapped),
     )
 
 
+@dataclass
+class _State:
+    trust: TrustConfig
+    layers: list[Layer] = field(default_factory=list)
+    uninspected: list[str] = field(default_factory=list)
+    unwrapped: list[bytes] = field(default_factory=list)
+    checks: int = 0
+
+    def may_check(self) -> bool:
+        """Each check is a subprocess: at most MAX_CHECKS per message."""
+        self.checks += 1
+        return self.checks <= MAX_CHECKS
+
+
+def _classify_into(raw: bytes, prefix: str, state: _State, depth: int) -> bool:
+    try:
+        message = parse_message(raw)
+    except RecursionError:  # nested deeper than the stdlib parser recurses
+        if depth == 0:
+            return False
+        state.uninspected.append(f"{prefix}: MIME nesting too deep to inspect")
+        return True
+    tree = _Tree(message, raw)
+    for path, part in tree.parts:
+        where = _join(prefix, path)
+        try:
+            kind = _kind(part)
+        except Exception:  # the stdlib's readers of odd MIME raise many types
+            state.uninspected.append(f"{where or 'message'}: MIME part unreadable")
+            continue
+        if kind is None:
+            continue
+        layer = Layer(kind, where)
+        content: bytes | None = None
+        if kind not in SIGNED:
+            pass
+        elif not state.may_check():
+            layer = replace(layer, note=f"more than {MAX_CHECKS} signatures: not checked")
+        elif kind == "smime-signed-detached":
+            layer = _smime_detached_layer(layer, part, tree, path, state.trust)
+        elif kind == "smime-signed-opaque":
+            layer, content = _smime_opaque_layer(layer, part, state.trust)
+        elif kind == "pgp-signed":
+            layer = _pgp_mime_layer(layer, part, tree, path, state.trust)
+        elif kind == "pgp-inline-signed":
+            layer = _pgp_inline_layer(layer, part, tree.root, state.trust)
+        if kind in ENCRYPTED:
+            state.uninspected.append(f"{where or 'message'}: encrypted, not scanned")
+        state.layers.append(layer)
+        if content is not None:
+            state.unwrapped.append(content)
+            if depth + 1 >= MAX_UNWRAP:
+                state.uninspected.append(f"{where or 'message'}: signed content nested too deep")
+            else:
+                _classify_into(content, f"{where or 'message'}>", state, depth + 1)
+    return True
+
+
+def _join(prefix: str, path: str) -> str:
+    """Where a part is: "1.2" in the message, "message>1" inside the opaque blob that is
+    the message, "2>1.1" inside the blob at part 2."""
+    return prefix + path
+
+
 def _all(values: object) -> bool | None:
-    """False if any is False, True if all are True, else None (not checked)."""
+    """False if any is False; else True if any was checked (every checked one holds); None
+    only when none could be checked."""
     seen = list(values)  # type: ignore[call-overload]
-    if not seen or any(v is None for v in seen):
-        return False if False in seen else None
-    return all(seen)
+    if False in seen:
+        return False
+    return True if True in seen else None
 
 
-def _walk(message: Message) -> list[tuple[str, Message]]:
-    out: list[tuple[str, Message]] = []
-    stack: list[tuple[str, Message]] = [("", message)]
-    while stack and len(out) < MAX_PARTS:
-        path, part = stack.pop()
-        out.append((path, part))
-        if part.is_multipart():
-            children = part.get_payload()
-            if isinstance(children, list):
-                for i in range(len(children) - 1, -1, -1):
-                    stack.append((f"{path}.{i + 1}".lstrip("."), children[i]))
-    return out
+class _Tree:
+    """The parts of a message and, on demand, each part's bytes exactly as received.
+
+    The stdlib parser keeps no offsets, so a part's bytes are cut from its parent's body
+    along the boundary delimiters (RFC 2046), the way the signer's tool saw them. Where the
+    cut does not give the parser's number of parts, the bytes are unknown (None)."""
+
+    def __init__(self, message: Message, raw: bytes) -> None:
+        self.root = message
+        self.parts: list[tuple[str, Message]] = []
+        self._by_path: dict[str, Message] = {}
+        self._raw: dict[str, bytes | None] = {"": raw}
+        stack: list[tuple[str, Message]] = [("", message)]
+        while stack and len(self.parts) < MAX_PARTS:
+            path, part = stack.pop()
+            self.parts.append((path, part))
+            self._by_path[path] = part
+            if part.is_multipart():
+                children = part.get_payload()
+                if isinstance(children, list):
+                    for i in range(len(children) - 1, -1, -1):
+                        stack.append((f"{path}.{i + 1}".lstrip("."), children[i]))
+
+    def entity(self, path: str) -> bytes | None:
+        """The bytes of the part at ``path`` (headers and body) as received, or None."""
+        steps = path.split(".") if path else []
+        for depth in range(1, len(steps) + 1):  # each ancestor's parts, top down
+            parent = ".".join(steps[: depth - 1])
+            if ".".join(steps[:depth]) not in self._raw:
+                self._cut(parent)
+        return self._raw.get(path)
+
+    def _cut(self, parent: str) -> None:
+        part = self._by_path.get(parent)
+        parent_raw = self._raw.get(parent)
+        children = part.get_payload() if part is not None else None
+        if not isinstance(children, list):
+            return
+        pieces = _child_entities(part, parent_raw) if parent_raw is not None else None
+        fits = pieces is not None and len(pieces) == len(children)
+        for i in range(len(children)):
+            child = f"{parent}.{i + 1}".lstrip(".")
+            self._raw[child] = pieces[i] if fits and pieces is not None else None
+
+
+def _child_entities(part: Message, raw: bytes) -> list[bytes] | None:
+    body = raw[header_block_end(raw) :]
+    body = body[2:] if body.startswith(b"\r\n") else body[1:] if body.startswith(b"\n") else body
+    if part.get_content_maintype() == "message":
+        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if encoding in ("base64", "quoted-printable"):
+            decoded = part.get_payload(decode=True)  # the inner message is re-read from this
+            return None if not isinstance(decoded, bytes) else [decoded]
+        return [body]
+    boundary = part.get_boundary()
+    return _boundary_parts(body, boundary) if boundary else None
 
 
 def _kind(part: Message) -> str | None:
     content_type = part.get_content_type()
-    protocol = (part.get_param("protocol") or "").lower()
+    protocol = (header_param(part, "protocol") or "").strip().lower()
     if content_type == "multipart/signed":
         if protocol in PKCS7_SIGNATURE:
             return "smime-signed-detached"
@@ -150,22 +251,41 @@ def _kind(part: Message) -> str | None:
         return "unknown-signed"
     if content_type == "multipart/encrypted":
         return "pgp-encrypted" if protocol == "application/pgp-encrypted" else "unknown-encrypted"
+    if content_type == "multipart/mixed" and _exchange_mangled_pgp(part):
+        return "pgp-encrypted"
     filename = (part.get_filename() or "").lower()
     if content_type in PKCS7_MIME or (
         content_type == "application/octet-stream" and filename.endswith(".p7m")
     ):
-        smime_type = str(part.get_param("smime-type") or "").lower()
+        smime_type = (header_param(part, "smime-type") or "").strip().lower()
         if smime_type in SMIME_TYPES:
             return SMIME_TYPES[smime_type]
         return _kind_from_oid(part)
     if content_type in ("text/plain", "text/html") and not part.is_multipart():
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
-            if b"-----BEGIN PGP SIGNED MESSAGE-----" in payload:
+            if _PGP_SIGNED_START.search(payload):
                 return "pgp-inline-signed"
-            if _PGP_MESSAGE in payload:
+            if _PGP_MESSAGE.search(payload):
                 return "pgp-inline-encrypted"
     return None
+
+
+def _exchange_mangled_pgp(part: Message) -> bool:
+    """Exchange rewrites PGP/MIME's multipart/encrypted as multipart/mixed: an optional empty
+    text part, the application/pgp-encrypted version part, then the ciphertext as an
+    attachment (encrypted.asc). Thunderbird and Enigmail repair it; we read it as encrypted."""
+    children = part.get_payload()
+    if not isinstance(children, list) or not 2 <= len(children) <= 3:
+        return False
+    types = [child.get_content_type() for child in children]
+    if "application/pgp-encrypted" not in types:
+        return False
+    after = types.index("application/pgp-encrypted") + 1
+    if after >= len(types) or types[after] != "application/octet-stream":
+        return False
+    ciphertext = children[after].get_payload(decode=True)
+    return isinstance(ciphertext, bytes) and bool(_PGP_MESSAGE.search(ciphertext[:4096]))
 
 
 def _kind_from_oid(part: Message) -> str:
@@ -175,12 +295,6 @@ def _kind_from_oid(part: Message) -> str:
     except Exception:  # asn1crypto raises many types for garbage
         return "smime-unreadable"
     return OID_KINDS.get(content_type, "smime-unreadable")
-
-
-def _entity_bytes(part: Message, path: str, raw: bytes) -> bytes:
-    # The whole message as received when the blob is the message itself; a nested entity is
-    # re-serialised, which is fine for an opaque blob (its signature covers its inside only).
-    return raw if path == "" else part.as_bytes()
 
 
 # -- S/MIME ------------------------------------------------------------------------------------
@@ -202,40 +316,91 @@ def _run(args: list[str], cwd: str) -> int | None:
     return result.returncode
 
 
-def _smime_layer(
-    layer: Layer, entity: bytes | None, trust: TrustConfig, unwrapped: list[bytes]
+def _tool_verdict(status: int | None) -> bool | None:
+    """openssl cms -verify: 0 verified, 4 verification failure, 2 or 3 input it cannot parse
+    (a damaged signature: False, like a tampered one); anything else is "not checked"."""
+    return {0: True, 4: False, 2: False, 3: False}.get(status) if status is not None else None
+
+
+def _der(blob: bytes) -> bytes:
+    """A CMS blob as DER; a signature part sent without its base64 transfer encoding is
+    decoded here."""
+    if blob[:1] == b"\x30":
+        return blob
+    try:
+        return base64.b64decode(blob, validate=False)
+    except (binascii.Error, ValueError):
+        return blob
+
+
+def _cms_verify(folder: str, trust: TrustConfig, *inputs: str) -> tuple[bool | None, bool | None]:
+    """(signature holds, signer trusted) for one CMS signature, by ``openssl cms -verify``:
+    integrity with the certificate the message carries; trust against the admin's bundle."""
+    base = ["openssl", "cms", "-verify", "-inform", "DER", *inputs]
+    valid = _tool_verdict(_run([*base, "-noverify", "-out", "/dev/null"], folder))
+    trusted = None
+    if valid and trust.smime_trust_store is not None:
+        store = str(trust.smime_trust_store)
+        options = ["-CAfile", store, "-purpose", "smimesign", "-out", "/dev/null"]
+        trusted = _tool_verdict(_run([*base, *options], folder))
+    return valid, trusted
+
+
+def _smime_detached_layer(
+    layer: Layer, part: Message, tree: _Tree, path: str, trust: TrustConfig
 ) -> Layer:
-    if entity is None:
-        return Layer(layer.kind, layer.part, note="nested signature: not checked")
+    """multipart/signed (RFC 8551 §3.5.3): the signature (part 2) over part 1's bytes."""
+    children = part.get_payload()
+    if not isinstance(children, list) or len(children) != 2:
+        return replace(layer, signature_valid=False, note="malformed multipart/signed")
+    content = tree.entity(f"{path}.1".lstrip("."))
+    if content is None:
+        return replace(layer, note="signed part not found as received: unverified")
+    signature = children[1].get_payload(decode=True)
+    if not isinstance(signature, bytes) or not signature.strip():
+        return replace(layer, signature_valid=False, note="empty signature part")
     if shutil.which("openssl") is None:
-        return Layer(layer.kind, layer.part, note="openssl missing: not checked")
+        return replace(layer, note="openssl missing: not checked")
     with tempfile.TemporaryDirectory(prefix="postvagt-cms-") as folder:
-        Path(folder, "in.eml").write_bytes(entity)
+        Path(folder, "sig.der").write_bytes(_der(signature))
+        Path(folder, "content").write_bytes(content)
+        valid, trusted = _cms_verify(folder, trust, "-in", "sig.der", "-content", "content")
+    return Layer(layer.kind, layer.part, valid, trusted, _note(valid))
 
-        def cms_verify(*options: str) -> bool | None:
-            # openssl cms: 0 verified, 4 verification failure, 2/3 unreadable input.
-            status = _run(
-                ["openssl", "cms", "-verify", "-inform", "SMIME", "-in", "in.eml", *options],
-                folder,
-            )
-            return {0: True, 4: False}.get(status) if status is not None else None
 
-        valid = cms_verify("-noverify", "-out", "content.eml")
-        content = Path(folder, "content.eml")
-        if valid is not None and layer.kind == "smime-signed-opaque" and content.exists():
-            unwrapped.append(content.read_bytes())
-        trusted = None
-        if valid and trust.smime_trust_store is not None:
-            trusted = cms_verify(
-                "-CAfile",
-                str(trust.smime_trust_store),
-                "-purpose",
-                "smimesign",
-                "-out",
-                "/dev/null",
-            )
-    note = "" if valid is not None else "signature unreadable: unverified"
-    return Layer(layer.kind, layer.part, valid, trusted, note)
+def _smime_opaque_layer(
+    layer: Layer, part: Message, trust: TrustConfig
+) -> tuple[Layer, bytes | None]:
+    """application/pkcs7-mime signed-data (RFC 8551 §3.5.2): checked, and its content taken
+    out (by asn1crypto, so that a tampered blob's content is still scanned)."""
+    blob = part.get_payload(decode=True)
+    if not isinstance(blob, bytes) or not blob.strip():
+        return replace(layer, signature_valid=False, note="empty signed-data"), None
+    blob = _der(blob)
+    content = _encapsulated(blob)
+    if shutil.which("openssl") is None:
+        return replace(layer, note="openssl missing: not checked"), content
+    with tempfile.TemporaryDirectory(prefix="postvagt-cms-") as folder:
+        Path(folder, "in.der").write_bytes(blob)
+        valid, trusted = _cms_verify(folder, trust, "-in", "in.der")
+        if content is None and valid:
+            args = ["openssl", "cms", "-verify", "-inform", "DER", "-in", "in.der", "-noverify"]
+            if _run([*args, "-out", "content"], folder) == 0 and Path(folder, "content").exists():
+                content = Path(folder, "content").read_bytes()
+    return Layer(layer.kind, layer.part, valid, trusted, _note(valid)), content
+
+
+def _encapsulated(blob: bytes) -> bytes | None:
+    try:
+        info = cms.ContentInfo.load(blob)
+        content = info["content"]["encap_content_info"]["content"].native
+    except Exception:  # asn1crypto raises many types for garbage
+        return None
+    return content if isinstance(content, bytes) else None
+
+
+def _note(valid: bool | None) -> str:
+    return "signature unreadable: unverified" if valid is None else ""
 
 
 # -- PGP ---------------------------------------------------------------------------------------
@@ -243,9 +408,24 @@ def _smime_layer(
 
 def _boundary_parts(raw: bytes, boundary: str) -> list[bytes]:
     """The parts of a multipart body exactly as received (RFC 2046 delimiters, CRLF or LF)."""
-    delimiter = re.escape(b"--" + boundary.encode())
+    delimiter = re.escape(b"--" + boundary.encode("utf-8", "replace"))
     pieces = re.split(rb"(?:\r?\n|^)" + delimiter + rb"(?:--)?[ \t]*(?:\r?\n|$)", raw)
     return pieces[1:-1]
+
+
+def _gpg_status(out: bytes) -> bool | None:
+    """gpg's verdict from its status lines: a good signature (an expired or revoked key
+    still leaves it intact), a bad one, one it cannot parse (damaged: False, like a bad
+    one), or one it cannot check for want of the key (None)."""
+    if re.search(rb"^\[GNUPG:\] (GOODSIG|EXPSIG|EXPKEYSIG|REVKEYSIG) ", out, re.MULTILINE):
+        return True
+    if b"[GNUPG:] BADSIG " in out:
+        return False
+    if b"[GNUPG:] NO_PUBKEY " in out:
+        return None
+    if re.search(rb"^\[GNUPG:\] (NODATA|ERRSIG|BADARMOR|UNEXPECTED) ", out, re.MULTILINE):
+        return False
+    return None
 
 
 def _gpg_verify(
@@ -254,12 +434,17 @@ def _gpg_verify(
     keys: list[bytes],
     trust: TrustConfig,
 ) -> tuple[bool | None, bool | None]:
+    """(signature holds, signer trusted): against the admin's keyring first, then against
+    the keys the message carries (integrity only)."""
     if shutil.which("gpg") is None:
         return None, None
     with tempfile.TemporaryDirectory(prefix="postvagt-gpg-") as folder:
         home = Path(folder, "home")
         home.mkdir(mode=0o700)
         trusted_home = trust.pgp_keyring
+        Path(folder, "sig.asc").write_bytes(signature)
+        if data is not None:
+            Path(folder, "data").write_bytes(data)
         results = []
         for gnupghome, extra_keys in ((trusted_home, []), (home, keys)):
             if gnupghome is None:
@@ -270,20 +455,8 @@ def _gpg_verify(
                     ["gpg", "--homedir", str(gnupghome), "--batch", "--import", f"key{i}.asc"],
                     folder,
                 )
-            Path(folder, "sig.asc").write_bytes(signature)
-            args = [
-                "gpg",
-                "--homedir",
-                str(gnupghome),
-                "--batch",
-                "--status-fd",
-                "1",
-                "--verify",
-                "sig.asc",
-            ]
-            if data is not None:
-                Path(folder, "data").write_bytes(data)
-                args.append("data")
+            args = ["gpg", "--homedir", str(gnupghome), "--batch", "--status-fd", "1"]
+            args += ["--verify", "sig.asc", *(["data"] if data is not None else [])]
             try:
                 out = subprocess.run(
                     args, cwd=folder, capture_output=True, timeout=TOOL_TIMEOUT, preexec_fn=_limits
@@ -291,12 +464,9 @@ def _gpg_verify(
             except (OSError, subprocess.TimeoutExpired):
                 results.append(None)
                 continue
-            if b"[GNUPG:] GOODSIG" in out:
-                results.append(True)
-            elif b"[GNUPG:] BADSIG" in out:
-                results.append(False)
-            else:
-                results.append(None)  # no key, unreadable: unverified
+            results.append(_gpg_status(out))
+            if results[-1] is not None:
+                break  # decided; the message's own keys add nothing
         valid = next((r for r in results if r is not None), None)
         trusted = None
         if trusted_home is not None and valid is not None:
@@ -304,9 +474,9 @@ def _gpg_verify(
         return valid, trusted
 
 
-def _attached_keys(part: Message) -> list[bytes]:
+def _attached_keys(message: Message) -> list[bytes]:
     keys = []
-    for sub in part.walk():
+    for _, sub in _Tree(message, b"").parts:
         if sub.get_content_type() == "application/pgp-keys":
             payload = sub.get_payload(decode=True)
             if isinstance(payload, bytes):
@@ -314,29 +484,36 @@ def _attached_keys(part: Message) -> list[bytes]:
     return keys
 
 
-def _pgp_mime_layer(layer: Layer, part: Message, raw: bytes | None, trust: TrustConfig) -> Layer:
-    boundary = part.get_boundary()
-    if raw is None or boundary is None:
-        return Layer(layer.kind, layer.part, note="nested signature: not checked")
-    body = raw.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[-1]
-    pieces = _boundary_parts(body, boundary)
+def _pgp_mime_layer(
+    layer: Layer, part: Message, tree: _Tree, path: str, trust: TrustConfig
+) -> Layer:
+    """multipart/signed (RFC 3156 §5): the signature (part 2) over part 1's bytes."""
     children = part.get_payload()
-    if len(pieces) != 2 or not isinstance(children, list) or len(children) != 2:
-        return Layer(layer.kind, layer.part, note="malformed multipart/signed: unverified")
+    if not isinstance(children, list) or len(children) != 2:
+        return replace(layer, signature_valid=False, note="malformed multipart/signed")
+    content = tree.entity(f"{path}.1".lstrip("."))
+    if content is None:
+        return replace(layer, note="signed part not found as received: unverified")
+    signature = children[1].get_payload(decode=True)
+    if not isinstance(signature, bytes) or not signature.strip():
+        return replace(layer, signature_valid=False, note="empty signature part")
     # RFC 3156: the signature covers the first part with CRLF line ends.
-    signed = re.sub(rb"\r?\n", b"\r\n", pieces[0])
-    signature = children[1].get_payload(decode=True) or b""
-    valid, trusted = _gpg_verify(signature, signed, _attached_keys(part), trust)
-    return Layer(layer.kind, layer.part, valid, trusted)
+    signed = re.sub(rb"\r?\n", b"\r\n", content)
+    valid, trusted = _gpg_verify(signature, signed, _attached_keys(tree.root), trust)
+    return Layer(layer.kind, layer.part, valid, trusted, _pgp_note(valid))
 
 
-def _pgp_inline_layer(layer: Layer, part: Message, trust: TrustConfig) -> Layer:
+def _pgp_inline_layer(layer: Layer, part: Message, root: Message, trust: TrustConfig) -> Layer:
     payload = part.get_payload(decode=True)
     block = _PGP_SIGNED.search(payload) if isinstance(payload, bytes) else None
     if block is None:
-        return Layer(layer.kind, layer.part, note="malformed clear-signed text: unverified")
-    valid, trusted = _gpg_verify(block.group(), None, [], trust)
-    return Layer(layer.kind, layer.part, valid, trusted)
+        return replace(layer, note="malformed clear-signed text: unverified")
+    valid, trusted = _gpg_verify(block.group(), None, _attached_keys(root), trust)
+    return Layer(layer.kind, layer.part, valid, trusted, _pgp_note(valid))
+
+
+def _pgp_note(valid: bool | None) -> str:
+    return "no key to check it with: unverified" if valid is None else ""
 
 
 def protection_from_structure(raw: bytes) -> Protection:

@@ -260,3 +260,121 @@ def dkim_key(folder: Path) -> tuple[bytes, bytes]:
     run(["openssl", "genrsa", "-out", str(key), "2048"], folder)
     public = run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], folder)
     return key.read_bytes(), b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+# -- layers below the top: entities to nest, and the tools' own verdicts on them -------------
+
+
+def crlf(data: bytes) -> bytes:
+    """Every line end as CRLF, as any SMTP hop sends it (openssl writes bare LFs)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def smime_entity(pki: Pki, inner: bytes, mode: str) -> bytes:
+    """A MIME entity (headers and body, no message headers) that signs (detached, opaque)
+    or encrypts (encrypted) the entity ``inner``."""
+    folder = pki.folder
+    (folder / "entity-in.eml").write_bytes(inner)
+    if mode == "encrypted":
+        args = ["openssl", "cms", "-encrypt", "-aes256", "-in", "entity-in.eml"]
+        args += ["-out", "entity-out.eml", str(pki.cert)]
+    else:
+        args = ["openssl", "cms", "-sign", "-in", "entity-in.eml", "-signer", str(pki.cert)]
+        args += ["-inkey", str(pki.key), "-out", "entity-out.eml"]
+        if mode == "opaque":
+            args.append("-nodetach")
+        else:
+            args.append("-binary")  # the content is already canonical (CRLF)
+    run(args, folder)
+    return crlf((folder / "entity-out.eml").read_bytes())
+
+
+def pgp_signed_entity(gpg: Gpg, inner: bytes, boundary: str = "pvsig") -> bytes:
+    """A PGP/MIME multipart/signed entity over ``inner`` (RFC 3156 §5)."""
+    signature = gpg.run(["--armor", "--detach-sign", "--digest-algo", "SHA256"], crlf(inner))
+    return (
+        b"Content-Type: multipart/signed; micalg=pgp-sha256;\r\n"
+        + b'\tprotocol="application/pgp-signature"; boundary="'
+        + boundary.encode()
+        + b'"\r\n\r\n--'
+        + boundary.encode()
+        + b"\r\n"
+        + crlf(inner)
+        + b"\r\n--"
+        + boundary.encode()
+        + b"\r\nContent-Type: application/pgp-signature\r\n\r\n"
+        + crlf(signature)
+        + b"\r\n--"
+        + boundary.encode()
+        + b"--\r\n"
+    )
+
+
+def mixed(*entities: bytes, boundary: str = "pvmix") -> bytes:
+    """A multipart/mixed entity of the given entities, each exactly as given."""
+    out = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode()
+    for entity in entities:
+        out += b"--" + boundary.encode() + b"\r\n" + entity + b"\r\n"
+    return out + b"--" + boundary.encode() + b"--\r\n"
+
+
+def forwarded(message: bytes) -> bytes:
+    """A message/rfc822 entity carrying a whole message (a forward as attachment)."""
+    return (
+        b'Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename="fwd.eml"'
+        + b"\r\n\r\n"
+        + message
+    )
+
+
+def text(body: str) -> bytes:
+    return inner_entity(body)
+
+
+def as_message(entity: bytes) -> bytes:
+    """Message headers in front of an entity: a whole message."""
+    return HEADERS % os.getpid() + b"MIME-Version: 1.0\r\n" + entity
+
+
+def openssl_verifies(entity: bytes, folder: Path) -> bool:
+    """``openssl cms -verify`` run directly on one S/MIME entity as received."""
+    (folder / "direct.eml").write_bytes(entity)
+    result = subprocess.run(
+        ["openssl", "cms", "-verify", "-noverify", "-in", "direct.eml", "-out", "/dev/null"],
+        cwd=folder,
+        capture_output=True,
+        timeout=60,
+    )
+    return result.returncode == 0
+
+
+def gpg_verifies(gpg: Gpg, signature: bytes, data: bytes) -> bool:
+    """``gpg --verify`` run directly on a detached signature and the bytes it covers."""
+    (gpg.home / "direct.sig").write_bytes(signature)
+    (gpg.home / "direct.data").write_bytes(data)
+    result = subprocess.run(
+        ["gpg", "--homedir", str(gpg.home), "--batch", "--verify", "direct.sig", "direct.data"],
+        cwd=gpg.home,
+        capture_output=True,
+        env=gpg.env,
+        timeout=60,
+    )
+    return result.returncode == 0
+
+
+def exchange_mangled(gpg: Gpg, body: str) -> bytes:
+    """PGP/MIME as Exchange rewrites it: multipart/mixed, an empty text part, the version
+    part and the ciphertext as encrypted.asc."""
+    encrypted = gpg.run(
+        ["--armor", "--encrypt", "--recipient", "borger@example.net"], inner_entity(body)
+    )
+    return as_message(
+        mixed(
+            b"Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+            b'Content-Type: application/pgp-encrypted; name="PGPMIME version identification"'
+            + b"\r\nContent-Disposition: attachment\r\n\r\nVersion: 1\r\n",
+            b'Content-Type: application/octet-stream; name="encrypted.asc"\r\n'
+            + b'Content-Disposition: attachment; filename="encrypted.asc"\r\n\r\n'
+            + crlf(encrypted),
+        )
+    )

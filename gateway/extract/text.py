@@ -16,7 +16,6 @@ import email
 import quopri
 from dataclasses import dataclass
 from email import policy
-from email.header import decode_header, make_header
 from email.message import Message
 
 from gateway.extract.attachments import extract_attachment
@@ -25,7 +24,7 @@ from gateway.extract.html import html_parts, html_to_text
 from gateway.extract.ocr import OcrBudget
 from gateway.extract.quoting import split_quoted
 from gateway.model import TextChunk
-from gateway.rawmail import header_block_end
+from gateway.rawmail import decoded_header, header_block_end
 
 MAX_PARTS = 1000
 MAX_DEPTH = 32
@@ -37,12 +36,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 
 
 def header_text(value: object) -> str:
-    if value is None:
-        return ""
-    try:
-        return str(make_header(decode_header(str(value))))
-    except (UnicodeDecodeError, LookupError, ValueError, email.errors.HeaderParseError):
-        return str(value)
+    return decoded_header(value)  # linear, never raises (gateway.rawmail)
 
 
 def mail_text(raw: bytes) -> list[TextChunk]:
