@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email import message_from_bytes, policy
 from typing import Protocol
 
 import authheaders
@@ -24,6 +23,7 @@ import authres
 import spf
 
 from gateway.model import TlsInfo
+from gateway.rawmail import parse_message
 
 UNAUTHENTICATED = "none"
 
@@ -169,7 +169,7 @@ _RECEIVED_BY = re.compile(r"\bby\s+([^\s;()]+)", re.IGNORECASE)
 def from_trusted_headers(raw: bytes, trusted: list[str]) -> SenderAuth:
     """The facts the trusted servers recorded (``before-queue`` and ``after-queue``)."""
     ids = {t.lower() for t in trusted}
-    headers = message_from_bytes(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", policy=policy.compat32)
+    headers = parse_message(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
     results: dict[str, str] | None = None
     for value in headers.get_all("Authentication-Results", []):
         try:

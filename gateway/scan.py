@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +25,7 @@ from gateway.extract.text import Gap
 from gateway.model import Finding, Inspection, Unscanned
 from gateway.parse import parse
 from gateway.pipeline import decision_facts, unscanned_of
-from gateway.rawmail import address, addresses
+from gateway.rawmail import address, addresses, parse_message
 from gateway.security import Protection, TrustConfig, classify
 
 ASSUMED = SenderAuth(source="assumed", spf="pass", dkim="pass", dmarc="pass", aligned_pass=True)
@@ -58,7 +57,7 @@ def recipients_of(raw: bytes, given: Sequence[str]) -> list[str]:
     """The envelope as DESIGN.md says: --rcpt, else To and Cc."""
     if given:
         return list(given)
-    headers = message_from_bytes(raw, policy=policy.compat32)
+    headers = parse_message(raw)
     return addresses(headers.get_all("To", []) + headers.get_all("Cc", []))
 
 
@@ -66,7 +65,7 @@ def sender_address(raw: bytes, given: str | None) -> str:
     """--mail-from, else Return-Path (<> is the null sender), else From."""
     if given is not None:
         return given
-    headers = message_from_bytes(raw, policy=policy.compat32)
+    headers = parse_message(raw)
     if headers.get("Return-Path") is not None:
         return address(headers["Return-Path"])
     return address(headers.get("From", ""))
@@ -140,7 +139,7 @@ def facts_for(
 def scan_one(
     detector: Detector, name: str, raw: bytes, options: ScanOptions
 ) -> tuple[dict[str, Any], list[Candidate]]:
-    headers = message_from_bytes(raw, policy=policy.compat32)
+    headers = parse_message(raw)
     seen = inspect_file(detector, raw, options.trust)
     protection = seen.protection
     sender = sender_of(raw, list(options.trusted_servers), options.authenticated)

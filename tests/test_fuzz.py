@@ -133,9 +133,9 @@ encoded_word_floods = st.builds(
     st.integers(1, 2000),
     st.sampled_from([" ", "", "\r\n ", ", ", " (", ")"]),
 )
-# One form per name: ``name*=`` beside ``name*0*=`` makes the stdlib parser itself raise
-# (TypeError in email.utils.decode_params); gateway.rawmail.parse_message survives it, the
-# text extraction does not yet (test_security_layers covers the protection side).
+# One form per name here: ``name*=`` beside ``name*0*=`` makes the stdlib parser itself
+# raise (TypeError in email.utils.decode_params); gateway.rawmail.parse_message, which every
+# reader uses, survives it: hostile_cases() has that shape as "rfc2231-mixed-forms".
 content_types_2231 = st.builds(
     lambda kind, params: kind + "; " + "; ".join(text for _, text in params),
     st.sampled_from(
@@ -247,6 +247,9 @@ def hostile_cases() -> dict[str, bytes]:
         "rfc2231-smime-type": b"From: a@example.net\r\nContent-Type: application/pkcs7-mime; "
         + rfc2231("smime-type", "enveloped-data").encode()
         + b"\r\n\r\nAAAA\r\n",
+        "rfc2231-mixed-forms": b"From: a@example.net\r\nContent-Type: multipart/mixed; "
+        b"boundary*=us-ascii''b; boundary*0=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        b"hej\r\n--b--\r\n",
         "flood-to": b"From: a@example.net\r\n" + encoded_word_flood("To", 5000) + body,
         "flood-from": b"To: b@kommune.example\r\n" + encoded_word_flood("From", 5000) + body,
         "flood-subject": encoded_word_flood("Subject", 5000) + b"\r\nhej\r\n",

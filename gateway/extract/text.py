@@ -24,7 +24,7 @@ from gateway.extract.html import html_parts, html_to_text
 from gateway.extract.ocr import OcrBudget
 from gateway.extract.quoting import split_quoted
 from gateway.model import TextChunk
-from gateway.rawmail import decoded_header, header_block_end
+from gateway.rawmail import decoded_header, header_block_end, parse_message
 
 MAX_PARTS = 1000
 MAX_DEPTH = 32
@@ -65,9 +65,9 @@ def mail_text_and_located_gaps(
     """The text, and what could not be read, where. Images are read only with an OCR
     budget. ``depth``: how deep in archives this mail sits (a mail in a tarball)."""
     try:
-        message = email.message_from_bytes(raw, policy=policy.compat32)
+        message = parse_message(raw)
     except RecursionError:  # the stdlib parser recurses per nesting level
-        headers = email.message_from_bytes(raw[: header_block_end(raw)], policy=policy.compat32)
+        headers = parse_message(raw[: header_block_end(raw)])
         subject = TextChunk("subject", header_text(headers.get("Subject")))
         return [c for c in (subject,) if c.text.strip()], [Gap("message", "limit")]
     chunks = [TextChunk("subject", header_text(message.get("Subject")))]
@@ -162,7 +162,7 @@ def _encoded_message(part: Message) -> list[Message] | None:
             if encoding == "base64"
             else quopri.decodestring(encoded)
         )
-        return [email.message_from_bytes(data, policy=policy.compat32)]
+        return [parse_message(data)]
     except (ValueError, binascii.Error, RecursionError):
         return None
 
