@@ -102,6 +102,8 @@ class FileInspection:
     below: list[Candidate]
     incomplete: list[str]
     unscanned: tuple[Unscanned, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What extraction passed over on purpose (images too small to hold text)."""
     """The gateway's reasons (X-Postvagt-Scan), mapped by the gateway's own function."""
 
 
@@ -114,12 +116,19 @@ def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInsp
     except Exception:
         unscanned.append(Unscanned.INTERNAL_ERROR)
     protection = classify(raw, trust)
-    chunks, gaps = message_chunks(raw, protection)
+    notes: list[str] = []
+    chunks, gaps = message_chunks(raw, protection, notes)
     findings, below, incomplete = detector.detect(chunks, time.monotonic() + SCAN_BUDGET)
     reasons = dict.fromkeys([*(g.reason for g in gaps), *incomplete])
     unscanned += unscanned_of(reasons, protection)
     return FileInspection(
-        protection, gaps, findings, below, incomplete, tuple(dict.fromkeys(unscanned))
+        protection,
+        gaps,
+        findings,
+        below,
+        incomplete,
+        tuple(dict.fromkeys(unscanned)),
+        tuple(notes),
     )
 
 
@@ -186,6 +195,8 @@ def scan_one(
         result["unscanned"] = unscanned
     if seen.unscanned:
         result["incomplete"] = [str(reason) for reason in seen.unscanned]
+    if seen.notes:
+        result["notes"] = list(seen.notes)
     result["sender"] = {
         "source": sender.source,
         "spf": sender.spf,
@@ -211,6 +222,8 @@ def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> Non
         )
     for gap in result.get("unscanned", []):
         out.write(f"  UNSCANNED {gap['location']}: {gap['reason']}\n")
+    for note in result.get("notes", []):
+        out.write(f"  NOTE   {note}\n")
     for f in result["findings"]:
         out.write(f"  FOUND  {f['entity']:20} {f['score']:.2f}  {f['location']:10} {f['masked']}\n")
     for c in below:

@@ -317,3 +317,22 @@ def test_gateway_maps_the_reason_to_incomplete():
     facts = DetectStage(pool=Pool(), budget=5.0)(received, Inspection())  # type: ignore[arg-type]
     assert facts.unscanned == (Unscanned.EMBEDDED_IMAGE_NOT_READ,)
     assert not facts.complete
+
+
+def test_explain_names_the_skipped_and_the_unread_pictures(detector, monkeypatch):
+    """What extraction passed over reaches `postvagt scan --explain` and its JSON."""
+    from gateway.decide.holder import PolicyHolder
+    from gateway.detect import worker
+    from gateway.scan import ScanOptions, explain, scan_one
+
+    monkeypatch.setattr(worker, "OCR_SECONDS", 0.0)
+    raw = mail_with("brev.docx", DOCX, docx_with(icon(16), cpr_picture()))
+    options = ScanOptions(policy=PolicyHolder(None, "mx"))
+    result, below = scan_one(detector, "brev.eml", raw, options)
+    assert result["notes"] == [
+        "skipped 1 image under 64×12 px in attachment:brev.docx",
+        "did not read 1 images in attachment:brev.docx: 1 ocr-budget",
+    ]
+    out = io.StringIO()
+    explain(result, below, out)
+    assert "NOTE   skipped 1 image under" in out.getvalue()

@@ -42,13 +42,15 @@ def _warm() -> bool:
     return _detector is not None
 
 
-def message_chunks(raw: bytes, protection: Protection) -> tuple[list[TextChunk], list[Gap]]:
+def message_chunks(
+    raw: bytes, protection: Protection, notes: list[str] | None = None
+) -> tuple[list[TextChunk], list[Gap]]:
     """The text to scan — the message's own, plus what opaque S/MIME signatures wrap — and
-    what could not be read, where."""
+    what could not be read, where. ``notes`` collects what was skipped on purpose."""
     budget = OcrBudget(OCR_SECONDS)
-    chunks, gaps = mail_text_and_located_gaps(raw, budget)
+    chunks, gaps = mail_text_and_located_gaps(raw, budget, notes=notes)
     for content in protection.unwrapped:
-        inner, inner_gaps = mail_text_and_located_gaps(content, budget)
+        inner, inner_gaps = mail_text_and_located_gaps(content, budget, notes=notes)
         chunks.extend(c for c in inner if c.location != "subject")
         gaps.extend(g for g in inner_gaps if g not in gaps)
     return chunks, gaps

@@ -169,7 +169,7 @@ def _mail(
 
     if depth >= limits.max_depth:
         raise Unreadable("limit")
-    chunks, gaps = mail_text_and_located_gaps(data, ocr, depth + 1)
+    chunks, gaps = mail_text_and_located_gaps(data, ocr, depth + 1, notes=out.notes)
     out.chunks.extend(TextChunk(f"{location}/{c.location}", c.text) for c in chunks)
     out.gaps.extend(g.reason for g in gaps)
 

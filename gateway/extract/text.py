@@ -60,10 +60,14 @@ class Gap:
 
 
 def mail_text_and_located_gaps(
-    raw: bytes, ocr: OcrBudget | None = None, depth: int = 0
+    raw: bytes,
+    ocr: OcrBudget | None = None,
+    depth: int = 0,
+    notes: list[str] | None = None,
 ) -> tuple[list[TextChunk], list[Gap]]:
     """The text, and what could not be read, where. Images are read only with an OCR
-    budget. ``depth``: how deep in archives this mail sits (a mail in a tarball)."""
+    budget. ``depth``: how deep in archives this mail sits (a mail in a tarball).
+    ``notes``, when given, collects what was passed over on purpose (for --explain)."""
     try:
         message = parse_message(raw)
     except RecursionError:  # the stdlib parser recurses per nesting level
@@ -109,6 +113,8 @@ def mail_text_and_located_gaps(
                     )
                     chunks.extend(found.chunks)
                     gaps.extend(Gap(where, reason) for reason in found.gaps)
+                    if notes is not None:
+                        notes.extend(found.notes)
                     if len(data) > MAX_PART_BYTES:
                         gaps.append(Gap(where, "too-large"))
             continue
