@@ -1,11 +1,14 @@
 """run(Received) → Outcome: the one place that orders the stages and catches their failures.
 
-Inspection stages run in a bounded worker pool, off the SMTP event loop, within the
-inspection budget; only stages whose cost is small and bounded by construction (``offload =
-False``) run on the loop, because a hand-off to a worker thread costs more than they do (see
-bench/relay.py). A stage that raises or overruns makes the message "unscanned" with a reason;
-it is still delivered (a message that always crashes the parser must still reach the
-municipality). Only the next hop's refusal or a transient failure of ours changes the reply.
+Inspection stages run off the SMTP event loop, within the inspection budget, side by side:
+each reads the message as received and adds its own facts (detection its findings, sender
+checks the sender's). A stage that waits on another process (detection) awaits it without
+holding a thread; the others run in a thread pool sized for waiting (DNS). Only stages whose
+cost is small and bounded by construction (``offload = False``) run on the loop, because a
+hand-off costs more than they do (see bench/relay.py). A stage that raises or overruns
+makes the message "unscanned" with a reason; it is still delivered (a message that always
+crashes the parser must still reach the municipality). Only the next hop's refusal or a
+transient failure of ours changes the reply.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from email.utils import format_datetime
 from typing import Protocol
 
@@ -29,7 +32,16 @@ from gateway.decide.policy import Policy
 from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.worker import DetectorPool
 from gateway.metrics import Metrics
-from gateway.model import TEMPFAIL, Inspection, Outcome, Received, Reply, Slot, Unscanned
+from gateway.model import (
+    TEMPFAIL,
+    Finding,
+    Inspection,
+    Outcome,
+    Received,
+    Reply,
+    Slot,
+    Unscanned,
+)
 from gateway.parse import parse
 from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
 from gateway.security import Protection
@@ -50,6 +62,13 @@ class Stage(Protocol):
     is cheap and bounded whatever the input (it runs on the event loop)."""
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection: ...
+
+
+class AsyncStage(Stage, Protocol):
+    """A stage whose work runs elsewhere (a worker process) and is awaited, not waited for
+    in a thread; ``__call__`` stays for callers without an event loop."""
+
+    async def arun(self, received: Received, facts: Inspection) -> Inspection: ...
 
 
 def journal_reasons(verdict: Verdict, facts: Inspection) -> tuple[str, ...]:
@@ -98,9 +117,22 @@ class DetectStage:
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection:
         try:
-            findings, incomplete, protection = self.pool.detect(received.raw, self.budget)
+            found = self.pool.detect(received.raw, self.budget)
         except FutureTimeout:
             return facts.with_unscanned(Unscanned.TIMEOUT)
+        return self._with(facts, *found)
+
+    async def arun(self, received: Received, facts: Inspection) -> Inspection:
+        try:
+            found = await self.pool.detect_async(received.raw, self.budget)
+        except FutureTimeout:
+            return facts.with_unscanned(Unscanned.TIMEOUT)
+        return self._with(facts, *found)
+
+    @staticmethod
+    def _with(
+        facts: Inspection, findings: list[Finding], incomplete: list[str], protection: Protection
+    ) -> Inspection:
         facts = replace(facts, findings=tuple(findings), protection=protection)
         for reason in unscanned_of(incomplete, protection):
             facts = facts.with_unscanned(reason)
@@ -169,11 +201,30 @@ def _run_stages(stages: Sequence[Stage], received: Received, facts: Inspection) 
         try:
             facts = stage(received, facts)
         except Exception as e:
-            # The exception text may quote the message: log its type and place only.
-            log.error("id=%s stage=%s failed: %s", received.id, stage.name, type(e).__name__)
-            log.debug("stage failure detail", exc_info=True)
-            facts = facts.with_unscanned(Unscanned.INTERNAL_ERROR)
+            facts = _failed(stage, received, facts, e)
     return facts
+
+
+def _failed(stage: Stage, received: Received, facts: Inspection, error: Exception) -> Inspection:
+    # The exception text may quote the message: log its type and place only.
+    log.error("id=%s stage=%s failed: %s", received.id, stage.name, type(error).__name__)
+    log.debug("stage failure detail", exc_info=True)
+    return facts.with_unscanned(Unscanned.INTERNAL_ERROR)
+
+
+def merge(base: Inspection, results: Sequence[Inspection]) -> Inspection:
+    """The facts of stages that ran side by side from ``base``: each field a stage changed,
+    and every reason any of them left unscanned."""
+    merged = base
+    for result in results:
+        changed = {
+            f.name: getattr(result, f.name)
+            for f in fields(result)
+            if f.name != "unscanned" and getattr(result, f.name) is not getattr(base, f.name)
+        }
+        merged = replace(merged, **changed)
+    reasons = dict.fromkeys(r for result in (base, *results) for r in result.unscanned)
+    return replace(merged, unscanned=tuple(reasons))
 
 
 class Pipeline:
@@ -221,22 +272,35 @@ class Pipeline:
             return facts.with_unscanned(Unscanned.TIMEOUT)
 
     async def _offload(self, received: Received, facts: Inspection) -> Inspection:
-        """Large messages take at most ``large_lanes`` workers, so ordinary mail never waits
-        behind ten 30 MB messages (head-of-line blocking; bench/reliability.py's canary). A
-        lane is given back when its work really ends, not when its budget does."""
-        loop = asyncio.get_running_loop()
+        """The offloaded stages side by side. Large messages take at most ``large_lanes`` at a
+        time, so ordinary mail never waits behind ten 30 MB messages (head-of-line blocking;
+        bench/reliability.py's canary)."""
         large = len(received.raw) >= LARGE_MESSAGE
         if large:
             await self._large.acquire()
         try:
-            work = self._executor.submit(_run_stages, self._offloaded, received, facts)
-        except BaseException:
+            results = await asyncio.gather(
+                *(self._run_offloaded(stage, received, facts) for stage in self._offloaded)
+            )
+        finally:
             if large:
                 self._large.release()
-            raise
-        if large:
-            work.add_done_callback(lambda _: loop.call_soon_threadsafe(self._large.release))
-        return await asyncio.wrap_future(work)
+        return merge(facts, results)
+
+    async def _run_offloaded(
+        self, stage: Stage, received: Received, facts: Inspection
+    ) -> Inspection:
+        arun = getattr(stage, "arun", None)
+        if arun is None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, _run_stages, (stage,), received, facts
+            )
+        try:
+            result: Inspection = await arun(received, facts)
+            return result
+        except Exception as e:
+            return _failed(stage, received, facts, e)
 
     def outgoing_bytes(self, received: Received, facts: Inspection) -> bytes:
         """The bytes we send on: our headers in front of the message as received."""

@@ -17,7 +17,7 @@ from gateway.act.nexthop import NextHop
 from gateway.act.outbox import OutboxSender
 from gateway.act.relay import SmtpNextHop
 from gateway.act.reply import ReplyIdentity
-from gateway.authentication import DnsResolver, Resolver
+from gateway.authentication import DnsResolver, Resolver, warm_up
 from gateway.connections import ConnectionLimit
 from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
@@ -122,10 +122,11 @@ class Gateway:
                 DetectStage(self.detectors, settings.inspect_budget),
             ]
             if settings.sender_checks:
+                warm_up()
                 built.append(
                     AuthStage(
                         settings.slot,
-                        resolver or DnsResolver(settings.dns_timeout),
+                        resolver or DnsResolver(settings.dns_timeout, settings.dns_servers),
                         settings.hostname,
                         tuple(settings.trusted_authserv_ids),
                     )

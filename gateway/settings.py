@@ -119,7 +119,10 @@ class Settings(BaseModel):
         "could not finish within the reply budget.",
     )
     inspect_workers: Annotated[int, Field(ge=1)] = Field(
-        2, description="Worker threads for inspection (kept off the SMTP event loop)."
+        8,
+        description="Threads for the inspection stages that wait (the sender checks' DNS "
+        "look-ups), off the SMTP event loop; detection has its own processes "
+        "(detect_workers).",
     )
     session_timeout: Annotated[float, Field(gt=0)] = Field(
         300.0, description="Idle seconds before a client is disconnected (RFC 5321: >= 5 min)."
@@ -179,6 +182,11 @@ class Settings(BaseModel):
     )
     dns_timeout: Annotated[float, Field(gt=0)] = Field(
         5.0, description="Seconds a DNS look-up for SPF, DKIM or DMARC may take."
+    )
+    dns_servers: list[str] = Field(
+        default_factory=list,
+        description="DNS servers (host or host:port) for the sender checks; empty: the "
+        "system's (/etc/resolv.conf). Answers are cached for their TTL either way.",
     )
     detect_threshold: Annotated[float, Field(gt=0, le=1)] = Field(
         0.5, description="Score from which a candidate is reported as personal data."
@@ -436,6 +444,7 @@ LIST_FIELDS = {
     "domains",
     "trusted_clients",
     "trusted_authserv_ids",
+    "dns_servers",
     "reply_retry",
     "web_trusted_proxies",
 }

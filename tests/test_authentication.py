@@ -163,3 +163,85 @@ def test_gateway_records_the_sender_facts(upstream, make_gateway, signer, tmp_pa
         "aligned_pass": True,
         "tls_version": None,
     }
+
+
+# -- speed without weakening: DNS cached by TTL, the suffix list read once (issue 17) ---------
+
+
+def test_unsigned_mail_is_dkim_none_not_fail(signer):
+    """RFC 8601: a message without a DKIM signature has dkim=none."""
+    _, zone = signer
+    auth = check_session(
+        b"From: borger@example.net\r\nSubject: Hej\r\n\r\nHej\r\n",
+        resolver=zone,
+        authserv_id="gw",
+        ip="127.0.0.1",
+        helo="mx.example.net",
+        mail_from="borger@example.net",
+        tls=None,
+    )
+    assert (auth.spf, auth.dkim) == ("pass", "none")
+
+
+def test_the_public_suffix_list_is_read_once_and_used_by_authheaders():
+    import authheaders
+    import authheaders.dmarc_lookup
+
+    from gateway import authentication
+
+    assert authheaders.get_org_domain is authentication.org_domain
+    assert authheaders.dmarc_lookup.get_org_domain is authentication.org_domain
+    assert authentication.org_domain("post.borger.example.co.uk") == "example.co.uk"
+    assert authentication.org_domain("a.b.kommune.dk") == "kommune.dk"
+    authentication._public_suffixes.cache_clear()
+    for name in ("x.gmail.com", "y.gmail.com", "z.hotmail.dk"):
+        authentication.org_domain(name)
+    assert authentication._public_suffixes.cache_info().misses == 1
+
+
+@pytest.fixture
+def dns_server():
+    """A real DNS server on loopback (tests/dns_server.py) that counts the questions."""
+    import asyncio
+    import socket
+    import threading
+
+    from tests.dns_server import Stub, records
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    stub = Stub(records(["example.net"]))
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(
+            loop.create_datagram_endpoint(lambda: stub, local_addr=("127.0.0.1", port))
+        )
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(5)
+    yield port, stub
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    assert stub.transport is not None
+    stub.transport.close()
+    loop.close()
+
+
+def test_dns_answers_are_cached_for_their_ttl(dns_server):
+    from gateway.authentication import DnsResolver
+
+    port, stub = dns_server
+    resolver = DnsResolver(timeout=2, servers=[f"127.0.0.1:{port}"])
+    for _ in range(3):
+        assert check_spf(resolver, "127.0.0.1", "borger@example.net", "h") == "pass"
+        assert resolver.txt("_dmarc.example.net") == [b"v=DMARC1; p=none"]
+        assert resolver.txt("nowhere.example") == []
+    # SPF TXT, the DMARC TXT and the NXDOMAIN: each asked once, not three times.
+    assert stub.questions == 3

@@ -11,6 +11,7 @@ Only findings with masked values come back; the matched text stays in the worker
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -56,11 +57,13 @@ def message_chunks(
     return chunks, gaps
 
 
-def detect_message(raw: bytes, budget: float) -> tuple[list[Finding], list[str], Protection]:
+def detect_message(raw: bytes, until: float) -> tuple[list[Finding], list[str], Protection]:
     """Runs in the worker: protection, then the text and its findings, and what was left
-    unscanned. Signature checks run here too: their tools are subprocesses of the worker."""
+    unscanned. Signature checks run here too: their tools are subprocesses of the worker.
+    ``until``: the wall-clock deadline (time.time()) set when the job was queued, so the
+    time it waited counts; the detector stops there and reports the scan incomplete."""
     assert _detector is not None, "worker not initialised"
-    deadline = time.monotonic() + budget
+    deadline = time.monotonic() + max(0.0, until - time.time())
     protection = classify(raw, _trust)
     chunks, gaps = message_chunks(raw, protection)
     findings, _below, incomplete = _detector.detect(chunks, deadline)
@@ -109,6 +112,18 @@ class DetectorPool:
         except BaseException:
             future.cancel()
             raise
+
+    async def detect_async(
+        self, raw: bytes, budget: float
+    ) -> tuple[list[Finding], list[str], Protection]:
+        """``detect`` awaited on the event loop: no thread waits for the worker process."""
+        future = self._pool.schedule(
+            detect_message, args=(raw, time.time() + budget), timeout=budget + 5
+        )
+        try:
+            return await asyncio.wrap_future(future)
+        except ProcessExpired as e:
+            raise WorkerCrashed(str(e)) from e
 
     def close(self) -> None:
         self._pool.stop()
