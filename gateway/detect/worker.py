@@ -5,7 +5,10 @@ GIL with the SMTP event loop) and because a crash there must not take the gatewa
 The pool is pebble's: each job has its own timeout, and a job that overruns or crashes
 costs only its own worker, which is killed and replaced (a standard ProcessPoolExecutor
 fails every pending job with BrokenProcessPool and cannot stop a hung one). Workers are
-recycled every ``RECYCLE_AFTER`` jobs, since spaCy's vocabulary grows in long-lived processes.
+recycled every ``RECYCLE_AFTER`` jobs when a spaCy pipeline with NER runs (its vocabulary
+grows in long-lived processes), and every ``RECYCLE_BLANK`` jobs otherwise: the blank pipeline
+never tokenises, and a new worker costs seconds of CPU (imports, engine, compiled patterns),
+which at 500 jobs was a quarter of all the CPU the gateway spent (bench/relay.py, py-spy).
 Only findings with masked values come back; the matched text stays in the worker.
 """
 
@@ -72,6 +75,7 @@ def detect_message(raw: bytes, until: float) -> tuple[list[Finding], list[str], 
 
 
 RECYCLE_AFTER = 500
+RECYCLE_BLANK = 50_000
 
 
 class WorkerCrashed(Exception):
@@ -84,7 +88,7 @@ class DetectorPool:
         # spawn: the gateway process has threads, and fork would copy their locks.
         self._pool = ProcessPool(
             max_workers=workers,
-            max_tasks=RECYCLE_AFTER,
+            max_tasks=RECYCLE_AFTER if config.nlp_model else RECYCLE_BLANK,
             initializer=_init,
             initargs=(config, trust),
             context=multiprocessing.get_context("spawn"),
