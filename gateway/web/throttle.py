@@ -83,9 +83,10 @@ class Throttle:
 
 
 def _grow(failures: int, free: int, step: int) -> float:
+    """0.1 s at ``free`` failures, doubling every ``step`` more, up to MAX_DELAY."""
     if failures < free:
         return 0.0
-    return min(MAX_DELAY, 0.25 * 2 ** ((failures - free) / step))
+    return min(MAX_DELAY, 0.1 * 2 ** ((failures - free) / step))
 
 
 def check(connection: Any, name: str, client: str) -> Throttle:
