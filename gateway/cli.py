@@ -281,9 +281,7 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise ValueError(
-            "no terminal to ask for the password on: pipe it in with --password-stdin"
-        )
+        raise ValueError("no terminal to ask for the password on: pipe it in with --password-stdin")
     import getpass
 
     first = getpass.getpass("Password (at least 10 characters): ")
