@@ -371,7 +371,6 @@ MORE = [
     ("select_row", "Vælg mail fra {0}, {1}", "Select mail from {0}, {1}"),
     ("with_selected", "Med de valgte mails", "With the selected mails"),
     ("export", "Hent listen som CSV", "Download the list as CSV"),
-    ("matches", "mails", "mails"),
     ("bulk_done", "{0} mails opdateret.", "{0} mails updated."),
     ("bulk_failed", "{0} mails kunne ikke opdateres.", "{0} mails could not be updated."),
     ("none_selected", "Vælg mindst én mail.", "Select at least one mail."),
