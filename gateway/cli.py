@@ -125,16 +125,17 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    _add_flags(add, DB_FLAGS)
+    _add_flags(add, USERS_FLAGS)
     listing = users_commands.add_parser("list", help="list the accounts")
-    _add_flags(listing, DB_FLAGS)
+    _add_flags(listing, USERS_FLAGS)
     disable = users_commands.add_parser("disable", help="lock an account out at once")
     disable.add_argument("name", metavar="NAME")
-    _add_flags(disable, DB_FLAGS)
+    _add_flags(disable, USERS_FLAGS)
     return parser
 
 
 DB_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--data-dir", "--database-url")}
+USERS_FLAGS = {**DB_FLAGS, "--policy": RUN_FLAGS["--policy"]}  # --mailbox names are checked
 SCAN_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--policy",)}
 PURGE_FLAGS = {
     **DB_FLAGS,
@@ -279,12 +280,32 @@ def _purge(settings: Settings) -> int:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError("no terminal to ask for the password on: pipe it in with --password-stdin")
     import getpass
 
     first = getpass.getpass("Password (at least 10 characters): ")
     if getpass.getpass("Again: ") != first:
         raise ValueError("the two passwords differ")
     return first
+
+
+def _check_mailboxes(settings: Settings, names: list[str]) -> None:
+    """Every --mailbox must name a mailbox of the policy in force (or 'default')."""
+    import difflib
+
+    from gateway.decide.holder import PolicyHolder
+
+    known = [m.name for m in PolicyHolder(settings.policy, settings.slot.value).current.mailboxes]
+    known.append("default")
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"no mailbox {name!r} in the policy ({settings.policy or 'the built-in one'});"
+                f"{hint} known: {', '.join(known)} (--policy PATH names another policy)"
+            )
 
 
 def _users(settings: Settings, args: argparse.Namespace) -> int:
@@ -300,6 +321,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
     try:
         store.prepare(timedelta(seconds=2 * settings.reply_budget))
         if args.users_command == "add":
+            _check_mailboxes(settings, args.mailboxes)
             password_hash = hash_password(_read_password(args.password_stdin))
             store.transaction(
                 add_user,
@@ -321,7 +343,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
         else:
             for user in store.transaction(list_users):
                 print(f"{user.name}\t{user.role}\t{','.join(user.mailboxes) or '-'}")
-    except ValueError as e:
+    except (ValueError, PolicyError) as e:
         print(f"postvagt: {e}", file=sys.stderr)
         return 2
     except (StoreUnavailable, SQLAlchemyError) as e:
@@ -362,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = {
         "run": RUN_FLAGS,
         "db": DB_FLAGS,
-        "users": DB_FLAGS,
+        "users": USERS_FLAGS,
         "purge": PURGE_FLAGS,
         "doctor": RUN_FLAGS,
         "scan": SCAN_FLAGS,

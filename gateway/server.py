@@ -228,6 +228,7 @@ class Gateway:
             templates=templates(),
             metrics=self.metrics,
             release=self.release,
+            preview=self._preview if self.detectors is not None else None,
             in_flight=lambda: self.handler.inflight,
             user_header=s.web_user_header,
             trusted_proxies=list(s.web_trusted_proxies),
@@ -236,6 +237,11 @@ class Gateway:
         self.web = WebServer(app, *s.web_address)
         await self.web.start()
         log.info("staff page on http://%s:%d/", s.web_address[0], self.web.port)
+
+    async def _preview(self, raw: bytes) -> list[tuple[str, list[tuple[str, str | None]]]]:
+        """The staff page's masked text of a held message, from a detection worker."""
+        assert self.detectors is not None
+        return await self.detectors.preview(raw, 20.0)
 
     async def release(self, message_id: str) -> Reply:
         """Deliver a quarantined message to the next hop, as it arrived, with our id and a

@@ -1,11 +1,17 @@
 """The staff page in a real headless Chromium (Debian's, driven by Playwright through
-executable_path): log in, filter, open an entry, journal it, see the audit entry — and a
-corpus of hostile subjects and addresses that must execute nothing."""
+executable_path): log in, filter, open an entry, journal it, see the audit entry; a
+caseworker's morning (search, bulk work, release, export, statistics) with screenshots kept
+under var/ci-artifacts/screenshots/; sessions that end at logout and survive a cross-site
+link; guessing from another address that locks nobody out — and a corpus of hostile subjects
+and addresses that must execute nothing."""
 
 from __future__ import annotations
 
+import http.server
 import random
 import shutil
+import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
@@ -13,7 +19,17 @@ from sqlalchemy import create_engine
 from gateway.store.users import add_user
 from gateway.web.auth import hash_password
 from tests import fictional
-from tests.test_web import PASSWORD, send, staff_site
+from tests.test_web import PASSWORD, csrf, send, staff_site
+
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "ci-artifacts" / "screenshots"
+MORNING = [
+    ("anna.berg@borger.example", "Ansøgning om boligstøtte"),
+    ("bo.holm@firma.example", "Sag 27.24.00-G01-5-19 tegninger"),
+    ("cille.dahl@borger.example", "Flytning"),
+    ("dorte.eriksen@borger.example", "Spørgsmål til opkrævning"),
+    ("erik.friis@borger.example", "Klage over afgørelse"),
+    ("frida.gram@borger.example", "Dokumentation"),
+]
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -48,16 +64,30 @@ def served(tmp_path_factory):
         "Ansøgning",
         f"Mit CPR-nummer er {fictional.cpr(rng)}.",
     )
+    # A caseworker's morning, in the default mailbox (mail to any other local address).
+    for sender, subject in MORNING:
+        send(gw.port, sender, "post@kommune.example", subject, f"CPR: {fictional.cpr(rng)}")
+    send(
+        gw.port,
+        "gitte.hansen@borger.example",
+        "post@kommune.example",
+        "Lægeerklæring",
+        "Jeg har en diagnose fra egen læge og er i behandling for min sygdom.",
+    )
     engine = create_engine(settings.database)
     with engine.begin() as c:
-        add_user(
-            c,
-            "sagsbehandler",
-            role="staff",
-            mailboxes=["borgerservice", "byggesag"],
-            password_hash=hash_password(PASSWORD),
-            actor="test",
-        )
+        for name, boxes in (
+            ("sagsbehandler", ["borgerservice", "byggesag"]),
+            ("morgen", ["default"]),
+        ):
+            add_user(
+                c,
+                name,
+                role="staff",
+                mailboxes=boxes,
+                password_hash=hash_password(PASSWORD),
+                actor="test",
+            )
     engine.dispose()
     yield f"http://127.0.0.1:{gw.gateway.web.port}"
     gw.close()
@@ -84,7 +114,7 @@ def test_log_in_filter_open_and_journal(served, browser):
     page.get_by_label("Adgangskode").fill(PASSWORD)
     page.get_by_role("button", name="Log ind").click()
     assert page.get_by_role("heading", name="Markerede mails").is_visible()
-    page.get_by_label("Postkasse").select_option("borgerservice")
+    page.get_by_label("Postkasse", exact=True).select_option("borgerservice")
     page.get_by_role("button", name="Filtrér").click()
     rows = page.locator("tbody tr")
     assert rows.count() == 1
@@ -94,10 +124,10 @@ def test_log_in_filter_open_and_journal(served, browser):
     page.get_by_role("button", name="Markér som journaliseret").click()
     assert page.get_by_role("status").inner_text() == "Gemt."
     history = page.locator("ol.history").inner_text()
-    assert "sagsbehandler: mark-journaled (27.12.00-G01-1-23)" in history
-    assert "sagsbehandler: view" in history
+    assert "sagsbehandler: markerede som journaliseret (27.12.00-G01-1-23)" in history
+    assert "sagsbehandler: så mailen" in history
     page.get_by_role("link", name="Markerede mails").click()
-    page.get_by_label("Status").select_option("journaled")
+    page.get_by_label("Status", exact=True).select_option("journaled")
     page.get_by_role("button", name="Filtrér").click()
     assert page.locator("tbody tr").count() == 1
     assert dialogs == []
@@ -130,3 +160,149 @@ def test_hostile_content_executes_nothing(served, browser):
         assert page.evaluate("window.__xss === undefined")  # … never run
         assert page.locator("a[href^='javascript:']").count() == 0
     assert dialogs == []
+
+
+def _log_in(page, base: str, name: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("Brugernavn").fill(name)
+    page.get_by_label("Adgangskode").fill(PASSWORD)
+    page.get_by_role("button", name="Log ind").click()
+
+
+def _shot(page, name: str, full_page: bool = True) -> None:
+    """A CI artefact (var/ is not in git); docs/screenshots/ holds copies for the README."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+
+
+def test_a_caseworkers_morning(served, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    _log_in(page, served, "morgen")
+    assert page.get_by_role("heading", name="Markerede mails").is_visible()
+    assert page.locator("tbody tr").count() == len(MORNING) + 1
+    _shot(page, "01-list", full_page=False)
+    # Search: one sender by part of the address.
+    page.get_by_label("Søg").fill("erik.friis")
+    page.get_by_role("button", name="Filtrér").click()
+    assert page.locator("tbody tr").count() == 1
+    # Filter the delivered ones with a CPR number, oldest first, and mark five in one go.
+    page.get_by_label("Søg").fill("")
+    page.get_by_label("Type oplysning").select_option("DK_CPR")
+    page.get_by_label("Rækkefølge").select_option("asc")
+    page.get_by_role("button", name="Filtrér").click()
+    boxes = page.locator("tbody input[type=checkbox]")
+    assert boxes.count() == len(MORNING)
+    for n in range(5):
+        boxes.nth(n).check()
+    page.get_by_role("button", name="Markér som journaliseret").click()
+    assert page.get_by_role("heading", name="Er du sikker?").is_visible()
+    assert "Markér 5 mails som journaliseret" in page.locator("main").inner_text()
+    assert page.locator("main tbody tr").count() == 5
+    page.get_by_label("Sagsnummer").fill("27.12.00-G01-1-23")
+    _shot(page, "02-confirm")
+    page.get_by_role("button", name="Bekræft").click()
+    assert page.get_by_role("status").inner_text() == "5 mails opdateret."
+    # Release the one held mail, after reading its masked text.
+    page.goto(served + "/?status=open&entity=HEALTH")
+    page.locator("tbody a").first.click()
+    page.get_by_role("link", name="Vis teksten (maskeret)").click()
+    assert "[Helbredsoplysninger] fra egen læge" in page.locator("main").inner_text()
+    page.go_back()
+    page.get_by_role("button", name="Frigiv fra karantæne").click()
+    assert page.get_by_role("status").inner_text() == "Gemt."
+    assert "Frigivet" in page.locator("dl.facts").inner_text()
+    # Export the list.
+    page.goto(served + "/")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Hent listen som CSV").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert exported[0].startswith("Modtaget;Postkasse;Afsender")
+    assert len(exported) == 1 + len(MORNING) + 1
+    assert sum("Journaliseret" in line for line in exported) == 5
+    # Statistics.
+    page.get_by_role("link", name="Statistik").click()
+    assert page.get_by_role("heading", name="Statistik", exact=True).is_visible()
+    assert page.locator("svg.chart").count() >= 3
+    _shot(page, "03-statistics")
+    _shot(page, "03-statistics-top", full_page=False)
+    page.get_by_role("link", name="English").click()
+    assert page.get_by_role("heading", name="Statistics", exact=True).is_visible()
+    page.get_by_role("link", name="Dansk").click()
+    assert dialogs == []
+    context.close()
+
+
+def test_a_copied_cookie_stops_working_after_logout(served, browser):
+    mine = browser.new_context()
+    page = mine.new_page()
+    _log_in(page, served, "sagsbehandler")
+    thief = browser.new_context()
+    thief.add_cookies(mine.cookies())
+    stolen = thief.new_page()
+    stolen.goto(served + "/")
+    assert stolen.get_by_role("heading", name="Markerede mails").is_visible()
+    page.get_by_role("button", name="Log ud (sagsbehandler)").click()
+    assert page.url.startswith(served + "/login")
+    stolen.goto(served + "/")
+    assert stolen.url.startswith(served + "/login")
+    _shot(stolen, "04-copied-cookie-after-logout")
+    mine.close()
+    thief.close()
+
+
+class _Intranet(http.server.BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self) -> None:
+        body = f'<a id="digest" href="{self.target}">Dagens markerede mails</a>'.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_cross_site_link_keeps_the_session(served, browser):
+    _Intranet.target = served + "/?status=open"
+    intranet = http.server.HTTPServer(("127.0.0.2", 0), _Intranet)
+    threading.Thread(target=intranet.serve_forever, daemon=True).start()
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        _log_in(page, served, "sagsbehandler")
+        before = {c["name"]: c["value"] for c in context.cookies()}
+        page.goto(f"http://127.0.0.2:{intranet.server_port}/")  # another site
+        page.click("#digest")
+        assert page.url == served + "/?status=open"
+        assert page.get_by_role("heading", name="Markerede mails").is_visible()
+        after = {c["name"]: c["value"] for c in context.cookies()}
+        assert after["postvagt_session"] == before["postvagt_session"]
+        context.close()
+    finally:
+        intranet.shutdown()
+
+
+def test_guessing_from_another_address_locks_nobody_out(served, browser):
+    import httpx
+
+    guesser = httpx.Client(
+        base_url=served, transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=60
+    )
+    token = csrf(guesser.get("/login").text)
+    codes = [
+        guesser.post(
+            "/login", data={"user": "morgen", "password": f"gæt-{n}-gæt-gæt", "csrf": token}
+        ).status_code
+        for n in range(11)
+    ]
+    assert codes[-1] == 429  # that address is refused for that account …
+    context = browser.new_context()
+    page = context.new_page()
+    _log_in(page, served, "morgen")  # … and the owner, here, is not
+    assert page.get_by_role("heading", name="Markerede mails").is_visible()
+    context.close()

@@ -74,6 +74,49 @@ def detect_message(raw: bytes, until: float) -> tuple[list[Finding], list[str], 
     return findings, reasons, replace(protection, unwrapped=())
 
 
+PREVIEW_CHARS = 100_000
+"""Text shown to staff at most (the rest is cut, never shown unmasked)."""
+
+Piece = tuple[str, str | None]
+"""A stretch of previewed text: (text, None), or (masked form, entity type) for a finding."""
+
+
+def preview_message(raw: bytes, budget: float) -> list[tuple[str, list[Piece]]]:
+    """Runs in the worker: the message's text for staff, with every finding at or above the
+    threshold, and every identifier (CPR, account, phone …) at any score, replaced by its
+    masked form, or by its type alone for categories (health, social …). Text the analyzer
+    did not finish (too long, out of time) is left out, never shown unmasked."""
+    assert _detector is not None, "worker not initialised"
+    deadline = time.monotonic() + budget
+    chunks, _gaps = mail_text_and_located_gaps(raw, None)
+    out: list[tuple[str, list[Piece]]] = []
+    shown = 0
+    for chunk in chunks:
+        text = chunk.text[: min(_detector.max_chars, PREVIEW_CHARS - shown)]
+        if not text.strip():
+            continue
+        analysis = _detector.analyze(text, deadline)
+        if analysis.incomplete:
+            out.append((chunk.location, []))
+            continue
+        pieces: list[Piece] = []
+        at = 0
+        for c in analysis.candidates:
+            if c.score < _detector.threshold and c.masked() is None:
+                continue
+            if c.start < at:
+                continue  # overlaps a stretch already masked
+            pieces.append((text[at : c.start], None))
+            pieces.append((c.masked() or "", c.entity))
+            at = c.end
+        pieces.append((text[at:], None))
+        out.append((chunk.location, [p for p in pieces if p[0] or p[1]]))
+        shown += len(text)
+        if shown >= PREVIEW_CHARS:
+            break
+    return out
+
+
 RECYCLE_AFTER = 500
 RECYCLE_BLANK = 50_000
 
@@ -124,6 +167,14 @@ class DetectorPool:
         future = self._pool.schedule(
             detect_message, args=(raw, time.time() + budget), timeout=budget + 5
         )
+        try:
+            return await asyncio.wrap_future(future)
+        except ProcessExpired as e:
+            raise WorkerCrashed(str(e)) from e
+
+    async def preview(self, raw: bytes, budget: float) -> list[tuple[str, list[Piece]]]:
+        """The staff page's masked text of a held message (``preview_message``), awaited."""
+        future = self._pool.schedule(preview_message, args=(raw, budget), timeout=budget + 5)
         try:
             return await asyncio.wrap_future(future)
         except ProcessExpired as e:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
 from gateway.store.records import QuarantinePlace, read_quarantined
 from gateway.store.tables import JOURNAL_STATES, audit_log, messages, outbox, quarantine
@@ -29,8 +29,27 @@ class Filters:
     until: datetime | None = None
     entity: str | None = None
     reply_state: str | None = None
+    text: str | None = None
+    sort: str = "time"
+    descending: bool = True
     page: int = 1
     per_page: int = 50
+
+
+SORTS = ("time", "sender", "state")
+DELETED_BY_STAFF = "quarantined copy deleted by staff"
+
+
+def disposition(row: Any) -> str:
+    """What became of the mail, in one word: held, released, delivered, held-deleted,
+    refused, pending or failed (the delivery state, with what staff did to a held copy)."""
+    if row.held_outcome == "released":
+        return "released"
+    if row.held_outcome == "deleted" or (
+        row.state == "failed" and row.upstream_reply == DELETED_BY_STAFF
+    ):
+        return "held-deleted"
+    return {"quarantined": "held", "rejected": "refused"}.get(row.state, row.state)
 
 
 def audit(
@@ -54,10 +73,7 @@ def _scope(mailboxes: list[str] | None) -> Any:
     return and_(flagged, messages.c.recipient_group.in_(mailboxes))
 
 
-def list_flagged(
-    connection: Connection, mailboxes: list[str] | None, filters: Filters
-) -> tuple[list[Row[Any]], int]:
-    """One page of flagged mail, newest first, and how many match in all."""
+def _condition(mailboxes: list[str] | None, filters: Filters) -> Any:
     where = [_scope(mailboxes)]
     if filters.mailbox:
         where.append(messages.c.recipient_group == filters.mailbox)
@@ -71,16 +87,136 @@ def list_flagged(
         where.append(messages.c.received_at < filters.until)
     if filters.entity:
         where.append(messages.c.entity_types.contains(f" {filters.entity} ", autoescape=True))
-    condition = and_(*where)
+    text = (filters.text or "").strip().lower()[:200]
+    if text:
+        where.append(
+            or_(
+                *(
+                    func.lower(column).contains(text, autoescape=True)
+                    for column in (
+                        messages.c.mail_from,
+                        messages.c.id,
+                        messages.c.case_number,
+                        messages.c.case_hint,
+                    )
+                )
+            )
+        )
+    return and_(*where)
+
+
+def _order(filters: Filters) -> list[Any]:
+    columns = {
+        "time": [messages.c.received_at],
+        "sender": [func.lower(messages.c.mail_from), messages.c.received_at],
+        "state": [messages.c.journal_state, messages.c.state, messages.c.received_at],
+    }[filters.sort if filters.sort in SORTS else "time"]
+    ordered = [c.desc() if filters.descending else c.asc() for c in columns]
+    return [*ordered, messages.c.id]
+
+
+def list_flagged(
+    connection: Connection, mailboxes: list[str] | None, filters: Filters
+) -> tuple[list[Row[Any]], int]:
+    """One page of flagged mail (newest first unless sorted otherwise), and how many match
+    in all."""
+    condition = _condition(mailboxes, filters)
     total = connection.execute(select(func.count()).select_from(messages).where(condition))
     rows = connection.execute(
         select(messages)
         .where(condition)
-        .order_by(messages.c.received_at.desc(), messages.c.id)
+        .order_by(*_order(filters))
         .limit(filters.per_page)
         .offset((max(filters.page, 1) - 1) * filters.per_page)
     ).all()
     return list(rows), int(total.scalar_one())
+
+
+EXPORT_LIMIT = 20_000
+
+
+def export_flagged(
+    connection: Connection, mailboxes: list[str] | None, filters: Filters, actor: str
+) -> list[Row[Any]]:
+    """Every entry the filters match (up to EXPORT_LIMIT), in the page's order; audited."""
+    rows = list(
+        connection.execute(
+            select(messages)
+            .where(_condition(mailboxes, filters))
+            .order_by(*_order(filters))
+            .limit(EXPORT_LIMIT)
+        ).all()
+    )
+    shown = {
+        k: v
+        for k, v in {
+            "mailbox": filters.mailbox,
+            "status": filters.journal_state,
+            "entity": filters.entity,
+            "reply": filters.reply_state,
+            "search": bool(filters.text),
+        }.items()
+        if v
+    }
+    audit(connection, actor, "export", None, {**shown, "rows": len(rows)})
+    return rows
+
+
+def get_many(connection: Connection, ids: list[str], mailboxes: list[str] | None) -> list[Row[Any]]:
+    """The entries among ``ids`` in the staff member's mailboxes (others are left out)."""
+    if not ids:
+        return []
+    return list(
+        connection.execute(
+            select(messages)
+            .where(messages.c.id.in_(ids), _scope(mailboxes))
+            .order_by(messages.c.received_at.desc(), messages.c.id)
+        ).all()
+    )
+
+
+def open_by_mailbox(connection: Connection, mailboxes: list[str] | None) -> dict[str, int]:
+    """Open entries per mailbox, for the top of the list."""
+    rows = connection.execute(
+        select(messages.c.recipient_group, func.count())
+        .where(_scope(mailboxes), messages.c.journal_state == "open")
+        .group_by(messages.c.recipient_group)
+    ).all()
+    return {group: int(n) for group, n in rows}
+
+
+def held_ids(connection: Connection, ids: list[str]) -> set[str]:
+    """Which of ``ids`` still have a held copy that was not released."""
+    if not ids:
+        return set()
+    rows = connection.execute(
+        select(quarantine.c.message_id).where(
+            quarantine.c.message_id.in_(ids), quarantine.c.released_at.is_(None)
+        )
+    ).scalars()
+    return set(rows)
+
+
+def statistics_rows(
+    connection: Connection, mailboxes: list[str] | None, since: datetime
+) -> list[Row[Any]]:
+    """The facts the statistics page counts (no addresses, no masked values)."""
+    return list(
+        connection.execute(
+            select(
+                messages.c.received_at,
+                messages.c.recipient_group,
+                messages.c.entity_types,
+                messages.c.reply_state,
+                messages.c.reply_reason,
+                messages.c.protection,
+                messages.c.handled_at,
+                messages.c.journal_state,
+            )
+            .where(_scope(mailboxes), messages.c.received_at >= since)
+            .order_by(messages.c.received_at)
+        ).all()
+    )
 
 
 def get_flagged(connection: Connection, message_id: str, mailboxes: list[str] | None) -> Row[Any]:
@@ -174,7 +310,7 @@ def forget_quarantined(
         connection.execute(
             update(messages)
             .where(messages.c.id == message_id)
-            .values(state="failed", upstream_reply="quarantined copy deleted by staff")
+            .values(state="failed", upstream_reply=DELETED_BY_STAFF, held_outcome="deleted")
         )
     audit(connection, actor, "delete-quarantined", message_id)
     return str(held.path) if held.path else None
@@ -209,20 +345,38 @@ def mark_released(connection: Connection, message_id: str, actor: str, reply: st
     connection.execute(
         update(messages)
         .where(messages.c.id == message_id)
-        .values(state="delivered", updated_at=datetime.now(UTC), upstream_reply=reply[:512])
+        .values(
+            state="delivered",
+            updated_at=datetime.now(UTC),
+            upstream_reply=reply[:512],
+            held_outcome="released",
+        )
     )
     audit(connection, actor, "release", message_id, {"upstream": reply[:3]})
 
 
-def counts(connection: Connection) -> dict[str, int]:
-    """For the health view and /metrics: queue sizes, not contents."""
+def counts(connection: Connection, mailboxes: list[str] | None = None) -> dict[str, int]:
+    """For the health view and /metrics: queue sizes, not contents. With ``mailboxes`` (a
+    staff member's), only theirs, and no outbox figures (those span every mailbox)."""
+    in_scope = (
+        messages.c.recipient_group.in_(mailboxes)
+        if mailboxes is not None
+        else messages.c.id.isnot(None)
+    )
     flagged_open = connection.execute(
-        select(func.count()).select_from(messages).where(messages.c.journal_state == "open")
+        select(func.count())
+        .select_from(messages)
+        .where(messages.c.journal_state == "open", in_scope)
     ).scalar_one()
     held = connection.execute(
-        select(func.count()).select_from(quarantine).where(quarantine.c.released_at.is_(None))
+        select(func.count())
+        .select_from(quarantine.join(messages, messages.c.id == quarantine.c.message_id))
+        .where(quarantine.c.released_at.is_(None), in_scope)
     ).scalar_one()
-    queued = connection.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
     out = {"flagged_open": int(flagged_open), "quarantined": int(held)}
-    out.update({f"outbox_{state}": int(n) for state, n in queued})
+    if mailboxes is None:
+        queued = connection.execute(
+            select(outbox.c.state, func.count()).group_by(outbox.c.state)
+        ).all()
+        out.update({f"outbox_{state}": int(n) for state, n in queued})
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +78,9 @@ class Store:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # Readable by the service only, whatever the umask: SQLite gives its WAL and
+                # shared-memory files the database file's mode.
+                os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
         migrate.upgrade(self.engine)
         recovered = self.transaction(records.recover_interrupted, recover_after)
         if recovered:

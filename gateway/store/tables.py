@@ -120,6 +120,12 @@ messages = Table(
         nullable=True,
         comment="' DK_CPR HEALTH ': for the staff page's filter",
     ),
+    Column(
+        "held_outcome",
+        String(16),
+        nullable=True,
+        comment="released, deleted: what staff did with the held copy",
+    ),
     CheckConstraint(f"state IN {MESSAGE_STATES!r}", name="state"),
     Index("ix_messages_state_updated", "state", "updated_at"),
     Index("ix_messages_received_at", "received_at"),
@@ -189,6 +195,13 @@ users = Table(
     Column("mailboxes", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean, nullable=False),
+    Column(
+        "session_version",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="raised at logout, password change and disabling: older sessions end",
+    ),
     CheckConstraint("role IN ('staff', 'admin')", name="role"),
 )
 

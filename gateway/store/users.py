@@ -19,6 +19,7 @@ class User:
     role: str
     mailboxes: tuple[str, ...]
     password_hash: str | None = None
+    session_version: int = 0
 
     @property
     def scope(self) -> list[str] | None:
@@ -46,14 +47,23 @@ def add_user(
         "password_hash": password_hash,
         "disabled": False,
     }
-    changed = connection.execute(update(users).where(users.c.name == name).values(**values))
+    # A new password (or role) ends every session the account had.
+    changed = connection.execute(
+        update(users)
+        .where(users.c.name == name)
+        .values(**values, session_version=users.c.session_version + 1)
+    )
     if changed.rowcount == 0:
         connection.execute(users.insert().values(name=name, created_at=datetime.now(UTC), **values))
     audit(connection, actor, "user-set", name, {"role": role, "mailboxes": values["mailboxes"]})
 
 
 def disable_user(connection: Connection, name: str, *, actor: str) -> bool:
-    changed = connection.execute(update(users).where(users.c.name == name).values(disabled=True))
+    changed = connection.execute(
+        update(users)
+        .where(users.c.name == name)
+        .values(disabled=True, session_version=users.c.session_version + 1)
+    )
     if changed.rowcount:
         audit(connection, actor, "user-disable", name)
     return bool(changed.rowcount)
@@ -65,7 +75,32 @@ def find_user(connection: Connection, name: str) -> User | None:
     ).first()
     if row is None:
         return None
-    return User(row.name, row.role, tuple(row.mailboxes or ()), row.password_hash)
+    return User(
+        row.name, row.role, tuple(row.mailboxes or ()), row.password_hash, row.session_version
+    )
+
+
+def end_sessions(connection: Connection, name: str) -> int:
+    """Every session the account has now stops working (logout); returns the new version,
+    for a session that goes on (after a password change, the one that changed it)."""
+    connection.execute(
+        update(users)
+        .where(users.c.name == name)
+        .values(session_version=users.c.session_version + 1)
+    )
+    version = connection.execute(
+        select(users.c.session_version).where(users.c.name == name)
+    ).scalar()
+    return int(version or 0)
+
+
+def change_password(connection: Connection, name: str, password_hash: str) -> int:
+    """A user's own new password: every session ends; returns the new session version."""
+    connection.execute(
+        update(users).where(users.c.name == name).values(password_hash=password_hash)
+    )
+    audit(connection, name, "password-change", name)
+    return end_sessions(connection, name)
 
 
 def list_users(connection: Connection) -> list[User]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from starlette.applications import Starlette
@@ -23,7 +25,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.web import views
+from gateway.web import views, work
+from gateway.web.i18n import Words
 from gateway.web.views import WebContext
 
 log = logging.getLogger("postvagt.web")
@@ -61,8 +64,30 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def local_time(moment: datetime | None, zone: ZoneInfo, seconds: bool = False) -> str:
+    """A stored UTC time in the municipality's time, with its zone (CET/CEST)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(zone).strftime(
+        "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    )
+
+
+def byte_size(size: int | None, t: Words) -> str:
+    """1 234 bytes → "1,2 kB" in Danish, "1.2 kB" in English."""
+    if size is None:
+        return ""
+    if size < 1000:
+        return f"{size} {t['bytes']}"
+    value, unit = (size / 1000, "kB") if size < 1_000_000 else (size / 1_000_000, "MB")
+    return f"{value:.1f}".replace(".", t["decimal"]) + f" {t[unit]}"
+
+
 def templates() -> Jinja2Templates:
-    return Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
+    made = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
+    made.env.filters["local"] = local_time
+    made.env.filters["size"] = byte_size
+    return made
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -75,8 +100,14 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
         Route("/login", views.login_page, methods=["GET"]),
         Route("/login", views.login, methods=["POST"]),
         Route("/logout", views.logout, methods=["POST"]),
+        Route("/password", views.password_page, methods=["GET", "POST"]),
         Route("/lang/{code}", views.set_language),
+        Route("/bulk", work.bulk, methods=["POST"]),
+        Route("/bulk/apply", work.bulk_apply, methods=["POST"]),
+        Route("/export.csv", work.export),
+        Route("/statistics", work.statistics),
         Route("/mail/{id}", views.detail),
+        Route("/mail/{id}/text", work.preview),
         Route("/mail/{id}/mark", views.mark, methods=["POST"]),
         Route("/mail/{id}/release", views.release, methods=["POST"]),
         Route("/mail/{id}/delete-held", views.delete_held, methods=["POST"]),
@@ -95,7 +126,9 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
                 secret_key=secret,
                 session_cookie="postvagt_session",
                 max_age=8 * 3600,
-                same_site="strict",
+                # Lax: a link from webmail or the intranet arrives logged in; every POST
+                # still needs the session's CSRF token.
+                same_site="lax",
                 https_only=secure_cookie,
             ),
         ],

@@ -1,11 +1,80 @@
 """The staff page's words, Danish first, English available (a link on every page).
 
-Kept as data so a municipality can adjust wording without touching templates.
+One table for everything a page shows: labels, states, entity types, verdict and reply
+reasons, protection facts, history actions. Kept as data so a municipality can adjust wording
+without touching templates. A key that is missing shows as its code and is remembered in
+``MISSING``; the tests fail when any page needed one.
 """
 
 from __future__ import annotations
 
+import re
+
 LANGUAGES = ("da", "en")
+MISSING: set[str] = set()
+
+
+class Words(dict[str, str]):
+    """One language's words; ``t[key]`` never fails, ``t.code(kind, code)`` translates codes."""
+
+    def __missing__(self, key: str) -> str:
+        MISSING.add(key)
+        return key.split(".", 1)[-1]
+
+    def code(self, kind: str, code: object) -> str:
+        return self[f"{kind}.{code}"]
+
+    def reason(self, text: str) -> str:
+        """A verdict reason as the rule walk writes it (gateway.decide.walk), in words."""
+        entity = re.fullmatch(r"([A-Z][A-Z_]+) x(\d+)", text)
+        if entity:
+            return f"{self.code('entity', entity.group(1))} ×{entity.group(2)}"
+        for pattern, key in REASON_PATTERNS:
+            found = re.fullmatch(pattern, text)
+            if found:
+                groups = [g or "" for g in found.groups()]
+                return self[key.format(*groups)].format(*groups)
+        return self.code("reason", text)
+
+    def reply_reason(self, text: str | None) -> str:
+        """Why an auto-reply was (not) sent (gateway.act.reply), in words."""
+        if not text:
+            return ""
+        for pattern, key in REPLY_PATTERNS:
+            found = re.fullmatch(pattern, text)
+            if found:
+                return self[key]
+        MISSING.add(f"reply-reason:{text}")
+        return text
+
+
+REASON_PATTERNS = [
+    (r"sender is a (business|citizen)", "reason.sender-{0}"),
+    (r"(not )?(encrypted|signed)", "reason.{0}{1}"),
+    (r"signature valid=(True|False)", "reason.signature-{0}"),
+    (r"TLS below (.+)", "reason.tls-below"),
+    (r"unscanned: (.+)", "reason.unscanned"),
+    (r"sender domain (.+)", "reason.sender-domain"),
+    (r"dmarc=(.+)", "reason.dmarc"),
+    (r"larger than (\d+) bytes", "reason.larger"),
+]
+REPLY_PATTERNS = [
+    (r"reply|queued", "replywhy.queued"),
+    (r"2\d\d.*", "replywhy.accepted"),
+    (r"[45]\d\d.*", "replywhy.refused"),
+    (r"null envelope sender", "replywhy.null-sender"),
+    (r"sender address without a domain", "replywhy.no-domain"),
+    (r"Auto-Submitted: .*", "replywhy.auto-submitted"),
+    (r"delivery or disposition report", "replywhy.report"),
+    (r"mailing list", "replywhy.list"),
+    (r"Precedence: .*", "replywhy.precedence"),
+    (r"automatic sender|automatic reply.*|X-Auto-Response-Suppress", "replywhy.robot"),
+    (r"encrypted mail", "replywhy.encrypted"),
+    (r"sender domain is a secure channel.*", "replywhy.secure-channel"),
+    (r"sender authentication (failed|not checked).*", "replywhy.unauthenticated"),
+    (r".*(rate|limit|already|week|hour).*", "replywhy.limited"),
+    (r".*(error|could not).*", "replywhy.error"),
+]
 
 TEXT: dict[str, dict[str, str]] = {
     "da": {
@@ -15,7 +84,7 @@ TEXT: dict[str, dict[str, str]] = {
         "user": "Brugernavn",
         "password": "Adgangskode",
         "login_failed": "Forkert brugernavn eller adgangskode.",
-        "login_throttled": "For mange forsøg. Vent et kvarter, og prøv igen.",
+        "login_throttled": "For mange forkerte forsøg herfra. Vent et kvarter, og prøv igen.",
         "flagged": "Markerede mails",
         "health": "Drift",
         "filter": "Filtrér",
@@ -85,7 +154,7 @@ TEXT: dict[str, dict[str, str]] = {
         "user": "User name",
         "password": "Password",
         "login_failed": "Wrong user name or password.",
-        "login_throttled": "Too many attempts. Wait a quarter of an hour and try again.",
+        "login_throttled": "Too many wrong attempts from here. Wait 15 minutes and try again.",
         "flagged": "Flagged mail",
         "health": "Operations",
         "filter": "Filter",
@@ -149,3 +218,286 @@ TEXT: dict[str, dict[str, str]] = {
         "skip": "Skip to content",
     },
 }
+
+
+ENTITIES = {
+    "DK_CPR": ("CPR-nummer", "CPR number"),
+    "DK_CPR_REPLACEMENT": ("Erstatnings-CPR-nummer", "Replacement CPR number"),
+    "DK_CVR": ("CVR-nummer", "CVR number"),
+    "DK_PHONE": ("Telefonnummer", "Phone number"),
+    "DK_BANK_ACCOUNT": ("Kontonummer", "Bank account number"),
+    "IBAN_CODE": ("IBAN-nummer", "IBAN"),
+    "DK_PASSPORT": ("Pasnummer", "Passport number"),
+    "DK_DRIVING_LICENCE": ("Kørekortnummer", "Driving licence number"),
+    "EMAIL_ADDRESS": ("E-mailadresse", "Email address"),
+    "PERSON": ("Personnavn", "Person's name"),
+    "LOCATION": ("Sted eller adresse", "Place or address"),
+    "HEALTH": ("Helbredsoplysninger", "Health data"),
+    "SOCIAL": ("Sociale forhold", "Social circumstances"),
+    "CRIMINAL": ("Strafbare forhold", "Criminal offences"),
+    "UNION": ("Fagforeningsforhold", "Trade union membership"),
+    "RELIGION": ("Religiøs overbevisning", "Religious beliefs"),
+    "ETHNICITY": ("Etnisk oprindelse", "Ethnic origin"),
+    "SEXUALITY": ("Seksuelle forhold", "Sex life or orientation"),
+    "BIOMETRIC_GENETIC": ("Genetiske eller biometriske data", "Genetic or biometric data"),
+    "POLITICAL": ("Politisk overbevisning", "Political opinions"),
+}
+
+# (key, Danish, English)
+MORE = [
+    # what became of the mail
+    ("disp.held", "Tilbageholdt", "Held"),
+    ("disp.released", "Frigivet", "Released"),
+    ("disp.delivered", "Leveret", "Delivered"),
+    ("disp.held-deleted", "Karantænekopi slettet", "Held copy deleted"),
+    ("disp.refused", "Afvist", "Refused"),
+    ("disp.pending", "Under behandling", "Being handled"),
+    ("disp.failed", "Ikke leveret", "Not delivered"),
+    ("delivery_state", "Mailen", "The mail"),
+    ("journal_state", "Journalisering", "Journaling"),
+    # verdict actions
+    ("action.deliver", "Leveret", "Delivered"),
+    ("action.quarantine", "Tilbageholdt i karantæne", "Held in quarantine"),
+    ("action.reject", "Afvist", "Refused"),
+    ("would", "i overvågningstilstand ville reglen have", "in monitor mode the rule would have"),
+    # verdict reasons
+    ("reason.sender-business", "afsender er en virksomhed", "the sender is a business"),
+    ("reason.sender-citizen", "afsender er en borger", "the sender is a citizen"),
+    ("reason.encrypted", "krypteret", "encrypted"),
+    ("reason.not encrypted", "ikke krypteret", "not encrypted"),
+    ("reason.signed", "signeret", "signed"),
+    ("reason.not signed", "ikke signeret", "not signed"),
+    ("reason.signature-True", "gyldig signatur", "valid signature"),
+    ("reason.signature-False", "signaturen kunne ikke bekræftes", "signature not valid"),
+    ("reason.tls-below", "TLS ældre end {0}", "TLS older than {0}"),
+    ("reason.unscanned", "ikke alt kunne scannes", "not everything could be scanned"),
+    ("reason.scanned", "hele mailen blev scannet", "the whole mail was scanned"),
+    ("reason.sender-domain", "afsenderdomæne {0}", "sender domain {0}"),
+    ("reason.listed sender", "afsender står på listen", "listed sender"),
+    ("reason.dmarc", "DMARC: {0}", "DMARC: {0}"),
+    ("reason.larger", "større end {0} byte", "larger than {0} bytes"),
+    ("reason.no rule matched", "ingen regel passede", "no rule matched"),
+    # reply outcomes
+    ("replywhy.queued", "i kø til afsendelse", "queued for sending"),
+    ("replywhy.accepted", "modtaget af afsenderens mailserver", "accepted by the sender's server"),
+    ("replywhy.refused", "afvist af afsenderens mailserver", "refused by the sender's server"),
+    ("replywhy.null-sender", "ingen afsenderadresse", "no sender address"),
+    ("replywhy.no-domain", "afsenderadressen har intet domæne", "sender address without a domain"),
+    ("replywhy.auto-submitted", "mailen var automatisk", "the mail was automatic"),
+    ("replywhy.report", "leverings- eller læsekvittering", "delivery or read report"),
+    ("replywhy.list", "mailingliste", "mailing list"),
+    ("replywhy.precedence", "masseudsendelse", "bulk mail"),
+    ("replywhy.robot", "automatisk afsender", "automatic sender"),
+    ("replywhy.encrypted", "mailen var krypteret", "the mail was encrypted"),
+    ("replywhy.secure-channel", "afsender bruger en sikker kanal", "sender uses a secure channel"),
+    (
+        "replywhy.unauthenticated",
+        "afsenderen er ikke bekræftet (SPF/DMARC)",
+        "sender not authenticated (SPF/DMARC)",
+    ),
+    ("replywhy.limited", "der er allerede svaret for nylig", "already answered recently"),
+    ("replywhy.error", "teknisk fejl", "technical error"),
+    # protection and sender facts
+    ("prot.tls", "Krypteret forbindelse (TLS {0})", "Encrypted connection (TLS {0})"),
+    ("prot.no-tls", "Ukrypteret forbindelse", "Unencrypted connection"),
+    ("prot.signed", "signeret", "signed"),
+    ("prot.encrypted", "krypteret", "encrypted"),
+    ("prot.sender", "Afsenderkontrol", "Sender checks"),
+    ("check.pass", "bestået", "passed"),
+    ("check.fail", "ikke bestået", "failed"),
+    ("check.softfail", "svagt ikke bestået", "soft fail"),
+    ("check.neutral", "neutral", "neutral"),
+    ("check.none", "ingen", "none"),
+    ("check.temperror", "midlertidig fejl", "temporary error"),
+    ("check.permerror", "fejl i opsætning", "configuration error"),
+    ("check.None", "ikke kontrolleret", "not checked"),
+    ("check.policy", "politik", "policy"),
+    # unscanned parts
+    (
+        "gap.embedded-image-not-read",
+        "billede i dokument ikke læst",
+        "picture in a document not read",
+    ),
+    ("gap.ocr-needed", "billede kræver tekstgenkendelse", "picture needs OCR"),
+    ("gap.ocr-budget", "tid til tekstgenkendelse brugt op", "OCR time used up"),
+    ("gap.too-large", "for stor", "too large"),
+    ("gap.limit", "over grænsen", "over the limit"),
+    ("gap.malformed", "ødelagt fil", "damaged file"),
+    ("gap.legacy-office", "gammelt Office-format", "old Office format"),
+    ("gap.unsupported-attachment", "filtype kan ikke læses", "file type not readable"),
+    ("gap.text-too-long", "teksten er for lang", "text too long"),
+    ("gap.timeout", "scanningen tog for lang tid", "scan took too long"),
+    ("gap.smime-encrypted", "S/MIME-krypteret", "S/MIME encrypted"),
+    ("gap.pgp-encrypted", "PGP-krypteret", "PGP encrypted"),
+    ("gap.pgp-inline-encrypted", "PGP-krypteret", "PGP encrypted"),
+    ("gap.unknown-encrypted", "krypteret", "encrypted"),
+    ("gap.encrypted", "krypteret", "encrypted"),
+    ("gap.smime-unreadable", "S/MIME kunne ikke læses", "S/MIME unreadable"),
+    ("gap.smime-compressed", "S/MIME-komprimeret", "S/MIME compressed"),
+    # history
+    ("act.view", "så mailen", "viewed the mail"),
+    ("act.preview", "så teksten (maskeret)", "viewed the text (masked)"),
+    ("act.download", "hentede originalen", "downloaded the original"),
+    ("act.release", "frigav mailen", "released the mail"),
+    (
+        "act.release-refused",
+        "frigivelse afvist af mailserveren",
+        "release refused by the mail server",
+    ),
+    ("act.delete-quarantined", "slettede karantænekopien", "deleted the held copy"),
+    ("act.mark-open", "genåbnede", "reopened"),
+    ("act.mark-journaled", "markerede som journaliseret", "marked journaled"),
+    ("act.mark-not-needed", "markerede: ingen journalisering", "marked: no journaling needed"),
+    ("act.mark-false-positive", "markerede som fejlagtigt fund", "marked false positive"),
+    ("act.export", "eksporterede", "exported"),
+    # sizes
+    ("bytes", "byte", "bytes"),
+    ("kB", "kB", "kB"),
+    ("MB", "MB", "MB"),
+    ("decimal", ",", "."),
+    # list
+    ("search", "Søg", "Search"),
+    ("search_hint", "Afsender, Postvagt-id, sagsnummer", "Sender, Postvagt id, case number"),
+    ("sort", "Sortér efter", "Sort by"),
+    ("sort.time", "Tid", "Time"),
+    ("sort.sender", "Afsender", "Sender"),
+    ("sort.state", "Status", "State"),
+    ("order.desc", "Nyeste/Å-A først", "Descending"),
+    ("order.asc", "Ældste/A-Å først", "Ascending"),
+    ("order", "Rækkefølge", "Order"),
+    ("open_per_mailbox", "Åbne pr. postkasse", "Open per mailbox"),
+    ("subject", "Emne", "Subject"),
+    ("select", "Vælg", "Select"),
+    ("select_row", "Vælg mail fra {0}, {1}", "Select mail from {0}, {1}"),
+    ("with_selected", "Med de valgte mails", "With the selected mails"),
+    ("export", "Hent listen som CSV", "Download the list as CSV"),
+    ("bulk_done", "{0} mails opdateret.", "{0} mails updated."),
+    ("bulk_failed", "{0} mails kunne ikke opdateres.", "{0} mails could not be updated."),
+    ("none_selected", "Vælg mindst én mail.", "Select at least one mail."),
+    # confirmation
+    ("confirm", "Bekræft", "Confirm"),
+    ("cancel", "Fortryd", "Cancel"),
+    ("confirm.title", "Er du sikker?", "Are you sure?"),
+    ("confirm.journaled", "Markér {0} mails som journaliseret:", "Mark {0} mails as journaled:"),
+    (
+        "confirm.not-needed",
+        "Markér {0} mails: ingen journalisering nødvendig:",
+        "Mark {0} mails: no journaling needed:",
+    ),
+    (
+        "confirm.false-positive",
+        "Markér {0} mails som fejlagtigt fund:",
+        "Mark {0} mails as false positive:",
+    ),
+    (
+        "confirm.release",
+        "Frigiv {0} mails fra karantæne og send dem videre:",
+        "Release {0} mails from quarantine and deliver them:",
+    ),
+    (
+        "confirm.delete-held",
+        "Slet karantænekopien af {0} mails. Det kan ikke fortrydes:",
+        "Delete the held copy of {0} mails. This cannot be undone:",
+    ),
+    (
+        "confirm.skipped",
+        "{0} af de valgte har ingen karantænekopi og springes over.",
+        "{0} of the selected have no held copy and are skipped.",
+    ),
+    # statistics
+    ("stats", "Statistik", "Statistics"),
+    ("stats.period", "Periode", "Period"),
+    ("stats.weeks", "{0} uger", "{0} weeks"),
+    ("stats.per_week", "Markerede mails pr. uge og postkasse", "Flagged mail per week and mailbox"),
+    ("stats.week", "Uge", "Week"),
+    ("stats.total", "I alt", "Total"),
+    ("stats.by_entity", "Mails pr. type oplysning", "Mail by kind of data"),
+    ("stats.replies", "Autosvar", "Auto-replies"),
+    ("stats.outcome", "Udfald", "Outcome"),
+    ("stats.count", "Antal", "Count"),
+    ("stats.protection", "Beskyttet mail", "Protected mail"),
+    ("stats.share", "Andel", "Share"),
+    ("stats.encrypted", "Krypteret", "Encrypted"),
+    ("stats.signed", "Signeret", "Signed"),
+    ("stats.tls", "Modtaget over TLS", "Received over TLS"),
+    ("stats.handling", "Tid fra modtagelse til behandlet", "Time from arrival to handled"),
+    ("stats.handled", "Behandlet", "Handled"),
+    ("stats.median", "Median", "Median"),
+    ("stats.p90", "90 % inden for", "90 % within"),
+    ("stats.open", "Stadig åbne", "Still open"),
+    ("stats.hours", "{0} timer", "{0} hours"),
+    ("stats.days", "{0} dage", "{0} days"),
+    ("stats.minutes", "{0} min.", "{0} min"),
+    ("stats.none", "Ingen data i perioden.", "No data in the period."),
+    (
+        "stats.chart",
+        "Diagram; samme tal i tabellen nedenfor",
+        "Chart; the same figures in the table below",
+    ),
+    # preview
+    ("preview", "Vis teksten (maskeret)", "Show the text (masked)"),
+    (
+        "preview.title",
+        "Mailens tekst, personoplysninger maskeret",
+        "The mail's text, personal data masked",
+    ),
+    (
+        "preview.unavailable",
+        "Teksten kan ikke vises her (ingen scanner kører).",
+        "The text cannot be shown here (no scanner running).",
+    ),
+    ("preview.failed", "Teksten kunne ikke læses.", "The text could not be read."),
+    ("preview.empty", "Mailen har ingen tekst.", "The mail has no text."),
+    ("loc.subject", "Emne", "Subject"),
+    ("loc.body", "Brødtekst", "Body"),
+    ("loc.html", "Brødtekst (HTML)", "Body (HTML)"),
+    ("loc.forwarded", "Videresendt", "Forwarded"),
+    ("loc.quoted", "Citeret", "Quoted"),
+    ("loc.attachment", "Bilag", "Attachment"),
+    # sessions
+    ("password_change", "Skift adgangskode", "Change password"),
+    ("current_password", "Nuværende adgangskode", "Current password"),
+    ("new_password", "Ny adgangskode (mindst 10 tegn)", "New password (at least 10 characters)"),
+    ("new_password_again", "Ny adgangskode igen", "New password again"),
+    (
+        "password_changed",
+        "Adgangskoden er skiftet. Alle andre sessioner er afsluttet.",
+        "Password changed. Every other session has ended.",
+    ),
+    (
+        "password_mismatch",
+        "De to nye adgangskoder er forskellige.",
+        "The two new passwords differ.",
+    ),
+    (
+        "password_short",
+        "En adgangskode har mindst 10 tegn.",
+        "A password has at least 10 characters.",
+    ),
+    ("password_wrong", "Den nuværende adgangskode er forkert.", "The current password is wrong."),
+    ("all_mailboxes", "alle postkasser", "all mailboxes"),
+    ("count.flagged_open", "Åbne markerede mails", "Open flagged mail"),
+    ("count.quarantined", "I karantæne", "In quarantine"),
+    ("count.outbox_queued", "Autosvar i kø", "Replies queued"),
+    ("count.outbox_sending", "Autosvar under afsendelse", "Replies being sent"),
+    ("count.outbox_sent", "Autosvar sendt", "Replies sent"),
+    ("count.outbox_failed", "Autosvar fejlet", "Replies failed"),
+    ("rules", "regler", "rules"),
+    ("released_at", "frigivet", "released"),
+    ("yes", "ja", "yes"),
+    ("bucket.<1h", "under 1 time", "under 1 hour"),
+    ("bucket.1-4h", "1–4 timer", "1–4 hours"),
+    ("bucket.4-24h", "4–24 timer", "4–24 hours"),
+    ("bucket.1-3d", "1–3 dage", "1–3 days"),
+    ("bucket.>3d", "over 3 dage", "over 3 days"),
+    ("no", "nej", "no"),
+]
+
+for _code, (_da, _en) in ENTITIES.items():
+    TEXT["da"][f"entity.{_code}"] = _da
+    TEXT["en"][f"entity.{_code}"] = _en
+for _key, _da, _en in MORE:
+    TEXT["da"][_key] = _da
+    TEXT["en"][_key] = _en
+
+WORDS: dict[str, Words] = {lang: Words(TEXT[lang]) for lang in LANGUAGES}

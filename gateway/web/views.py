@@ -1,5 +1,10 @@
 """The staff page's routes. Every page but /login, /healthz and /metrics needs a login;
-staff see their mailboxes only; every view and action is audited (gateway.store.review)."""
+staff see their mailboxes only; every view and action is audited (gateway.store.review).
+Bulk work, export, statistics and the masked preview are in gateway.web.work.
+
+A session is a signed cookie naming the user and the account's session version; the version
+is checked against the store on every request, so logging out, a new password or a disabled
+account ends every copy of the cookie at once."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -18,11 +24,12 @@ from starlette.templating import Jinja2Templates
 from gateway.decide.holder import PolicyHolder
 from gateway.metrics import Metrics
 from gateway.model import Reply
-from gateway.store import Store, StoreUnavailable, primitives, records, retention, review
+from gateway.store import Store, StoreUnavailable, records, retention, review
 from gateway.store.tables import JOURNAL_STATES
-from gateway.store.users import User, find_user
-from gateway.web.auth import csrf_ok, new_csrf_token, verify_password
-from gateway.web.i18n import LANGUAGES, TEXT
+from gateway.store.users import User, change_password, end_sessions, find_user
+from gateway.web import throttle
+from gateway.web.auth import csrf_ok, hash_password, new_csrf_token, verify_password
+from gateway.web.i18n import LANGUAGES, WORDS, Words
 
 log = logging.getLogger("postvagt.web")
 
@@ -46,10 +53,8 @@ ENTITY_CHOICES = (
     "POLITICAL",
 )
 REPLY_STATES = ("queued", "sent", "suppressed", "failed")
-FILTER_KEYS = ("mailbox", "status", "since", "until", "entity", "reply", "page")
-# Failed logins per user name per quarter of an hour (five times as many per client address),
-# across instances.
-LOGIN_ATTEMPTS = 10
+FILTER_KEYS = ("mailbox", "status", "since", "until", "entity", "reply", "q", "sort", "order")
+ZONE = ZoneInfo("Europe/Copenhagen")
 
 
 @dataclass
@@ -61,6 +66,12 @@ class WebContext:
     templates: Jinja2Templates
     metrics: Metrics
     release: Callable[[str], Awaitable[Reply]] | None = None
+    # The masked text of a held message (gateway.detect.worker.preview_message), if a
+    # detector runs.
+    preview: Callable[[bytes], Awaitable[list[tuple[str, list[tuple[str, str | None]]]]]] | None = (
+        None
+    )
+    zone: ZoneInfo = ZONE
     in_flight: Callable[[], int] = lambda: 0
     user_header: str | None = None
     trusted_proxies: list[str] = field(default_factory=list)
@@ -87,12 +98,23 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def words(request: Request) -> Words:
+    return WORDS[language(request)]
+
+
 def render(request: Request, template: str, status: int = 200, **values: Any) -> Response:
     lang = language(request)
     return ctx(request).templates.TemplateResponse(
         request,
         template,
-        {"t": TEXT[lang], "lang": lang, "csrf": csrf_token(request), **values},
+        {
+            "t": WORDS[lang],
+            "lang": lang,
+            "csrf": csrf_token(request),
+            "zone": ctx(request).zone,
+            "disposition": review.disposition,
+            **values,
+        },
         status_code=status,
     )
 
@@ -113,18 +135,18 @@ def _proxy_user(request: Request) -> str | None:
 
 
 async def current_user(request: Request) -> User | None:
-    """The logged-in user, looked up on every request: a disabled account is out at once."""
-    name = _proxy_user(request) or request.session.get("user")
+    """The logged-in user, looked up on every request: a disabled account, a new password or
+    a logout elsewhere (a newer session version) ends this session at once."""
+    proxied = _proxy_user(request)
+    if proxied is not None:
+        return await ctx(request).store.run(_find, proxied)
+    name = request.session.get("user")
     if not isinstance(name, str):
         return None
-    return await ctx(request).store.run(_find, name)
-
-
-def _throttled(connection: Any, name: str, client: str) -> bool:
-    return (
-        primitives.quota_used(connection, "login", name) >= LOGIN_ATTEMPTS
-        or primitives.quota_used(connection, "login-client", client) >= LOGIN_ATTEMPTS * 5
-    )
+    user = await ctx(request).store.run(_find, name)
+    if user is None or request.session.get("v") != user.session_version:
+        return None
+    return user
 
 
 def _find(connection: Any, name: str) -> User | None:
@@ -141,11 +163,11 @@ def login_required(
         if request.method == "POST":
             form = await request.form()
             if not csrf_ok(request.session.get("csrf"), form.get("csrf")):
-                return render(request, "error.html", 403, message=TEXT[language(request)]["csrf"])
+                return render(request, "error.html", 403, message=words(request)["csrf"])
         try:
             return await handler(request, user)
         except review.NotFound:
-            return render(request, "error.html", 404, message=TEXT[language(request)]["not_found"])
+            return render(request, "error.html", 404, message=words(request)["not_found"])
         except StoreUnavailable:
             return render(request, "error.html", 503, message="database unavailable")
 
@@ -156,57 +178,94 @@ def login_required(
 
 
 async def login_page(request: Request) -> Response:
-    return render(request, "login.html", next=_safe_next(request.query_params.get("next")))
+    target = _safe_next(request.query_params.get("next"))
+    # A valid session is never replaced here: a link from webmail or the intranet to the
+    # login page (or a page behind it) lands where it points.
+    if request.session.get("user") and await current_user(request) is not None:
+        return RedirectResponse(target, status_code=303)
+    return render(request, "login.html", next=target)
 
 
 def _safe_next(target: str | None) -> str:
     # Only our own paths: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//"):
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
 
 
 async def login(request: Request) -> Response:
     form = await request.form()
-    t = TEXT[language(request)]
+    t = words(request)
     if not csrf_ok(request.session.get("csrf"), form.get("csrf")):
         return render(request, "login.html", 403, error=t["csrf"], next="/")
     name = str(form.get("user", "")).strip()[:255]
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
-    store = ctx(request).store
-    client = request.client.host if request.client else "-"
-    # Failed logins, per name (guessing one account's password) and per address (spraying
-    # many names); a correct password does not use the quota up.
-    window = timedelta(minutes=15)
-    if await store.run(_throttled, name.lower(), client):
-        return render(request, "login.html", 429, error=t["login_throttled"], next=target)
+    context = ctx(request)
+    store = context.store
+    client = throttle.client_address(request, context.trusted_proxies)
     user = await store.run(_find, name)
+    # Only a real account's name goes into the audit log: a password typed into the user
+    # field must not be kept for ever.
+    actor = user.name if user else "(unknown user)"
+    slowed = await store.run(throttle.check, name, client)
+    if slowed.active:
+        detail = {"client": client, "delay": round(slowed.delay, 2), "refused": slowed.refused}
+        await store.run(review.audit, actor, "login-throttled", None, detail)
+    if slowed.refused:
+        return render(request, "login.html", 429, error=t["login_throttled"], next=target)
+    await asyncio.sleep(slowed.delay)
     # argon2 takes ~0.1 s of CPU on purpose: never on the loop that also serves SMTP.
-    async with ctx(request).hashing:
+    async with context.hashing:
         ok = await asyncio.to_thread(
             verify_password, user.password_hash if user else None, password
         )
-    if not ok:
-        await store.run(primitives.take_quota, "login", name.lower(), LOGIN_ATTEMPTS, window)
-        await store.run(primitives.take_quota, "login-client", client, LOGIN_ATTEMPTS * 5, window)
-        # Only a real account's name goes into the audit log: a password typed into the
-        # user field must not be kept for ever.
-        await store.run(review.audit, user.name if user else "(unknown user)", "login-failed")
+    if not ok or user is None:
+        await store.run(throttle.failed, name, client)
+        await store.run(review.audit, actor, "login-failed", None, {"client": client})
         return render(request, "login.html", 401, error=t["login_failed"], next=target)
     lang = language(request)
     request.session.clear()  # a fresh session at login: no fixation
-    request.session.update({"user": user.name if user else name, "csrf": new_csrf_token()})
-    request.session["lang"] = lang
-    await store.run(review.audit, name, "login")
+    request.session.update(
+        {"user": user.name, "v": user.session_version, "csrf": new_csrf_token(), "lang": lang}
+    )
+    await store.run(review.audit, user.name, "login", None, {"client": client})
     return RedirectResponse(target, status_code=303)
 
 
 @login_required
 async def logout(request: Request, user: User) -> Response:
-    request.session.clear()
+    """Ends the account's sessions on the server (every copy of the cookie), then here."""
+    await ctx(request).store.run(end_sessions, user.name)
     await ctx(request).store.run(review.audit, user.name, "logout")
+    lang = language(request)
+    request.session.clear()
+    request.session["lang"] = lang
     return RedirectResponse("/login", status_code=303)
+
+
+@login_required
+async def password_page(request: Request, user: User) -> Response:
+    if request.method == "GET":
+        return render(request, "password.html", user=user)
+    t = words(request)
+    form = await request.form()
+    current = str(form.get("current", ""))
+    new = str(form.get("new", ""))
+    if new != str(form.get("again", "")):
+        return render(request, "password.html", 400, user=user, error=t["password_mismatch"])
+    if len(new) < 10:
+        return render(request, "password.html", 400, user=user, error=t["password_short"])
+    async with ctx(request).hashing:
+        ok = await asyncio.to_thread(verify_password, user.password_hash, current)
+        new_hash = await asyncio.to_thread(hash_password, new) if ok else ""
+    if not ok:
+        await ctx(request).store.run(review.audit, user.name, "password-change-failed", user.name)
+        return render(request, "password.html", 403, user=user, error=t["password_wrong"])
+    version = await ctx(request).store.run(change_password, user.name, new_hash)
+    # Every other session has ended; this one goes on with the new version.
+    request.session.update({"v": version, "csrf": new_csrf_token()})
+    return render(request, "password.html", user=user, done=True)
 
 
 async def set_language(request: Request) -> Response:
@@ -230,32 +289,49 @@ def _choice(value: str | None, allowed: tuple[str, ...] | list[str]) -> str | No
     return value if value in allowed else None
 
 
+def visible_mailboxes(request: Request, user: User) -> list[str]:
+    mailboxes = [m.name for m in ctx(request).policy.current.mailboxes] + ["default"]
+    return mailboxes if user.scope is None else [m for m in mailboxes if m in user.scope]
+
+
+def filters_from(query: Any, mailboxes: list[str], page: int = 1) -> review.Filters:
+    until = _day(query.get("until"))
+    return review.Filters(
+        mailbox=_choice(query.get("mailbox"), mailboxes),
+        journal_state=_choice(query.get("status"), JOURNAL_STATES),
+        since=_day(query.get("since")),
+        until=until + timedelta(days=1) if until else None,
+        entity=_choice(query.get("entity"), ENTITY_CHOICES),
+        reply_state=_choice(query.get("reply"), REPLY_STATES),
+        text=(query.get("q") or "").strip()[:200] or None,
+        sort=_choice(query.get("sort"), review.SORTS) or "time",
+        descending=query.get("order") != "asc",
+        page=page,
+    )
+
+
 @login_required
 async def flagged_list(request: Request, user: User) -> Response:
     q = request.query_params
-    policy = ctx(request).policy.current
-    mailboxes = [m.name for m in policy.mailboxes] + ["default"]
-    if user.scope is not None:
-        mailboxes = [m for m in mailboxes if m in user.scope]
-    until = _day(q.get("until"))
+    mailboxes = visible_mailboxes(request, user)
     try:
         page = max(1, int(q.get("page", "1")))
     except ValueError:
         page = 1
-    filters = review.Filters(
-        mailbox=_choice(q.get("mailbox"), mailboxes),
-        journal_state=_choice(q.get("status"), JOURNAL_STATES),
-        since=_day(q.get("since")),
-        until=until + timedelta(days=1) if until else None,
-        entity=_choice(q.get("entity"), ENTITY_CHOICES),
-        reply_state=_choice(q.get("reply"), REPLY_STATES),
-        page=page,
-    )
-    rows, total = await ctx(request).store.run(review.list_flagged, user.scope, filters)
-    shown = {k: v for k, v in q.items() if k in FILTER_KEYS and v}
-    await ctx(request).store.run(review.audit, user.name, "list", None, shown)
+    filters = filters_from(q, mailboxes, page)
+    store = ctx(request).store
+    rows, total = await store.run(review.list_flagged, user.scope, filters)
+    open_counts = await store.run(review.open_by_mailbox, user.scope)
+    shown = {k: v for k, v in q.items() if k in FILTER_KEYS and v and k != "q"}
+    if q.get("q"):
+        shown["search"] = True  # what was searched for can be a name: not kept
+    await store.run(review.audit, user.name, "list", None, {**shown, "page": page})
     pages = max(1, -(-total // filters.per_page))
-    query = {k: v for k, v in q.items() if k != "page" and v}
+    query = {k: v for k, v in q.items() if k in FILTER_KEYS and v}
+    try:
+        done, failed = int(q.get("done", "-1")), int(q.get("failed", "0"))
+    except ValueError:
+        done, failed = -1, 0
     return render(
         request,
         "list.html",
@@ -267,9 +343,14 @@ async def flagged_list(request: Request, user: User) -> Response:
         query=query,
         q=q,
         mailboxes=mailboxes,
+        open_counts=[(m, open_counts.get(m, 0)) for m in mailboxes],
         states=JOURNAL_STATES,
         entities=ENTITY_CHOICES,
         reply_states=REPLY_STATES,
+        sorts=review.SORTS,
+        done=done,
+        failed=failed,
+        back=str(request.url.path) + ("?" + str(request.url.query) if request.url.query else ""),
     )
 
 
@@ -290,6 +371,7 @@ async def detail(request: Request, user: User) -> Response:
         states=JOURNAL_STATES,
         saved=request.query_params.get("saved") == "1",
         can_release=ctx(request).release is not None,
+        can_preview=ctx(request).preview is not None,
     )
 
 
@@ -330,13 +412,23 @@ async def release(request: Request, user: User) -> Response:
     return RedirectResponse(f"/mail/{message_id}?saved=1", status_code=303)
 
 
-@login_required
-async def delete_held(request: Request, user: User) -> Response:
-    message_id = request.path_params["id"]
+async def forget_held(request: Request, user: User, message_id: str) -> None:
     store = ctx(request).store
     path = await store.run(review.forget_quarantined, message_id, user.scope, user.name)
     if path is not None:
         await asyncio.to_thread(retention.remove_files, store.quarantine, [path])
+
+
+@login_required
+async def delete_held(request: Request, user: User) -> Response:
+    """Deletes the held copy once confirmed; without ``confirm=yes``, asks first."""
+    message_id = request.path_params["id"]
+    form = await request.form()
+    if form.get("confirm") != "yes":
+        from gateway.web.work import confirm_page
+
+        return await confirm_page(request, user, "delete-held", [message_id], f"/mail/{message_id}")
+    await forget_held(request, user, message_id)
     return RedirectResponse(f"/mail/{message_id}?saved=1", status_code=303)
 
 
@@ -376,14 +468,15 @@ async def download(request: Request, user: User) -> Response:
 async def health(request: Request, user: User) -> Response:
     context = ctx(request)
     holder = context.policy
-    counts = await context.store.run(review.counts)
+    counts = await context.store.run(review.counts, user.scope)
+    mailboxes = [m.name for m in holder.current.mailboxes]
     return render(
         request,
         "health.html",
         user=user,
         policy_path=str(holder.path),
         rules=len(holder.current.rules),
-        mailboxes=[m.name for m in holder.current.mailboxes],
+        mailboxes=mailboxes if user.scope is None else [m for m in mailboxes if m in user.scope],
         last_error=holder.last_error,
         counts=counts,
         in_flight=context.in_flight(),
