@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import create_engine
 
 from gateway.store.users import add_user
@@ -113,13 +114,13 @@ def test_log_in_filter_open_and_journal(served, browser):
     page.get_by_label("Brugernavn").fill("sagsbehandler")
     page.get_by_label("Adgangskode").fill(PASSWORD)
     page.get_by_role("button", name="Log ind").click()
-    assert page.get_by_role("heading", name="Markerede mails").is_visible()
+    expect(page.get_by_role("heading", name="Markerede mails")).to_be_visible()
     page.get_by_label("Postkasse", exact=True).select_option("borgerservice")
     page.get_by_role("button", name="Filtrér").click()
     rows = page.locator("tbody tr")
     assert rows.count() == 1
     rows.first.get_by_role("link").click()
-    assert page.get_by_role("heading", name="Detaljer").is_visible()
+    expect(page.get_by_role("heading", name="Detaljer")).to_be_visible()
     page.get_by_label("Sagsnummer").fill("27.12.00-G01-1-23")
     page.get_by_role("button", name="Markér som journaliseret").click()
     assert page.get_by_role("status").inner_text() == "Gemt."
@@ -181,7 +182,7 @@ def test_a_caseworkers_morning(served, browser):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     _log_in(page, served, "morgen")
-    assert page.get_by_role("heading", name="Markerede mails").is_visible()
+    expect(page.get_by_role("heading", name="Markerede mails")).to_be_visible()
     assert page.locator("tbody tr").count() == len(MORNING) + 1
     _shot(page, "01-list", full_page=False)
     # Search: one sender by part of the address.
@@ -198,7 +199,7 @@ def test_a_caseworkers_morning(served, browser):
     for n in range(5):
         boxes.nth(n).check()
     page.get_by_role("button", name="Markér som journaliseret").click()
-    assert page.get_by_role("heading", name="Er du sikker?").is_visible()
+    expect(page.get_by_role("heading", name="Er du sikker?")).to_be_visible()
     assert "Markér 5 mails som journaliseret" in page.locator("main").inner_text()
     assert page.locator("main tbody tr").count() == 5
     page.get_by_label("Sagsnummer").fill("27.12.00-G01-1-23")
@@ -224,12 +225,12 @@ def test_a_caseworkers_morning(served, browser):
     assert sum("Journaliseret" in line for line in exported) == 5
     # Statistics.
     page.get_by_role("link", name="Statistik").click()
-    assert page.get_by_role("heading", name="Statistik", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Statistik", exact=True)).to_be_visible()
     assert page.locator("svg.chart").count() >= 3
     _shot(page, "03-statistics")
     _shot(page, "03-statistics-top", full_page=False)
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("heading", name="Statistics", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Statistics", exact=True)).to_be_visible()
     page.get_by_role("link", name="Dansk").click()
     assert dialogs == []
     context.close()
@@ -243,7 +244,7 @@ def test_a_copied_cookie_stops_working_after_logout(served, browser):
     thief.add_cookies(mine.cookies())
     stolen = thief.new_page()
     stolen.goto(served + "/")
-    assert stolen.get_by_role("heading", name="Markerede mails").is_visible()
+    expect(stolen.get_by_role("heading", name="Markerede mails")).to_be_visible()
     page.get_by_role("button", name="Log ud (sagsbehandler)").click()
     assert page.url.startswith(served + "/login")
     stolen.goto(served + "/")
@@ -279,7 +280,7 @@ def test_a_cross_site_link_keeps_the_session(served, browser):
         page.goto(f"http://127.0.0.2:{intranet.server_port}/")  # another site
         page.click("#digest")
         assert page.url == served + "/?status=open"
-        assert page.get_by_role("heading", name="Markerede mails").is_visible()
+        expect(page.get_by_role("heading", name="Markerede mails")).to_be_visible()
         after = {c["name"]: c["value"] for c in context.cookies()}
         assert after["postvagt_session"] == before["postvagt_session"]
         context.close()
@@ -304,5 +305,5 @@ def test_guessing_from_another_address_locks_nobody_out(served, browser):
     context = browser.new_context()
     page = context.new_page()
     _log_in(page, served, "morgen")  # … and the owner, here, is not
-    assert page.get_by_role("heading", name="Markerede mails").is_visible()
+    expect(page.get_by_role("heading", name="Markerede mails")).to_be_visible()
     context.close()
