@@ -239,3 +239,32 @@ def test_findings_carry_masked_values_only(detector):
     (finding,) = findings
     assert finding.masked == number[:6] + "-****"
     assert number[7:] not in repr(finding)
+
+
+def test_number_windows_hold_every_match_of_a_long_sparse_text(detector):
+    """Patterns run only around numbers in long texts (issue 17): the same candidates as a
+    scan of the whole text, at the start, the end and across the joins of the windows."""
+    import random
+
+    import gateway.detect.analyzer as analyzer
+    from tests import fictional
+
+    rng = random.Random(8)
+    filler = "Kommunen holder borgermøde om den nye lokalplan på rådhuset. " * 8
+    parts = [f"CPR-nr. {fictional.cpr(rng)} " + filler]
+    for _ in range(60):
+        parts.append(filler + f" ring {fictional.phone(rng)} eller skriv cpr {fictional.cpr(rng)}")
+    parts.append(filler + f" IBAN {fictional.group4(fictional.iban_dk(rng))}")
+    text = "\n".join(parts)
+    assert len(text) > analyzer.WINDOWS_FROM
+    windows = analyzer.number_windows(text)
+    assert 1 < len(windows) and sum(e - s for s, e in windows) < len(text) // 2
+    windowed = [(c.entity, c.start, c.end, c.score) for c in detector.analyze(text).candidates]
+    whole = analyzer.number_windows
+    try:
+        analyzer.number_windows = lambda t: [(0, len(t))]
+        full = [(c.entity, c.start, c.end, c.score) for c in detector.analyze(text).candidates]
+    finally:
+        analyzer.number_windows = whole
+    assert windowed == full
+    assert sum(e == "DK_CPR" for e, *_ in full) == 61
