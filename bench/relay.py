@@ -75,6 +75,36 @@ class Load:
     size: int
     sessions: int
     messages: int
+    message: Path | None = None
+    """A message file smtp-source sends (-F); None: its own filler of ``size`` bytes."""
+
+
+def danish_mail(size: int, folder: Path) -> Path:
+    """A citizen's mail as Outlook sends it, of about ``size`` bytes: Danish prose in a
+    text and an HTML part, a (fictional) CPR number and a phone number in it."""
+    import random
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    sys.path.insert(0, str(ROOT))
+    from tests import fictional
+    from tests.mailcorpus import MUNICIPAL_SENTENCES
+
+    rng = random.Random(size)
+    paragraphs = ["Hej", f"Jeg søger om boligstøtte. Mit CPR-nr. er {fictional.cpr(rng)}."]
+    while sum(len(p) for p in paragraphs) * 2.9 < size:  # text, HTML, encodings
+        paragraphs.append(" ".join(rng.sample(MUNICIPAL_SENTENCES, 4)))
+    paragraphs += ["Venlig hilsen", f"Mette Holm, tlf. {fictional.phone(rng)}"]
+    message = EmailMessage(policy=SMTP)
+    message["From"] = "Mette Holm <bench@example.net>"
+    message["To"] = "post@kommune.example"
+    message["Subject"] = "Ansøgning om boligstøtte"
+    message.set_content("\n\n".join(paragraphs), cte="quoted-printable")
+    html = "".join(f"<p class=MsoNormal>{p}</p>" for p in paragraphs)
+    message.add_alternative(f"<html><body>{html}</body></html>", subtype="html", cte="base64")
+    path = folder / f"danish-{size // 1024}k.eml"
+    path.write_bytes(message.as_bytes())
+    return path
 
 
 def cpu_seconds(proc: subprocess.Popen | None) -> float:
@@ -94,8 +124,7 @@ def blast(port: int, load: Load) -> float:
         str(load.sessions),
         "-m",
         str(load.messages),
-        "-l",
-        str(load.size),
+        *(["-F", str(load.message)] if load.message else ["-l", str(load.size)]),
         "-f",
         "bench@example.net",
         "-t",
@@ -126,24 +155,27 @@ def tree_cpu(proc: subprocess.Popen | None) -> tuple[float, float]:
     return cpu_seconds(proc), children
 
 
-def latencies(port: int, count: int, size: int) -> list[float]:
+def latencies(port: int, count: int, path: Path | None) -> list[float]:
     """Seconds from the final "." to the reply, for ``count`` messages one after another."""
     import smtplib
 
-    body = ("Hej\r\n" + "Lorem ipsum dolor sit amet, kommune.\r\n" * (size // 38)).encode()
-    message = b"From: bench@example.net\r\nTo: post@kommune.example\r\nSubject: x\r\n\r\n" + body
+    assert path is not None
+    message = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     times = []
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        client.ehlo("bench.example.net")
         for _ in range(count):
-            client.mail("bench@example.net")
-            client.rcpt("post@kommune.example")
-            code, _ = client.docmd("DATA")
-            assert code == 354, code
+            code, text = client.mail("bench@example.net")
+            assert code == 250, (code, text)
+            code, text = client.rcpt("post@kommune.example")
+            assert code == 250, (code, text)
+            code, text = client.docmd("DATA")
+            assert code == 354, (code, text)
             client.send(message.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
             started = time.perf_counter()
-            code, _ = client.getreply()
+            code, text = client.getreply()
             times.append(time.perf_counter() - started)
-            assert code == 250, code
+            assert code == 250, (code, text)
     return times
 
 
@@ -214,7 +246,11 @@ def main() -> int:
             print(f"bench: {tool} is missing; install it with: apt-get install postfix")
             return 1
     scale = 5 if args.quick else 1
-    loads = [Load(5 * 1024, 20, 2000 // scale), Load(100 * 1024, 20, 500 // scale)]
+    mails = Path(tempfile.mkdtemp(prefix="postvagt-bench-mail-"))
+    loads = [
+        Load(5 * 1024, 20, 2000 // scale, danish_mail(5 * 1024, mails)),
+        Load(100 * 1024, 20, 500 // scale, danish_mail(100 * 1024, mails)),
+    ]
     sink_port, dns_port = free_port(), free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     sink = start([SINK, *user, "-R", "/tmp", f"127.0.0.1:{sink_port}", "256"], sink_port)
@@ -261,7 +297,10 @@ def main() -> int:
         for proc_name in procs:  # warm up: the first messages build engines and caches
             blast(ports[proc_name], Load(5 * 1024, 4, 40))
         for load in loads:
-            print(f"\n{load.size // 1024} KB, {load.sessions} sessions, {load.messages} messages")
+            size = load.message.stat().st_size if load.message else load.size
+            print(
+                f"\n{size // 1024} KB Danish mail, {load.sessions} sessions, {load.messages} msgs"
+            )
             print(
                 f"  {'':24} {'msg/s':>7} {'x plain':>8}   {'gateway CPU':>11} {'workers CPU':>11}"
             )
@@ -283,14 +322,15 @@ def main() -> int:
                     flush=True,
                 )
         print("\nreply latency, 5 KB, after the final '.' (postvagt defaults, (c))")
-        idle = latencies(ports["c"], 200 // scale, 5 * 1024)
+        idle = latencies(ports["c"], 200 // scale, loads[0].message)
         print(
             f"  idle:      p50 {percentile(idle, 0.5) * 1000:6.1f} ms   "
             f"p99 {percentile(idle, 0.99) * 1000:6.1f} ms"
         )
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            load = pool.submit(blast, ports["c"], Load(5 * 1024, 20, 2000 // scale))
-            busy = latencies(ports["c"], 100 // scale, 5 * 1024)
+            busy_load = Load(5 * 1024, 20, 2000 // scale, loads[0].message)
+            load = pool.submit(blast, ports["c"], busy_load)
+            busy = latencies(ports["c"], 100 // scale, loads[0].message)
             load.result()
         print(
             f"  20 sessions: p50 {percentile(busy, 0.5) * 1000:6.1f} ms   "
@@ -305,7 +345,7 @@ def main() -> int:
         for proc in (*procs.values(), relay, sink):
             stop(proc)
         dns.terminate()
-        for folder in folders:
+        for folder in (*folders, mails):
             shutil.rmtree(folder, ignore_errors=True)
     return 0
 

@@ -148,7 +148,7 @@ def test_reply_headers_and_no_injection():
         from_address="noreply@kommune.example",
         text="Hej",
     )
-    parsed = email.message_from_bytes(reply.as_bytes(), policy=policy.default)
+    parsed = email.message_from_bytes(reply, policy=policy.default)
     assert parsed["Auto-Submitted"] == "auto-replied"
     assert parsed["In-Reply-To"] == "<abc@example.net>"
     assert parsed["To"] == "borger@example.net"
@@ -172,7 +172,7 @@ def test_reply_headers_and_no_injection():
         from_address="noreply@kommune.example",
         text="x",
     )
-    assert b"Bcc" not in injected.as_bytes()
+    assert b"Bcc" not in injected
 
 
 def auth(**kwargs):
@@ -208,3 +208,40 @@ def test_headers_are_read_from_the_header_block_only():
     # Bare-LF mail: the check must not parse (on the event loop) a megabyte of body.
     raw = b"Subject: x\nList-Id: <l.example>\n\n" + b"y" * 2_000_000
     assert ok(raw=raw).reason == "mailing list"
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["borger@example.net", '"a b"@example.net', "anne-sø@eksempel.dk", "x@sub.example.net"],
+)
+def test_reply_bytes_read_like_a_message_the_email_package_builds(sender):
+    """build_reply writes the per-message headers and body itself (issue 17); parsed, it
+    says exactly what an EmailMessage built the slow way says."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
+    text = "Hej\n\nLæs venligst dette.   \nEn meget lang linje " + "ord " * 40 + "\nSlut\n"
+    fast = build_reply(
+        original_message_id="<m1@example.net>",
+        envelope_sender=sender,
+        from_name="Testby Kommune – automatisk svar",
+        from_address="digitalpost-svar@kommune.example",
+        text=text,
+    )
+    reference = EmailMessage(policy=policy.SMTPUTF8)
+    local, _, domain = sender.rpartition("@")
+    reference["To"] = Address(username=local.strip('"'), domain=domain)
+    reference["From"] = Address(
+        display_name="Testby Kommune – automatisk svar",
+        username="digitalpost-svar",
+        domain="kommune.example",
+    )
+    reference.set_content(text, cte="quoted-printable")
+    parsed = email.message_from_bytes(fast, policy=policy.default)
+    expected = email.message_from_bytes(reference.as_bytes(), policy=policy.default)
+    for name in ("To", "From", "Content-Type", "Content-Transfer-Encoding"):
+        assert str(parsed[name]) == str(expected[name]), name
+    assert parsed.get_content() == expected.get_content()
+    assert parsed["In-Reply-To"] == "<m1@example.net>"
+    assert max(len(line) for line in fast.split(b"\r\n")) <= 998
+    assert b"\n" not in fast.replace(b"\r\n", b"")

@@ -11,6 +11,8 @@ that records the original as accepted, and gateway.act.outbox sends it.
 
 from __future__ import annotations
 
+import functools
+import quopri
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -270,14 +272,13 @@ def plan_reply(
         ),
     )
     try:
-        message = build_reply(
+        payload = build_reply(
             original_message_id=facts.parsed.message_id if facts.parsed else None,
             envelope_sender=received.mail_from,
             from_name=f"{contact.display_name} – automatisk svar",
             from_address=identity.from_address,
             text=text,
         )
-        payload = message.as_bytes()
     except (ValueError, TypeError, UnicodeError) as e:
         return replace(plan, suppressed=f"reply could not be built: {type(e).__name__}")
     return replace(plan, payload=payload)
@@ -290,30 +291,53 @@ def build_reply(
     from_name: str,
     from_address: str,
     text: str,
-) -> EmailMessage:
-    """The reply message. Addresses with CR, LF or NUL are refused (ValueError)."""
+) -> bytes:
+    """The reply message, as bytes. Addresses with CR, LF or NUL are refused (ValueError).
+
+    The headers that are the same for every reply of a mailbox (From, Subject, the RFC 3834
+    and MIME headers) are formatted by ``EmailMessage`` once and kept; per reply only the
+    recipient, date, message-id, thread references and the quoted-printable body are added.
+    Building the whole message each time cost about 3 ms of the event loop per message.
+    """
     for value in (envelope_sender, from_address, from_name):
         if any(c in value for c in "\r\n\0"):
             raise ValueError("control character in an address or display name")
     # A sender that used SMTPUTF8 gets its reply the same way; the outbox asks the relay for it.
     utf8 = not (envelope_sender.isascii() and from_address.isascii())
-    message = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
-    local, _, domain = from_address.rpartition("@")
-    message["From"] = Address(display_name=from_name, username=local, domain=domain)
     recipient_local, _, recipient_domain = envelope_sender.rpartition("@")
     if len(recipient_local) > 1 and recipient_local[0] == recipient_local[-1] == '"':
         # A quoted local part: Address quotes it itself, so give it the bare one.
         recipient_local = re.sub(r"\\(.)", r"\1", recipient_local[1:-1])
-    message["To"] = Address(username=recipient_local, domain=recipient_domain)
+    to = Address(username=recipient_local, domain=recipient_domain).addr_spec
+    domain = from_address.rpartition("@")[2]
+    fields = [
+        f"To: {to}",
+        f"Date: {format_datetime(datetime.now(UTC))}",
+        f"Message-ID: {make_msgid(domain=domain or None)}",
+    ]
+    if original_message_id and MESSAGE_ID.match(original_message_id.strip()):
+        fields.append(f"In-Reply-To: {original_message_id.strip()}")
+        fields.append(f"References: {original_message_id.strip()}")
+    # Quoted-printable: 7-bit on the wire, whatever relays lie between us and the sender.
+    body = quopri.encodestring(text.replace("\r\n", "\n").encode("utf-8"))
+    head = "\r\n".join(fields).encode("utf-8" if utf8 else "ascii")
+    return (
+        _fixed_headers(from_name, from_address, utf8)
+        + head
+        + b"\r\n\r\n"
+        + body.replace(b"\n", b"\r\n")
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed_headers(from_name: str, from_address: str, utf8: bool) -> bytes:
+    """From, Subject, RFC 3834 and MIME headers, formatted by the email package."""
+    message = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+    local, _, domain = from_address.rpartition("@")
+    message["From"] = Address(display_name=from_name, username=local, domain=domain)
     message["Subject"] = "Automatisk svar: Send personlige oplysninger sikkert med Digital Post"
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=domain or None)
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
     message["Precedence"] = "bulk"
-    if original_message_id and MESSAGE_ID.match(original_message_id.strip()):
-        message["In-Reply-To"] = original_message_id.strip()
-        message["References"] = original_message_id.strip()
-    # Quoted-printable: 7-bit on the wire, whatever relays lie between us and the sender.
-    message.set_content(text, cte="quoted-printable")
-    return message
+    message.set_content("-", cte="quoted-printable")
+    return message.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n"
