@@ -20,7 +20,7 @@ from gateway.authentication import SenderAuth, from_trusted_headers
 from gateway.decide.holder import PolicyHolder
 from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.analyzer import Candidate, Detector
-from gateway.detect.worker import message_chunks
+from gateway.detect.worker import message_chunks, parsed_once
 from gateway.extract.text import Gap
 from gateway.model import Finding, Inspection, Unscanned
 from gateway.parse import parse
@@ -115,9 +115,10 @@ def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInsp
         parse(raw)  # the gateway's ParseStage: its failure makes the message unscanned
     except Exception:
         unscanned.append(Unscanned.INTERNAL_ERROR)
-    protection = classify(raw, trust)
+    parsed = parsed_once(raw)
+    protection = classify(raw, trust, parsed)
     notes: list[str] = []
-    chunks, gaps = message_chunks(raw, protection, notes)
+    chunks, gaps = message_chunks(raw, protection, notes, parsed)
     findings, below, incomplete = detector.detect(chunks, time.monotonic() + SCAN_BUDGET)
     reasons = dict.fromkeys([*(g.reason for g in gaps), *incomplete])
     unscanned += unscanned_of(reasons, protection)

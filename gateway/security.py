@@ -90,12 +90,15 @@ class TrustConfig:
     pgp_keyring: Path | None = None  # a GnuPG home with the keys the admin trusts
 
 
-def classify(raw: bytes, trust: TrustConfig = TrustConfig()) -> Protection:
+def classify(
+    raw: bytes, trust: TrustConfig = TrustConfig(), parsed: Message | None = None
+) -> Protection:
     """Every protection layer of the message, at any depth, each signature checked against
     the bytes of its own part; signed content inside opaque S/MIME blobs is unwrapped and
-    classified in turn (so signed-then-encrypted reads as encrypted)."""
+    classified in turn (so signed-then-encrypted reads as encrypted). ``parsed``: the
+    message already parsed from ``raw`` (rawmail.parse_message), so it is parsed once."""
     state = _State(trust)
-    if not _classify_into(raw, "", state, 0):
+    if not _classify_into(raw, "", state, 0, parsed):
         return Protection(uninspected=("message: MIME nesting too deep to inspect",))
     signatures = [layer for layer in state.layers if layer.kind in SIGNED]
     return Protection(
@@ -123,9 +126,11 @@ class _State:
         return self.checks <= MAX_CHECKS
 
 
-def _classify_into(raw: bytes, prefix: str, state: _State, depth: int) -> bool:
+def _classify_into(
+    raw: bytes, prefix: str, state: _State, depth: int, parsed: Message | None = None
+) -> bool:
     try:
-        message = parse_message(raw)
+        message = parsed if parsed is not None else parse_message(raw)
     except RecursionError:  # nested deeper than the stdlib parser recurses
         if depth == 0:
             return False

@@ -19,6 +19,7 @@ import multiprocessing
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
+from email.message import Message
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -27,6 +28,7 @@ from gateway.detect.engine import EngineConfig, build_detector
 from gateway.extract.ocr import OcrBudget
 from gateway.extract.text import Gap, mail_text_and_located_gaps
 from gateway.model import Finding, TextChunk
+from gateway.rawmail import parse_message
 from gateway.security import Protection, TrustConfig, classify
 
 OCR_SECONDS = 20.0
@@ -47,12 +49,15 @@ def _warm() -> bool:
 
 
 def message_chunks(
-    raw: bytes, protection: Protection, notes: list[str] | None = None
+    raw: bytes,
+    protection: Protection,
+    notes: list[str] | None = None,
+    parsed: Message | None = None,
 ) -> tuple[list[TextChunk], list[Gap]]:
     """The text to scan — the message's own, plus what opaque S/MIME signatures wrap — and
     what could not be read, where. ``notes`` collects what was skipped on purpose."""
     budget = OcrBudget(OCR_SECONDS)
-    chunks, gaps = mail_text_and_located_gaps(raw, budget, notes=notes)
+    chunks, gaps = mail_text_and_located_gaps(raw, budget, notes=notes, parsed=parsed)
     for content in protection.unwrapped:
         inner, inner_gaps = mail_text_and_located_gaps(content, budget, notes=notes)
         chunks.extend(c for c in inner if c.location != "subject")
@@ -67,8 +72,9 @@ def detect_message(raw: bytes, until: float) -> tuple[list[Finding], list[str], 
     time it waited counts; the detector stops there and reports the scan incomplete."""
     assert _detector is not None, "worker not initialised"
     deadline = time.monotonic() + max(0.0, until - time.time())
-    protection = classify(raw, _trust)
-    chunks, gaps = message_chunks(raw, protection)
+    parsed = parsed_once(raw)
+    protection = classify(raw, _trust, parsed)
+    chunks, gaps = message_chunks(raw, protection, parsed=parsed)
     findings, _below, incomplete = _detector.detect(chunks, deadline)
     reasons = list(dict.fromkeys([*(g.reason for g in gaps), *incomplete]))
     return findings, reasons, replace(protection, unwrapped=())
@@ -115,6 +121,15 @@ def preview_message(raw: bytes, budget: float) -> list[tuple[str, list[Piece]]]:
         if shown >= PREVIEW_CHARS:
             break
     return out
+
+
+def parsed_once(raw: bytes) -> Message | None:
+    """The message parsed for both protection and text, or None where the stdlib parser
+    gives up (each then takes its own careful path)."""
+    try:
+        return parse_message(raw)
+    except RecursionError:
+        return None
 
 
 RECYCLE_AFTER = 500

@@ -64,12 +64,14 @@ def mail_text_and_located_gaps(
     ocr: OcrBudget | None = None,
     depth: int = 0,
     notes: list[str] | None = None,
+    parsed: Message | None = None,
 ) -> tuple[list[TextChunk], list[Gap]]:
     """The text, and what could not be read, where. Images are read only with an OCR
     budget. ``depth``: how deep in archives this mail sits (a mail in a tarball).
-    ``notes``, when given, collects what was passed over on purpose (for --explain)."""
+    ``notes``, when given, collects what was passed over on purpose (for --explain).
+    ``parsed``: the message already parsed from ``raw``, so it is parsed once."""
     try:
-        message = parse_message(raw)
+        message = parsed if parsed is not None else parse_message(raw)
     except RecursionError:  # the stdlib parser recurses per nesting level
         headers = parse_message(raw[: header_block_end(raw)])
         subject = TextChunk("subject", header_text(headers.get("Subject")))
