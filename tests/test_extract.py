@@ -273,3 +273,27 @@ def test_every_location_end_to_end_through_the_gateway(upstream, make_gateway):
     for (label, _), delivered in zip(cases.items(), upstream.messages, strict=True):
         ours, _ = split(delivered.content)
         assert b"X-Postvagt-Journal: required" in ours and b"DK_CPR" in ours, label
+
+
+def test_an_html_copy_of_the_plain_body_is_read_once_and_one_that_says_more_is_read():
+    """multipart/alternative as Outlook writes it: the HTML part word for word the plain one
+    is not detected twice (issue 17); an HTML part with anything more is read in full."""
+    from email.message import EmailMessage
+
+    text = "Hej\n\nJeg søger om boligstøtte.\nMvh\nMette"
+    same = EmailMessage()
+    same["Subject"] = "Boligstøtte"
+    same.set_content(text)
+    same.add_alternative(
+        "<html><body><p>Hej</p><p>Jeg søger om <b>boligstøtte</b>.</p><p>Mvh<br>Mette</p>"
+        "</body></html>",
+        subtype="html",
+    )
+    assert [c.location for c in mail_text_and_gaps(same.as_bytes())[0]] == ["subject", "body"]
+    more = EmailMessage()
+    more["Subject"] = "Boligstøtte"
+    more.set_content(text)
+    more.add_alternative(f"<html><body><p>{text}</p><p>CPR {NUMBER}</p></body></html>", "html")
+    chunks = mail_text_and_gaps(more.as_bytes())[0]
+    assert [c.location for c in chunks] == ["subject", "body", "html"]
+    assert NUMBER in chunks[-1].text

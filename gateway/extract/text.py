@@ -136,7 +136,19 @@ def mail_text_and_located_gaps(
             chunks.append(TextChunk("forwarded", text))
         else:
             chunks.extend(_body_chunks(text, content_type))
-    return [c for c in chunks if c.text.strip()], list(dict.fromkeys(gaps))
+    return _without_copies(chunks), list(dict.fromkeys(gaps))
+
+
+def _without_copies(chunks: list[TextChunk]) -> list[TextChunk]:
+    """Chunks with text, less an HTML body that says word for word what a plain body says
+    (multipart/alternative as Outlook writes it): detecting it again finds the same things
+    and costs as much again. An HTML body with anything more is kept whole."""
+    plain = {" ".join(c.text.split()) for c in chunks if c.location == "body"}
+    return [
+        c
+        for c in chunks
+        if c.text.strip() and not (c.location == "html" and " ".join(c.text.split()) in plain)
+    ]
 
 
 def _body_chunks(text: str, content_type: str) -> list[TextChunk]:
