@@ -103,11 +103,27 @@ class BatchingWriter:
                 job.future.set_exception(value)
 
     def _attempt(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        if len(batch) == 1:
+            return [self._alone(batch[0])]
         outcomes: list[tuple[bool, Any]] = []
         with self._engine.begin() as connection:
             for job in batch:
                 outcomes.append(self._one(connection, job))
         return outcomes
+
+    def _alone(self, job: _Job) -> tuple[bool, Any]:
+        """A batch of one needs no SAVEPOINT: its own transaction isolates it (two statements
+        fewer per write on a quiet gateway, where latency is what counts)."""
+        try:
+            with self._engine.begin() as connection:
+                value = job.work(connection, *job.args, **job.kwargs)
+        except (OperationalError, DBAPIError) as e:
+            if isinstance(e, OperationalError) or e.connection_invalidated:
+                raise  # the database itself is in trouble: retried by _commit
+            return False, e
+        except Exception as e:
+            return False, e
+        return True, value
 
     @staticmethod
     def _one(connection: Connection, job: _Job) -> tuple[bool, Any]:
