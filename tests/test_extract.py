@@ -211,7 +211,7 @@ def test_malformed_base64_does_not_crash():
 
 
 def test_attachment_through_the_gateway(upstream, make_gateway):
-    from tests.test_smtp import send, split
+    from tests.helpers import send, split
 
     gw = make_gateway(upstream, detect=True, detect_workers=1)
     send(
@@ -242,8 +242,8 @@ def test_thousand_deep_mime_nesting_is_a_limit_not_a_crash():
 def test_every_location_end_to_end_through_the_gateway(upstream, make_gateway):
     from PIL import Image
 
+    from tests.helpers import send, split
     from tests.test_ocr import card_photo
-    from tests.test_smtp import send, split
 
     photo = card_photo(NUMBER)
     scanned = io.BytesIO()

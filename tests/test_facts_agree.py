@@ -17,10 +17,9 @@ from gateway.rawmail import normalise_line_ends
 from gateway.scan import sender_address
 from gateway.store.tables import messages
 from tests import crypto_mail, fictional
-from tests.conftest import SHARED
 from tests.crypto_mail import as_message, forwarded, mixed, text
+from tests.helpers import FUZZ_CORPUS, POSTVAGT, clean_env, start_gateway, stop
 from tests.servers import free_port
-from tests.test_cli import POSTVAGT, clean_env, start_gateway, stop
 from tests.test_fuzz import encoded_word_flood, rfc2231_content_type
 
 MAILBOX = "borgerservice@kommune.example"
@@ -63,7 +62,7 @@ def corpus(pki, gpg) -> dict[str, bytes]:
         "encoded-word-flood-from": encoded_word_flood("From", 3000)
         + f"To: {MAILBOX}\r\nSubject: Hej\r\n\r\nHej\r\n".encode(),
     }
-    fuzz = sorted((SHARED / "corpora" / "email-fuzz").glob("*.eml"))
+    fuzz = sorted((FUZZ_CORPUS).glob("*.eml"))
     sendable = [p for p in fuzz if max(map(len, p.read_bytes().splitlines() or [b""])) < 990]
     for path in random.Random(16).sample(sendable, FUZZ_SAMPLE):
         cases[f"fuzz-{path.stem[:12]}"] = path.read_bytes()

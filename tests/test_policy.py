@@ -17,8 +17,7 @@ from gateway.decide.policy import Policy
 from gateway.decide.walk import Facts, decide
 from gateway.model import Finding
 from tests import fictional
-from tests.test_cli import POSTVAGT, clean_env
-from tests.test_smtp import MAILBOX, SENDER, message, send, split
+from tests.helpers import MAILBOX, POSTVAGT, SENDER, clean_env, message, send, split
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent

@@ -22,10 +22,9 @@ from gateway.decide.load import PolicyError, load_policy
 from gateway.scan import ScanOptions, scan_one
 from gateway.store.tables import messages, outbox
 from tests import fictional
+from tests.helpers import start_gateway, stop, wait_for
 from tests.servers import Upstream, free_port
 from tests.test_authentication import Zone
-from tests.test_cli import start_gateway, stop
-from tests.test_smtp import wait_for
 
 MAILBOX = "borgerservice@kommune.example"
 SUBJECT = "Min ansøgning om boligstøtte"

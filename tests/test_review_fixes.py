@@ -12,8 +12,8 @@ import pytest
 
 from gateway.extract.text import mail_text_and_gaps
 from tests import fictional
+from tests.helpers import MAILBOX, SENDER, message, send, split, wait_for
 from tests.servers import RawClient
-from tests.test_smtp import MAILBOX, SENDER, message, send, split, wait_for
 
 
 def test_starttls_after_mail_releases_the_transaction(upstream, make_gateway, test_cert):

@@ -7,9 +7,7 @@ import random
 import subprocess
 
 from tests import fictional
-from tests.conftest import SHARED
-from tests.test_cli import POSTVAGT, clean_env
-from tests.test_smtp import message
+from tests.helpers import FUZZ_CORPUS, FUZZ_CORPUS_SIZE, POSTVAGT, clean_env, message
 
 CONTRACT_KEYS = {
     "file",
@@ -85,11 +83,12 @@ def test_explain_shows_recognizer_context_and_suppressed_candidates(tmp_path):
 
 
 def test_every_fuzz_corpus_message_gets_a_line():
-    result = scan("--json", str(SHARED / "corpora" / "email-fuzz"))
+    result = scan("--json", str(FUZZ_CORPUS))
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == 299
+    assert len(lines) == FUZZ_CORPUS_SIZE
     errors = [line for line in lines if "error" in line]
-    print(f"\nfigure: fuzz corpus scanned: {299 - len(errors)} of 299 without error")
+    clean = FUZZ_CORPUS_SIZE - len(errors)
+    print(f"\nfigure: fuzz corpus scanned: {clean} of {FUZZ_CORPUS_SIZE} without error")
     assert result.returncode == (1 if errors else 0)
     assert "Traceback" not in result.stderr
 

@@ -11,48 +11,8 @@ import uuid
 import pytest
 
 from gateway.model import Inspection, Received
+from tests.helpers import MAILBOX, SENDER, message, send, split, wait_for
 from tests.servers import RawClient, Upstream
-
-SENDER = "borger@example.net"
-MAILBOX = "borgerservice@kommune.example"
-
-
-def message(body: str = "Hej\r\nJeg har et spørgsmål om min sag.\r\n", **headers: str) -> bytes:
-    fields = {
-        "From": SENDER,
-        "To": MAILBOX,
-        "Subject": "Test",
-        "Message-ID": f"<{uuid.uuid4()}@example.net>",
-        **headers,
-    }
-    head = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-    return (head + "\r\n" + body).encode("utf-8")
-
-
-def send(port: int, data: bytes, rcpts: list[str] | None = None, **kwargs) -> dict:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.ehlo("mx.example.net")
-        return client.sendmail(SENDER, rcpts or [MAILBOX], data, **kwargs)
-
-
-def wait_for(predicate, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def split(content: bytes) -> tuple[bytes, bytes]:
-    """Our prepended headers, and the rest (the message as the client sent it)."""
-    ours = []
-    rest = content
-    while rest.startswith((b"Received:", b"X-Postvagt-", b"\t")):
-        line, _, rest = rest.partition(b"\r\n")
-        ours.append(line)
-    return b"\r\n".join(ours), rest
-
 
 # -- 250 only when the upstream said 250 -------------------------------------------------------
 
