@@ -3,9 +3,11 @@
 
 .PHONY: run test lint bench
 
+# The trial: embedded defaults and policies/trial.yaml (replies without SPF/DMARC, so the
+# auto-reply shows on one machine). Production runs `postvagt run` with its own settings.
 run:
 	@scripts/bootstrap run
-	.venv/bin/postvagt run
+	.venv/bin/postvagt run --policy policies/trial.yaml
 
 test:
 	@scripts/bootstrap test
