@@ -19,7 +19,7 @@ CONTRACT_KEYS = {
     "findings",
     "decision",
 }
-DECISION_KEYS = {"action", "reply", "portal", "journal", "rule", "reasons"}
+DECISION_KEYS = {"action", "reply", "reply_suppressed", "portal", "journal", "rule", "reasons"}
 
 
 def scan(*args: str) -> subprocess.CompletedProcess:
@@ -56,6 +56,7 @@ def test_json_lines_for_a_folder(tmp_path):
     assert flagged["decision"] | {"reasons": None} == {
         "action": "deliver",
         "reply": True,
+        "reply_suppressed": None,
         "portal": "borger.dk",
         "journal": True,
         "rule": "personal-data-by-ordinary-mail",
@@ -162,3 +163,25 @@ def test_policy_and_envelope_flags_reach_the_decision(tmp_path):
     assert (held["rule"], held["action"]) == ("hold-all", "quarantine")
     partner = json.loads(scan("--mail-from", "x@partner.example", *args).stdout)["decision"]
     assert partner["rule"] == "from-partner"
+
+
+def test_reply_suppressed_where_the_gateway_would_not_answer(tmp_path):
+    """The gateway's own planner: robots, lists, bounces and (when told) unauthenticated
+    senders get no reply, with the reason; a reply names what a file cannot show."""
+    body = f"Mit CPR-nr. er {fictional.cpr(random.Random(11))}\r\n"
+    (tmp_path / "a-citizen.eml").write_bytes(message(body=body, From="borger@gmail.com"))
+    (tmp_path / "b-bounce.eml").write_bytes(b"Return-Path: <>\r\n" + message(body=body))
+    (tmp_path / "c-list.eml").write_bytes(message(body=body, **{"List-Id": "<n.example.net>"}))
+    (tmp_path / "d-vacation.eml").write_bytes(message(body=body, **{"X-Autoreply": "yes"}))
+    result = scan(str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    citizen, bounce, listed, vacation = result.stdout.splitlines()
+    assert "reply via borger.dk (assumes the sender passes SPF or DMARC;" in citizen
+    assert "the one reply per sender and period, the hourly cap" in citizen
+    assert bounce.endswith("reply: suppressed (null envelope sender)")
+    assert listed.endswith("reply: suppressed (mailing list)")
+    assert vacation.endswith("reply: suppressed (automatic reply (X-Autoreply))")
+    lines = scan("--json", "--unauthenticated", str(tmp_path / "a-citizen.eml")).stdout
+    decision = json.loads(lines)["decision"]
+    assert decision["reply"] is False
+    assert decision["reply_suppressed"].startswith("sender authentication not checked")
