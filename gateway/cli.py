@@ -120,12 +120,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="a policy mailbox this staff member handles (repeatable; 'default' for mail "
-        "outside named mailboxes); admins see all",
+        "outside named mailboxes; checked against the policy, --policy); admins see all",
     )
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    _add_flags(add, DB_FLAGS)
+    _add_flags(add, USERS_ADD_FLAGS)
     listing = users_commands.add_parser("list", help="list the accounts")
     _add_flags(listing, DB_FLAGS)
     disable = users_commands.add_parser("disable", help="lock an account out at once")
@@ -136,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
 
 DB_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--data-dir", "--database-url")}
 SCAN_FLAGS = {flag: RUN_FLAGS[flag] for flag in ("--policy",)}
+USERS_ADD_FLAGS = {**DB_FLAGS, **SCAN_FLAGS}
 PURGE_FLAGS = {
     **DB_FLAGS,
     "--retention-days": ("retention_days", {"metavar": "DAYS"}),
@@ -287,6 +288,26 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
+def _unknown_mailboxes(settings: Settings, names: list[str]) -> str | None:
+    """What is wrong with mailbox names given to ``users add``, against the policy in force
+    (a typo would give a staff member an empty list); None if all are known."""
+    from gateway.decide.load import DEFAULT_POLICY, load_policy
+    from gateway.spelling import did_you_mean
+
+    path = settings.policy or DEFAULT_POLICY
+    try:
+        known = {"default", *(m.name for m in load_policy(path).mailboxes)}
+    except PolicyError as e:
+        return f"cannot check the mailbox names, the policy cannot be used:\n{e}"
+    for name in names:
+        if name not in known:
+            return (
+                f"unknown mailbox {name!r}{did_you_mean(name, known)}: the policy {path} "
+                f"names {', '.join(sorted(known))} ('default' is mail outside named mailboxes)"
+            )
+    return None
+
+
 def _users(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
     from datetime import timedelta
@@ -295,6 +316,11 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.store.users import add_user, disable_user, list_users
     from gateway.web.auth import hash_password
 
+    if args.users_command == "add" and args.mailboxes:
+        unknown = _unknown_mailboxes(settings, args.mailboxes)
+        if unknown:
+            print(f"postvagt: {unknown}", file=sys.stderr)
+            return 2
     actor = f"cli:{getpass.getuser()}"
     store = Store(settings.database, instance=settings.instance_name, slot=settings.slot.value)
     try:
@@ -362,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = {
         "run": RUN_FLAGS,
         "db": DB_FLAGS,
-        "users": DB_FLAGS,
+        "users": USERS_ADD_FLAGS if getattr(args, "users_command", "") == "add" else DB_FLAGS,
         "purge": PURGE_FLAGS,
         "doctor": RUN_FLAGS,
         "scan": SCAN_FLAGS,
@@ -391,8 +417,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             asyncio.run(_serve(settings))
         except OSError as e:
-            where = e.strerror if "staff page" in str(e) else f"{settings.listen}: {e.strerror}"
-            print(f"postvagt: cannot listen on {where}", file=sys.stderr)
+            web = "staff page" in str(e)
+            where = (e.strerror or str(e)) if web else f"{settings.listen}: {e.strerror}"
+            key = "web_listen" if web else "listen"
+            print(
+                f"postvagt: cannot listen on {where}\n"
+                f"  another Postvagt or program may have the port: stop it, or choose another "
+                f"with the setting {key} (--{key.replace('_', '-')}, "
+                f"POSTVAGT_{key.upper()})",
+                file=sys.stderr,
+            )
             return 1
         except SQLAlchemyError as e:
             print(f"postvagt: cannot open the database: {e}", file=sys.stderr)

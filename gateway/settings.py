@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.model import Slot
 from gateway.security import TrustConfig
+from gateway.spelling import did_you_mean
 
 ENV_PREFIX = "POSTVAGT_"
 CONFIG_ENV = "POSTVAGT_CONFIG"
@@ -449,8 +450,11 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in known:
-            valid = ", ".join(ENV_PREFIX + k.upper() for k in sorted(known))
-            raise SettingsError(f"unknown environment variable {name}; valid ones: {valid}")
+            valid = [ENV_PREFIX + k.upper() for k in sorted(known)]
+            raise SettingsError(
+                f"unknown environment variable {name}{did_you_mean(name, valid)}; "
+                f"valid ones: {', '.join(valid)}"
+            )
         values[key] = [v for v in raw.split(",") if v.strip()] if key in LIST_FIELDS else raw
     return values
 
@@ -470,9 +474,23 @@ def _file_values(path: Path) -> dict[str, Any]:
     for key in loaded:
         if key not in known:
             raise SettingsError(
-                f"settings file {path}: unknown key {key!r}; valid keys: {', '.join(sorted(known))}"
+                f"settings file {path}:{_line_of(path, key)}: unknown key {key!r}"
+                f"{did_you_mean(str(key), known)}; valid keys: {', '.join(sorted(known))}"
             )
     return dict(loaded)
+
+
+def _line_of(path: Path, key: object) -> int:
+    """The line of a top-level key in a settings file (1 if it cannot be found)."""
+    try:
+        document = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return 1
+    if isinstance(document, yaml.MappingNode):
+        for node, _ in document.value:
+            if node.value == key:
+                return int(node.start_mark.line) + 1
+    return 1
 
 
 def load_settings(

@@ -21,6 +21,7 @@ from tests.helpers import (
     message,
     stop,
     swaks,
+    users_add,
     wait_for,
     wait_listening,
 )
@@ -165,15 +166,16 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}"],
+            [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}", "--web-listen", "127.0.0.1:0"],
             cwd=tmp_path,
             env=clean_env(),
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "with the setting listen (--listen, POSTVAGT_LISTEN)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -192,7 +194,19 @@ def test_web_port_in_use_is_a_clear_error(tmp_path):
         )
     assert result.returncode == 1
     assert f"cannot listen on staff page 127.0.0.1:{port}" in result.stderr
+    assert "with the setting web_listen (--web-listen, POSTVAGT_WEB_LISTEN)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_users_add_refuses_a_mailbox_the_policy_does_not_name(tmp_path):
+    policy = REPO / "policies" / "examples" / "several-mailboxes.yaml"
+    made = users_add(
+        "bo", "en-lang-adgangskode", "--role", "staff", "--mailbox", "borgerservise",
+        "--policy", str(policy), "--data-dir", str(tmp_path),
+    )  # fmt: skip
+    assert made.returncode == 2
+    assert "unknown mailbox 'borgerservise' — did you mean 'borgerservice'?" in made.stderr
+    assert not (tmp_path / "postvagt.db").exists()
 
 
 def test_help_lists_every_setting():

@@ -361,6 +361,7 @@ def test_users_cli_makes_an_account_that_can_log_in(site, tmp_path):
         "eva",
         "eva-har-en-lang-kode",
         *("--role", "staff", "--mailbox", "borgerservice", "--database-url", database),
+        *("--policy", str(gw.settings.policy)),
     )
     assert made.returncode == 0, made.stderr
     assert "user eva: staff of borgerservice" in made.stdout
