@@ -13,10 +13,11 @@ test:
 	@scripts/bootstrap test
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/python -m pytest
+	.venv/bin/mypy
+	.venv/bin/python -m pytest --durations=15
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 bench:
 	@scripts/bootstrap test

@@ -344,7 +344,8 @@ class Gateway:
         step("drained")
         open_sessions = [s for s in self._sessions if s.transport is not None]
         for session in open_sessions:
-            session.transport.close()
+            if session.transport is not None:  # it may have gone meanwhile
+                session.transport.close()
         # connection_lost (which releases a session's upstream transaction) runs a few loop
         # iterations later, later still for TLS sessions: wait for it, boundedly.
         for _ in range(100):
