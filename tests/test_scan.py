@@ -6,6 +6,8 @@ import json
 import random
 import subprocess
 
+import pytest
+
 from tests import fictional
 from tests.helpers import FUZZ_CORPUS, FUZZ_CORPUS_SIZE, POSTVAGT, clean_env, message
 
@@ -83,6 +85,7 @@ def test_explain_shows_recognizer_context_and_suppressed_candidates(tmp_path):
     assert number not in result.stdout
 
 
+@pytest.mark.slow
 def test_every_fuzz_corpus_message_gets_a_line():
     result = scan("--json", str(FUZZ_CORPUS))
     lines = [json.loads(line) for line in result.stdout.splitlines()]

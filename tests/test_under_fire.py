@@ -93,7 +93,10 @@ def send(port: int, token: str) -> int:
         return 421
 
 
-pytestmark = pytest.mark.skipif(shutil.which("smtp-sink") is None, reason="needs postfix")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("smtp-sink") is None, reason="needs postfix"),
+]
 
 # (fault flags for smtp-sink, the reply class the client must get)
 FAULTS = [
