@@ -273,3 +273,18 @@ def test_every_location_end_to_end_through_the_gateway(upstream, make_gateway):
     for (label, _), delivered in zip(cases.items(), upstream.messages, strict=True):
         ours, _ = split(delivered.content)
         assert b"X-Postvagt-Journal: required" in ours and b"DK_CPR" in ours, label
+
+
+def test_attachments_not_read_are_reported_and_text_attachments_are_read():
+    raw = (
+        b"From: a@example.net\r\nSubject: bilag\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\nSe bilag.\r\n--b\r\n"
+        b"Content-Type: text/plain; name=noter.txt\r\nContent-Disposition: attachment; "
+        b"filename=noter.txt\r\n\r\nMine noter\r\n--b\r\n"
+        b"Content-Type: application/pdf; name=a.pdf\r\nContent-Disposition: attachment; "
+        b"filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    )
+    chunks, gaps = mail_text_and_gaps(raw)
+    assert ("attachment:noter.txt", "Mine noter") in [(c.location, c.text.strip()) for c in chunks]
+    assert gaps == ["malformed"]  # a PDF header and nothing more
