@@ -56,11 +56,12 @@ class Settings(BaseModel):
         "Required with --upstream.",
     )
     data_dir: Path = Field(Path("var"), description="Maildir, database and spool live here.")
-    policy: Path | None = Field(None, description="Policy file or folder (YAML).")
+    policy: Path | None = Field(
+        None, description="Policy file (YAML); none: policies/default.yaml."
+    )
     web_listen: str = Field(
         "127.0.0.1:8025",
-        description="Address of the staff review page (served from the "
-        "review issue on; accepted and validated now so deployments need not change).",
+        description="Address of the staff review page, /healthz and /metrics.",
     )
     slot: Slot = Field(Slot.MX, description="mx, before-queue or after-queue (see README).")
     hostname: str = Field(
