@@ -17,7 +17,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__, logsetup
 from gateway.decide.load import PolicyError
-from gateway.server import Gateway
 from gateway.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("postvagt")
@@ -367,6 +366,8 @@ def _settings_table() -> str:
 
 
 async def _serve(settings: Settings) -> None:
+    from gateway.server import Gateway  # the engines' imports take seconds: run only
+
     gateway = Gateway(settings)
     await gateway.start()
     stop = asyncio.Event()
