@@ -279,9 +279,11 @@ def run_scan(
     *,
     as_json: bool,
     show_explain: bool,
-    out: IO[str] = sys.stdout,
-    err: IO[str] = sys.stderr,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     files = list(eml_files(paths))
     progress = len(files) > 1 and err.isatty()
     failures = 0

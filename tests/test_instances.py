@@ -42,6 +42,7 @@ def mail(sender: str, n: int, health: bool = False) -> bytes:
     ).encode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_three_instances_one_database(db_url, tmp_path):
     policy = tmp_path / "policy.yaml"

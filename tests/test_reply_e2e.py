@@ -424,6 +424,7 @@ def test_queued_replies_survive_a_restart(replying, relay, upstream, make_gatewa
     assert reply_of(again, "mia@borger.example")[0] == "sent"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_gateway_processes_on_one_database_reply_once(db_url, upstream, relay, tmp_path):
     policy = write_policy(tmp_path, auth=False)  # the processes do no DNS: SPF is not asked

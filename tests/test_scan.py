@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import random
 import subprocess
+from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -24,10 +29,40 @@ CONTRACT_KEYS = {
 DECISION_KEYS = {"action", "reply", "reply_suppressed", "portal", "journal", "rule", "reasons"}
 
 
-def scan(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*POSTVAGT, "scan", *args], capture_output=True, text=True, env=clean_env(), timeout=300
+_detector: list[Any] = []
+
+
+def scan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``postvagt scan ARGS`` through the command line's own main(), in this process and with
+    one detector for the module (a process would build its engine again for every call;
+    test_the_command_runs_as_a_process runs it as one)."""
+    from gateway import cli
+    from gateway.detect import engine
+
+    if not _detector:
+        _detector.append(engine.build_detector())
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, {**clean_env(), **(env or {})}, clear=True),
+        mock.patch.object(engine, "build_detector", return_value=_detector[0]),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = cli.main(["scan", *args])
+    return subprocess.CompletedProcess(["scan", *args], code, out.getvalue(), err.getvalue())
+
+
+def test_the_command_runs_as_a_process(tmp_path):
+    (tmp_path / "m.eml").write_bytes(message())
+    result = subprocess.run(
+        [*POSTVAGT, "scan", "--json", str(tmp_path / "m.eml")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
     )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["decision"]["rule"] == "ordinary-mail"
 
 
 def test_json_lines_for_a_folder(tmp_path):
@@ -85,7 +120,6 @@ def test_explain_shows_recognizer_context_and_suppressed_candidates(tmp_path):
     assert number not in result.stdout
 
 
-@pytest.mark.slow
 def test_every_fuzz_corpus_message_gets_a_line():
     result = scan("--json", str(FUZZ_CORPUS))
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -117,12 +151,8 @@ def test_sender_authentication_of_a_file(tmp_path):
     }
     assert lines["plain.eml"]["source"] == "assumed" and lines["plain.eml"]["dmarc"] == "pass"
     assert lines["trusted.eml"]["source"] == "assumed"  # mx.kommune.example is not trusted
-    result = subprocess.run(
-        [*POSTVAGT, "scan", "--unauthenticated", *env_args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**clean_env(), "POSTVAGT_TRUSTED_AUTHSERV_IDS": "mx.kommune.example"},
+    result = scan(
+        "--unauthenticated", *env_args, env={"POSTVAGT_TRUSTED_AUTHSERV_IDS": "mx.kommune.example"}
     )
     lines = {
         json.loads(x)["file"].rsplit("/", 1)[1]: json.loads(x)["sender"]

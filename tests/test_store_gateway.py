@@ -130,6 +130,10 @@ def test_smtp_stays_responsive_while_a_slow_writer_holds_the_database(
     assert [r.state for r in records(db_url)] == ["delivered"] * 8
 
 
+# The process kill on SQLite in every run; the same on PostgreSQL in the slow set.
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
+)
 def test_kill_between_upstream_250_and_record_update_loses_no_record(upstream, db_url, tmp_path):
     """SIGKILL while the record update waits on the database, right after the upstream's 250.
 
