@@ -11,8 +11,6 @@ import subprocess
 from typing import Any
 from unittest import mock
 
-import pytest
-
 from tests import fictional
 from tests.helpers import FUZZ_CORPUS, FUZZ_CORPUS_SIZE, POSTVAGT, clean_env, message
 
