@@ -81,8 +81,9 @@ def test_the_readme_quick_start_shows_flag_reply_and_staff_page(tmp_path: Path):
     (delivered,) = (var / "mail" / "post@kommune.example" / "new").iterdir()
     content = delivered.read_bytes()
     assert content.startswith(b"Return-Path: <borger@example.net>\r\nDelivered-To: ")
+    assert b"X-Postvagt-Verdict: deliver; rule=personal-data-by-ordinary-mail" in content
     assert b"X-Postvagt-Journal: required; id=" in content and b"reasons=DK_CPR" in content
-    (reply,) = (var / "replies").rglob("new/*")
+    (reply,) = (var / "replies").glob("*/new/*")  # the README's `cat var/replies/*/new/*`
     text = reply.read_text(encoding="utf-8", errors="replace")
     assert "Auto-Submitted: auto-replied" in text and "borger.dk" in text
     postvagt_id = re.search(rb"X-Postvagt-Id: (\S+)", content)

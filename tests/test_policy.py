@@ -114,17 +114,22 @@ def test_mailboxes_group_recipients_and_bring_their_rules():
 # -- files and errors -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", [DEFAULT_POLICY, *sorted((ROOT / "policies").rglob("*.yaml"))], ids=lambda p: p.name
-)
-def test_shipped_policies_pass_check(path):
-    result = subprocess.run(
-        [*POSTVAGT, "policy", "check", str(path)],
+def policy_check(*args: str) -> subprocess.CompletedProcess[str]:
+    """``postvagt policy check ARGS`` as the admin runs it."""
+    return subprocess.run(
+        [*POSTVAGT, "policy", "check", *args],
         capture_output=True,
         text=True,
         env=clean_env(),
         timeout=60,
     )
+
+
+@pytest.mark.parametrize(
+    "path", [DEFAULT_POLICY, *sorted((ROOT / "policies").rglob("*.yaml"))], ids=lambda p: p.name
+)
+def test_shipped_policies_pass_check(path):
+    result = policy_check(str(path))
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
 
@@ -161,13 +166,7 @@ def test_broken_policies_give_the_exact_error(name, expected):
 
 
 def test_policy_check_refuses_an_entity_typo():
-    result = subprocess.run(
-        [*POSTVAGT, "policy", "check", str(HERE / "policies" / "unknown_entity.yaml")],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
+    result = policy_check(str(HERE / "policies" / "unknown_entity.yaml"))
     assert result.returncode == 1 and "ok" not in result.stdout
     assert "did you mean 'DK_CPR'?" in result.stderr
 
@@ -196,13 +195,7 @@ def test_trial_policy_has_the_default_rules():
 def test_check_refuses_reject_in_the_after_queue_slot(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("version: 1\nrules:\n  - {name: refuse, then: {action: reject}}\n")
-    result = subprocess.run(
-        [*POSTVAGT, "policy", "check", "--slot", "after-queue", str(path)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
+    result = policy_check("--slot", "after-queue", str(path))
     assert result.returncode == 1 and "would bounce" not in result.stdout
     assert "after-queue slot cannot do" in result.stderr
 
