@@ -17,7 +17,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__, logsetup
 from gateway.decide.load import PolicyError
-from gateway.server import Gateway
 from gateway.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("postvagt")
@@ -120,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="a policy mailbox this staff member handles (repeatable; 'default' for mail "
-        "outside named mailboxes); admins see all",
+        "outside named mailboxes; checked against the policy, --policy); admins see all",
     )
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
@@ -290,22 +289,24 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
-def _check_mailboxes(settings: Settings, names: list[str]) -> None:
-    """Every --mailbox must name a mailbox of the policy in force (or 'default')."""
-    import difflib
+def _unknown_mailboxes(settings: Settings, names: list[str]) -> str | None:
+    """What is wrong with mailbox names given to ``users add``, against the policy in force
+    (a typo would give a staff member an empty list); None if all are known."""
+    from gateway.decide.load import DEFAULT_POLICY, load_policy
+    from gateway.spelling import did_you_mean
 
-    from gateway.decide.holder import PolicyHolder
-
-    known = [m.name for m in PolicyHolder(settings.policy, settings.slot.value).current.mailboxes]
-    known.append("default")
+    path = settings.policy or DEFAULT_POLICY
+    try:
+        known = {"default", *(m.name for m in load_policy(path).mailboxes)}
+    except PolicyError as e:
+        return f"cannot check the mailbox names, the policy cannot be used:\n{e}"
     for name in names:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
-                f"no mailbox {name!r} in the policy ({settings.policy or 'the built-in one'});"
-                f"{hint} known: {', '.join(known)} (--policy PATH names another policy)"
+            return (
+                f"unknown mailbox {name!r}{did_you_mean(name, known)}: the policy {path} "
+                f"names {', '.join(sorted(known))} ('default' is mail outside named mailboxes)"
             )
+    return None
 
 
 def _users(settings: Settings, args: argparse.Namespace) -> int:
@@ -316,12 +317,16 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.store.users import add_user, disable_user, list_users
     from gateway.web.auth import hash_password
 
+    if args.users_command == "add" and args.mailboxes:
+        unknown = _unknown_mailboxes(settings, args.mailboxes)
+        if unknown:
+            print(f"postvagt: {unknown}", file=sys.stderr)
+            return 2
     actor = f"cli:{getpass.getuser()}"
     store = Store(settings.database, instance=settings.instance_name, slot=settings.slot.value)
     try:
         store.prepare(timedelta(seconds=2 * settings.reply_budget))
         if args.users_command == "add":
-            _check_mailboxes(settings, args.mailboxes)
             password_hash = hash_password(_read_password(args.password_stdin))
             store.transaction(
                 add_user,
@@ -363,6 +368,8 @@ def _settings_table() -> str:
 
 
 async def _serve(settings: Settings) -> None:
+    from gateway.server import Gateway  # the engines' imports take seconds: run only
+
     gateway = Gateway(settings)
     await gateway.start()
     stop = asyncio.Event()
@@ -413,8 +420,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             asyncio.run(_serve(settings))
         except OSError as e:
-            where = e.strerror if "staff page" in str(e) else f"{settings.listen}: {e.strerror}"
-            print(f"postvagt: cannot listen on {where}", file=sys.stderr)
+            web = "staff page" in str(e)
+            where = (e.strerror or str(e)) if web else f"{settings.listen}: {e.strerror}"
+            key = "web_listen" if web else "listen"
+            print(
+                f"postvagt: cannot listen on {where}\n"
+                f"  another Postvagt or program may have the port: stop it, or choose another "
+                f"with the setting {key} (--{key.replace('_', '-')}, "
+                f"POSTVAGT_{key.upper()})",
+                file=sys.stderr,
+            )
             return 1
         except SQLAlchemyError as e:
             print(f"postvagt: cannot open the database: {e}", file=sys.stderr)

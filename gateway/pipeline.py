@@ -368,9 +368,8 @@ class Pipeline:
         outcome = Outcome(reply=reply, delivered=delivered, inspection=facts)
         copy = (verdict.copy_to, message) if delivered and verdict and verdict.copy_to else None
         try:
-            if ref is not None:
-                await self._record_outcome(ref, reply, plan, copy)
-            self._log(received, outcome, started)
+            state = await self._record_outcome(ref, reply, plan, copy) if ref is not None else None
+            self._log(received, outcome, started, plan, state)
         except Exception:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
             log.exception("id=%s bookkeeping after delivery failed", received.id)
@@ -393,12 +392,13 @@ class Pipeline:
                 suppressed=f"internal error building the reply: {type(e).__name__}",
             )
 
-    def _reply_settled(self, state: str | None) -> None:
+    def _reply_settled(self, state: str | None) -> str | None:
         if state is None:
-            return
+            return None
         self._metrics.replies.labels(state).inc()
         if state == "queued":
             self._on_reply_queued()
+        return state
 
     def decide(self, policy: Policy, received: Received, facts: Inspection) -> Verdict:
         return decide(
@@ -421,15 +421,18 @@ class Pipeline:
         started: float,
     ) -> Outcome:
         """Held for staff: 250 only once the raw mail and its record are committed."""
+        state = None
         try:
-            self._reply_settled(await self._store.quarantine_message(ref.id, received.raw, plan))
+            state = self._reply_settled(
+                await self._store.quarantine_message(ref.id, received.raw, plan)
+            )
         except StoreUnavailable as e:
             log.error("id=%s could not be quarantined, answering 451: %s", received.id, e)
             reply = TEMPFAIL
         else:
             reply = Reply(250, f"2.0.0 Ok: held for review as {ref.id}")
         outcome = Outcome(reply=reply, delivered=False, inspection=facts)
-        self._log(received, outcome, started)
+        self._log(received, outcome, started, plan, state)
         return outcome
 
     async def _record_outcome(
@@ -438,11 +441,13 @@ class Pipeline:
         reply: Reply,
         plan: ReplyPlan | None,
         copy: tuple[str, bytes] | None = None,
-    ) -> None:
+    ) -> str | None:
+        """Records the outcome; returns the reply state (None: none asked, or not yet known)."""
         try:
-            self._reply_settled(await self._store.record_outcome(ref, reply, plan, copy))
+            state = self._reply_settled(await self._store.record_outcome(ref, reply, plan, copy))
             if copy is not None:
                 self._on_reply_queued()
+            return state
         except StoreUnavailable as e:
             # The reply stands; keep trying in the background. Should this process die
             # first, the record is found pending at start-up and the sender's retry (it
@@ -451,6 +456,7 @@ class Pipeline:
             task = asyncio.ensure_future(self._retry_outcome(ref, reply, plan, copy))
             self._followups.add(task)
             task.add_done_callback(self._followups.discard)
+            return "pending" if plan is not None else None
 
     async def _retry_outcome(
         self,
@@ -485,8 +491,16 @@ class Pipeline:
             f"\t{format_datetime(received.received_at)}"
         )
 
-    def _log(self, received: Received, outcome: Outcome, started: float) -> None:
+    def _log(
+        self,
+        received: Received,
+        outcome: Outcome,
+        started: float,
+        plan: ReplyPlan | None = None,
+        reply_state: str | None = None,
+    ) -> None:
         ms = round((time.monotonic() - started) * 1000, 1)
+        verdict = outcome.inspection.verdict
         fields = {
             "id": received.id,
             "size": len(received.raw),
@@ -497,9 +511,17 @@ class Pipeline:
             "unscanned": ",".join(outcome.inspection.unscanned),
             "upstream": outcome.reply.code,
             "delivered": outcome.delivered,
+            "verdict": verdict.action if verdict else "-",
+            "rule": verdict.rule if verdict else "-",
+            "journal": bool(verdict and verdict.journal),
+            "reply": reply_state or "none",
             "ms": ms,
         }
-        messages_log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields})
+        if plan is not None and plan.suppressed:
+            # The kind of reason only: "Auto-Submitted: <value>" would echo a header.
+            fields["reply_reason"] = plan.suppressed.split(":")[0]
+        text = " ".join(f'{k}="{v}"' if " " in str(v) else f"{k}={v}" for k, v in fields.items())
+        messages_log.info(text, extra={"fields": fields})
         self._metrics.message(outcome, ms / 1000)
 
     async def aclose(self) -> None:

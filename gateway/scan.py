@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.act.reply import reply_check
 from gateway.authentication import SenderAuth, from_trusted_headers
 from gateway.decide.holder import PolicyHolder
+from gateway.decide.policy import Replies
 from gateway.decide.walk import Facts, Verdict, decide
 from gateway.detect.analyzer import Candidate, Detector
 from gateway.detect.worker import message_chunks, parsed_once
 from gateway.extract.text import Gap
-from gateway.model import Finding, Inspection, Unscanned
+from gateway.model import Finding, Inspection, ParsedMail, Unscanned
 from gateway.parse import parse
 from gateway.pipeline import decision_facts, unscanned_of
 from gateway.rawmail import address, addresses, parse_message
@@ -71,10 +73,11 @@ def sender_address(raw: bytes, given: str | None) -> str:
     return address(headers.get("From", ""))
 
 
-def _decision(verdict: Verdict) -> dict[str, Any]:
+def _decision(verdict: Verdict, reply: tuple[bool, str | None]) -> dict[str, Any]:
     return {
         "action": verdict.action,
-        "reply": verdict.reply,
+        "reply": reply[0],
+        "reply_suppressed": reply[1],
         "portal": verdict.portal,
         "journal": verdict.journal,
         "rule": verdict.rule,
@@ -102,23 +105,25 @@ class FileInspection:
     below: list[Candidate]
     incomplete: list[str]
     unscanned: tuple[Unscanned, ...] = ()
+    """The gateway's reasons (X-Postvagt-Scan), mapped by the gateway's own function."""
+    parsed: ParsedMail | None = None
     notes: tuple[str, ...] = ()
     """What extraction passed over on purpose (images too small to hold text)."""
-    """The gateway's reasons (X-Postvagt-Scan), mapped by the gateway's own function."""
 
 
 def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInspection:
     """What the gateway does with a message: the header parse, then what its worker does
     (protection, text, findings), and the reasons it would give for an incomplete scan."""
     unscanned: list[Unscanned] = []
+    parsed = None
     try:
-        parse(raw)  # the gateway's ParseStage: its failure makes the message unscanned
+        parsed = parse(raw)  # the gateway's ParseStage: its failure makes it unscanned
     except Exception:
         unscanned.append(Unscanned.INTERNAL_ERROR)
-    parsed = parsed_once(raw)
-    protection = classify(raw, trust, parsed)
+    message = parsed_once(raw)
+    protection = classify(raw, trust, message)
     notes: list[str] = []
-    chunks, gaps = message_chunks(raw, protection, notes, parsed)
+    chunks, gaps = message_chunks(raw, protection, notes, message)
     findings, below, incomplete = detector.detect(chunks, time.monotonic() + SCAN_BUDGET)
     reasons = dict.fromkeys([*(g.reason for g in gaps), *incomplete])
     unscanned += unscanned_of(reasons, protection)
@@ -129,7 +134,19 @@ def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInsp
         below,
         incomplete,
         tuple(dict.fromkeys(unscanned)),
+        parsed,
         tuple(notes),
+    )
+
+
+def inspection_of(seen: FileInspection, sender: SenderAuth | None) -> Inspection:
+    """The facts as the gateway's stages hand them on."""
+    return Inspection(
+        parsed=seen.parsed,
+        unscanned=seen.unscanned,
+        findings=tuple(seen.findings),
+        protection=seen.protection,
+        sender=sender,
     )
 
 
@@ -137,13 +154,22 @@ def facts_for(
     seen: FileInspection, raw: bytes, mail_from: str | None, sender: SenderAuth | None
 ) -> Facts:
     """The facts the policy decides on, by the gateway's own function."""
-    inspection = Inspection(
-        unscanned=seen.unscanned,
-        findings=tuple(seen.findings),
-        protection=seen.protection,
-        sender=sender,
-    )
+    inspection = inspection_of(seen, sender)
     return decision_facts(inspection, mail_from=sender_address(raw, mail_from), size=len(raw))
+
+
+def reply_of(
+    verdict: Verdict, raw: bytes, envelope_sender: str, inspection: Inspection, replies: Replies
+) -> tuple[bool, str | None]:
+    """Whether the gateway would queue a reply, and if not although the rule asks for one,
+    why: the gateway's own planner (gateway.act.reply.reply_check). What a file cannot show
+    (this sender answered within the period, the hourly cap) is left to the live gateway."""
+    if not verdict.reply:
+        return False, None
+    if verdict.action == "reject":
+        return False, "original not accepted (reject)"
+    check = reply_check(raw, envelope_sender, inspection, replies)
+    return check.send, None if check.send else check.reason
 
 
 def scan_one(
@@ -155,11 +181,15 @@ def scan_one(
     sender = sender_of(raw, list(options.trusted_servers), options.authenticated)
     holder = options.policy
     facts = facts_for(seen, raw, options.mail_from, sender)
-    groups: dict[str, Verdict] = {}
+    envelope_sender = sender_address(raw, options.mail_from)
+    inspection = inspection_of(seen, sender)
+    groups: dict[str, dict[str, Any]] = {}
     for rcpt in recipients_of(raw, options.rcpts) or [""]:
         group = holder.group_of(rcpt) if rcpt else "default"
         if group not in groups:
-            groups[group] = decide(holder.current, group, facts)
+            verdict = decide(holder.current, group, facts)
+            reply = reply_of(verdict, raw, envelope_sender, inspection, holder.current.replies)
+            groups[group] = _decision(verdict, reply)
     first, *others = groups.items()
     result: dict[str, Any] = {
         "file": name,
@@ -172,10 +202,10 @@ def scan_one(
             {"entity": f.entity, "location": f.location, "score": f.score, "masked": f.masked}
             for f in seen.findings
         ],
-        "decision": _decision(first[1]),
+        "decision": first[1],
     }
     if others:
-        result["groups"] = {group: _decision(verdict) for group, verdict in others}
+        result["groups"] = dict(others)
     result["layers"] = [
         {
             "kind": layer.kind,
@@ -238,9 +268,23 @@ def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> Non
             f"{', '.join(why)}\n"
         )
     out.write(
-        f"  → {decision['action']}, reply={decision['reply']} via {decision['portal']}, "
+        f"  → {decision['action']}, {reply_text(result)}, "
         f"journal={decision['journal']} ({decision['rule']}: {'; '.join(decision['reasons'])})\n"
     )
+
+
+def reply_text(result: dict[str, Any]) -> str:
+    """The reply as a reader should take it: sent, suppressed (why), or none asked; and what
+    a file cannot show."""
+    decision = result["decision"]
+    if decision["reply_suppressed"]:
+        return f"reply: suppressed ({decision['reply_suppressed']})"
+    if not decision["reply"]:
+        return "reply: none"
+    notes = ["not known to a scan: the one reply per sender and period, the hourly cap"]
+    if result.get("sender", {}).get("source") == "assumed":
+        notes.insert(0, "assumes the sender passes SPF or DMARC")
+    return f"reply via {decision['portal']} ({'; '.join(notes)})"
 
 
 def run_scan(
@@ -250,9 +294,11 @@ def run_scan(
     *,
     as_json: bool,
     show_explain: bool,
-    out: IO[str] = sys.stdout,
-    err: IO[str] = sys.stderr,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     files = list(eml_files(paths))
     progress = len(files) > 1 and err.isatty()
     failures = 0
@@ -281,12 +327,11 @@ def run_scan(
         else:
             entities = sorted({f["entity"] for f in result["findings"]})
             decision = result["decision"]
-            verdict = (
-                f"reply via {decision['portal']}, journal"
-                if decision["reply"]
-                else ("journal" if decision["journal"] else "nothing to do")
-            )
-            out.write(f"{name}: {', '.join(entities) or 'no personal data'} → {verdict}\n")
+            verdict = [decision["action"]] + (["journal"] if decision["journal"] else [])
+            if decision["reply"] or decision["reply_suppressed"]:
+                verdict.append(reply_text(result))
+            out.write(f"{name}: {', '.join(entities) or 'no personal data'} → ")
+            out.write(", ".join(verdict) + "\n")
         if as_json and show_explain and "error" not in result:
             explain(result, below, err)
     if progress:

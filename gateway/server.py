@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 import weakref
@@ -190,6 +191,9 @@ class Gateway:
 
     async def start(self) -> None:
         s = self.settings
+        # A port in use is said at once, not after the engines took their seconds to build.
+        _check_free(s.listen_host, s.listen_port, "")
+        _check_free(*s.web_address, "staff page ")
         # Migrations and the recovery of interrupted records, before the first client.
         await asyncio.to_thread(self.store.prepare, timedelta(seconds=2 * s.reply_budget))
         if self.detectors is not None:
@@ -351,7 +355,8 @@ class Gateway:
         step("drained")
         open_sessions = [s for s in self._sessions if s.transport is not None]
         for session in open_sessions:
-            session.transport.close()
+            if session.transport is not None:  # it may have gone meanwhile
+                session.transport.close()
         # connection_lost (which releases a session's upstream transaction) runs a few loop
         # iterations later, later still for TLS sessions: wait for it, boundedly.
         for _ in range(100):
@@ -372,3 +377,17 @@ class Gateway:
             self.detectors.close()
         await asyncio.to_thread(self.store.close)
         log.info("stopped in %.1f s", time.monotonic() - started)
+
+
+def _check_free(host: str, port: int, what: str) -> None:
+    """OSError, named like the real bind's, if HOST:PORT cannot be bound now (0: any port)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            where = f"{what}{host}:{port}: {e.strerror}" if what else e.strerror
+            raise OSError(e.errno, where) from e

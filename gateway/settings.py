@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.model import Slot
 from gateway.security import TrustConfig
+from gateway.spelling import did_you_mean
 
 ENV_PREFIX = "POSTVAGT_"
 CONFIG_ENV = "POSTVAGT_CONFIG"
@@ -55,11 +56,12 @@ class Settings(BaseModel):
         "Required with --upstream.",
     )
     data_dir: Path = Field(Path("var"), description="Maildir, database and spool live here.")
-    policy: Path | None = Field(None, description="Policy file or folder (YAML).")
+    policy: Path | None = Field(
+        None, description="Policy file (YAML); none: policies/default.yaml."
+    )
     web_listen: str = Field(
         "127.0.0.1:8025",
-        description="Address of the staff review page (served from the "
-        "review issue on; accepted and validated now so deployments need not change).",
+        description="Address of the staff review page, /healthz and /metrics.",
     )
     slot: Slot = Field(Slot.MX, description="mx, before-queue or after-queue (see README).")
     hostname: str = Field(
@@ -458,8 +460,11 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in known:
-            valid = ", ".join(ENV_PREFIX + k.upper() for k in sorted(known))
-            raise SettingsError(f"unknown environment variable {name}; valid ones: {valid}")
+            valid = [ENV_PREFIX + k.upper() for k in sorted(known)]
+            raise SettingsError(
+                f"unknown environment variable {name}{did_you_mean(name, valid)}; "
+                f"valid ones: {', '.join(valid)}"
+            )
         values[key] = [v for v in raw.split(",") if v.strip()] if key in LIST_FIELDS else raw
     return values
 
@@ -479,9 +484,23 @@ def _file_values(path: Path) -> dict[str, Any]:
     for key in loaded:
         if key not in known:
             raise SettingsError(
-                f"settings file {path}: unknown key {key!r}; valid keys: {', '.join(sorted(known))}"
+                f"settings file {path}:{_line_of(path, key)}: unknown key {key!r}"
+                f"{did_you_mean(str(key), known)}; valid keys: {', '.join(sorted(known))}"
             )
     return dict(loaded)
+
+
+def _line_of(path: Path, key: object) -> int:
+    """The line of a top-level key in a settings file (1 if it cannot be found)."""
+    try:
+        document = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return 1
+    if isinstance(document, yaml.MappingNode):
+        for node, _ in document.value:
+            if node.value == key:
+                return int(node.start_mark.line) + 1
+    return 1
 
 
 def load_settings(

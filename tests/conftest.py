@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -10,12 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from gateway.pipeline import ParseStage
 from gateway.settings import Settings
 from tests.servers import RunningGateway, Upstream
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+CHECKOUT = Path(__file__).resolve().parents[1]
+# What a run may leave in the checkout: caches and the virtual environment, never data.
+_ALLOWED_IN_CHECKOUT = {
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "build",
+}
+
+# Hypothesis keeps its example database and caches in a temporary folder, not the checkout.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="postvagt-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 # The PostgreSQL that .ci/run makes sure is running; each test gets a database of its own.
 PG_ADMIN_URL = os.environ.get("POSTVAGT_TEST_PG", "postgresql://127.0.0.1:5432/test")
@@ -130,6 +149,36 @@ def test_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
+# -- tests leave nothing in the checkout: free ports and temporary folders only ------------
+
+
+def _checkout_files() -> set[str]:
+    found: set[str] = set()
+    for root, folders, files in os.walk(CHECKOUT):
+        folders[:] = [
+            f for f in folders if f not in _ALLOWED_IN_CHECKOUT and not f.endswith(".egg-info")
+        ]
+        found.update(os.path.relpath(os.path.join(root, f), CHECKOUT) for f in files)
+    return found
+
+
+_files_before: set[str] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _files_before.update(_checkout_files())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    left = sorted(_checkout_files() - _files_before)
+    if left:
+        session.config.stash[_LEFT_BEHIND] = left
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_LEFT_BEHIND = pytest.StashKey[list[str]]()
+
+
 # -- the time each suite took, printed at the end (CI keeps an eye on its budget) ---------
 
 _suite_seconds: dict[str, float] = defaultdict(float)
@@ -157,6 +206,12 @@ def figure(request: pytest.FixtureRequest) -> Callable[..., None]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    left = terminalreporter.config.stash.get(_LEFT_BEHIND, [])
+    if left:
+        terminalreporter.section("files left in the checkout", red=True)
+        terminalreporter.write_line("tests must write to temporary folders only; found:")
+        for name in left[:20]:
+            terminalreporter.write_line(f"  {name}")
     if _figures:
         terminalreporter.section("figures")
         terminalreporter.write_line(f"{'test':44} {'figure':44} {'value':>12}  target")

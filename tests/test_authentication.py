@@ -145,7 +145,7 @@ def test_gateway_records_the_sender_facts(upstream, make_gateway, signer, tmp_pa
 
     from gateway.store import Store
     from gateway.store.tables import messages
-    from tests.test_smtp import send
+    from tests.helpers import send
 
     key, zone = signer
     gw = make_gateway(upstream, detect=True, detect_workers=1, sender_checks=True, resolver=zone)

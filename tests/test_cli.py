@@ -3,163 +3,95 @@
 from __future__ import annotations
 
 import json
-import os
+import random
+import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import (
+    POSTVAGT,
+    clean_env,
+    message,
+    start_gateway,
+    stop,
+    swaks,
+    users_add,
+    wait_for,
+    wait_listening,
+)
 from tests.servers import free_port
 
-POSTVAGT = [sys.executable, "-m", "gateway"]
+REPO = Path(__file__).resolve().parents[1]
 
 
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTVAGT_")}
-    # SPF/DKIM/DMARC checks would ask the machine's DNS; tests keep to loopback.
-    env["POSTVAGT_SENDER_CHECKS"] = "false"
-    return env
+def test_the_readme_quick_start_shows_flag_reply_and_staff_page(tmp_path: Path):
+    """The README's journey with its own commands (`make run`'s command line, in a fresh
+    folder, on free ports instead of 2525/8025): a mail with a fictional CPR number is
+    delivered with the journal header, the Digital Post reply lands in var/replies/, and the
+    mail is on the staff page."""
+    import httpx
 
+    from tests import fictional
+    from tests.test_web import csrf
 
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            output = proc.stderr.read() if proc.stderr else ""
-            raise AssertionError(f"postvagt exited early: {output}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("postvagt did not start listening")
-
-
-def start_gateway(
-    port: int, *args: str, env: dict[str, str] | None = None, quiet: bool = False
-) -> subprocess.Popen:
-    """``postvagt run --listen 127.0.0.1:PORT ARGS…`` as a process, once it listens.
-    ``quiet``: its output is dropped (a process killed in a loop is never read)."""
-    output = subprocess.DEVNULL if quiet else subprocess.PIPE
+    port, web_port = free_port(), free_port()
+    ports = ["--listen", f"127.0.0.1:{port}", "--web-listen", f"127.0.0.1:{web_port}"]
     proc = subprocess.Popen(
-        [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}", *args],
-        env={**clean_env(), **(env or {})},
-        stdout=output,
-        stderr=output,
-        text=True,
-    )
-    wait_listening(port, proc)
-    return proc
-
-
-def users_add(name: str, password: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``postvagt users add NAME --password-stdin ARGS…`` with the password on stdin."""
-    return subprocess.run(
-        [*POSTVAGT, "users", "add", name, "--password-stdin", *args],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
-
-
-def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    return err
-
-
-def swaks(port: int, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["swaks", "--server", f"127.0.0.1:{port}", "--timeout", "20", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_run_with_no_configuration_delivers_into_var_maildir(tmp_path: Path):
-    proc = subprocess.Popen(
-        [*POSTVAGT, "run"],
+        [*POSTVAGT, "run", "--policy", str(REPO / "policies" / "trial.yaml"), *ports],
         cwd=tmp_path,
         env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        wait_listening(2525, proc)
-        result = swaks(
-            2525,
-            "--from",
-            "borger@example.net",
-            "--to",
-            "post@kommune.example",
-            "--header",
-            "Subject: Første mail",
-            "--body",
-            "Hej kommune",
-        )
-        assert result.returncode == 0, result.stdout
-        assert "<-  250 2.0.0 Ok: delivered to Maildir" in result.stdout
-    finally:
-        log = stop(proc)
-    files = list((tmp_path / "var" / "mail" / "post@kommune.example" / "new").iterdir())
-    assert len(files) == 1
-    content = files[0].read_bytes()
-    assert content.startswith(b"Return-Path: <borger@example.net>\r\nDelivered-To: ")
-    assert b"X-Postvagt-Id: " in content and b"Hej kommune" in content
-    assert "listening on 127.0.0.1:2525" in log
-
-
-def test_json_log_has_one_line_per_message_and_no_personal_details(tmp_path: Path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *POSTVAGT,
-            "run",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--log-format",
-            "json",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    number = fictional.cpr(random.Random(4))
+    var = tmp_path / "var"
     try:
         wait_listening(port, proc)
         result = swaks(
             port,
-            "--from",
-            "hemmelig.person@example.net",
-            "--to",
-            "sagsbehandler@kommune.example",
-            "--header",
-            "Subject: Min diagnose",
-            "--body",
-            "fortroligt indhold",
+            *("--from", "borger@example.net", "--to", "post@kommune.example"),
+            *("--header", "Subject: Min sag", "--body", f"Mit CPR-nr. er {number}"),
         )
         assert result.returncode == 0, result.stdout
+        assert "<-  250 2.0.0 Ok: delivered to Maildir" in result.stdout
+        assert wait_for(lambda: list((var / "replies").rglob("new/*")), timeout=30)
+        made = subprocess.run(
+            [*POSTVAGT, "users", "add", "anne", "--role", "admin", "--password-stdin"],
+            input="en-lang-adgangskode\n",
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert made.returncode == 0, made.stderr
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=30) as web:
+            token = csrf(web.get("/login").text)
+            credentials = {"user": "anne", "password": "en-lang-adgangskode", "csrf": token}
+            web.post("/login", data=credentials)
+            listing = web.get("/").text
     finally:
         log = stop(proc)
-    entries = [json.loads(line) for line in log.splitlines()]
-    messages = [e for e in entries if e["logger"] == "postvagt.messages"]
-    assert len(messages) == 1
-    entry = messages[0]
-    assert {"id", "size", "rcpts", "upstream", "ms", "delivered"} <= entry.keys()
-    assert entry["upstream"] == 250 and entry["rcpts"] == 1
-    for secret in ("hemmelig.person", "sagsbehandler", "diagnose", "fortroligt"):
-        assert secret not in log
+    (delivered,) = (var / "mail" / "post@kommune.example" / "new").iterdir()
+    content = delivered.read_bytes()
+    assert content.startswith(b"Return-Path: <borger@example.net>\r\nDelivered-To: ")
+    assert b"X-Postvagt-Verdict: deliver; rule=personal-data-by-ordinary-mail" in content
+    assert b"X-Postvagt-Journal: required; id=" in content and b"reasons=DK_CPR" in content
+    (reply,) = (var / "replies").glob("*/new/*")  # the README's `cat var/replies/*/new/*`
+    text = reply.read_text(encoding="utf-8", errors="replace")
+    assert "Auto-Submitted: auto-replied" in text and "borger.dk" in text
+    postvagt_id = re.search(rb"X-Postvagt-Id: (\S+)", content)
+    assert postvagt_id and postvagt_id.group(1).decode() in listing
+    assert "listening on 127.0.0.1" in log
+    assert "verdict=deliver" in log and "journal=True" in log and "reply=queued" in log
+    assert "for trials only" in log  # the trial policy says what it is
+    assert number not in log and number.replace("-", "") not in log
 
 
 @pytest.mark.parametrize(
@@ -190,15 +122,16 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}"],
+            [*POSTVAGT, "run", "--listen", f"127.0.0.1:{port}", "--web-listen", "127.0.0.1:0"],
             cwd=tmp_path,
             env=clean_env(),
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "with the setting listen (--listen, POSTVAGT_LISTEN)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -217,7 +150,19 @@ def test_web_port_in_use_is_a_clear_error(tmp_path):
         )
     assert result.returncode == 1
     assert f"cannot listen on staff page 127.0.0.1:{port}" in result.stderr
+    assert "with the setting web_listen (--web-listen, POSTVAGT_WEB_LISTEN)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_users_add_refuses_a_mailbox_the_policy_does_not_name(tmp_path):
+    policy = REPO / "policies" / "examples" / "several-mailboxes.yaml"
+    made = users_add(
+        "bo", "en-lang-adgangskode", "--role", "staff", "--mailbox", "borgerservise",
+        "--policy", str(policy), "--data-dir", str(tmp_path),
+    )  # fmt: skip
+    assert made.returncode == 2
+    assert "unknown mailbox 'borgerservise' — did you mean 'borgerservice'?" in made.stderr
+    assert not (tmp_path / "postvagt.db").exists()
 
 
 def test_help_lists_every_setting():
@@ -227,43 +172,43 @@ def test_help_lists_every_setting():
         assert key in result.stdout
 
 
-def test_sigterm_lets_the_message_in_flight_finish(upstream):
-    from tests.test_smtp import MAILBOX, SENDER, message
+def test_sigterm_lets_the_message_in_flight_finish_and_the_json_log_keeps_no_details(
+    upstream, tmp_path: Path
+):
+    """One process for both: SIGTERM while the upstream holds a message still gives the
+    client its 250, and the JSON log has one line for it without personal details."""
+    import smtplib
 
     upstream.handler.stall["DATA"] = 1.5
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            *POSTVAGT,
-            "run",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--upstream",
-            f"smtp://127.0.0.1:{upstream.port}",
-            "--domain",
-            "kommune.example",
-        ],
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_gateway(
+        port,
+        *("--upstream", f"smtp://127.0.0.1:{upstream.port}", "--domain", "kommune.example"),
+        *("--log-format", "json", "--data-dir", str(tmp_path / "data")),
     )
-    wait_listening(port, proc)
-    import smtplib
-
+    sender, rcpt = "hemmelig.person@example.net", "sagsbehandler@kommune.example"
+    data = message("fortroligt indhold\r\n", From=sender, To=rcpt, Subject="Min diagnose")
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         client.ehlo("client.example")
-        client.mail(SENDER)
-        client.rcpt(MAILBOX)
+        client.mail(sender)
+        client.rcpt(rcpt)
         client.putcmd("data")
         assert client.getreply()[0] == 354
-        client.send(message() + b".\r\n")
+        client.send(data + b".\r\n")
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)  # while the upstream still holds the message
         code, _ = client.getreply()
     assert code == 250
-    stop(proc)
+    log = stop(proc)
     assert len(upstream.messages) == 1
+    entries = [json.loads(line) for line in log.splitlines()]
+    messages = [e for e in entries if e["logger"] == "postvagt.messages"]
+    assert len(messages) == 1
+    entry = messages[0]
+    assert {"id", "size", "rcpts", "upstream", "ms", "delivered", "verdict", "reply"} <= set(entry)
+    assert entry["upstream"] == 250 and entry["rcpts"] == 1
+    for secret in ("hemmelig.person", "sagsbehandler", "diagnose", "fortroligt"):
+        assert secret not in log
 
 
 def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path, upstream):

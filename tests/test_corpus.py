@@ -9,10 +9,9 @@ from __future__ import annotations
 import smtplib
 from pathlib import Path
 
-from tests.conftest import SHARED
-from tests.test_smtp import MAILBOX, SENDER, split
+from tests.helpers import FUZZ_CORPUS, FUZZ_CORPUS_SIZE, MAILBOX, SENDER, split
 
-CORPUS = SHARED / "corpora" / "email-fuzz"
+CORPUS = FUZZ_CORPUS
 
 
 def corpus_files() -> list[Path]:
@@ -20,7 +19,7 @@ def corpus_files() -> list[Path]:
 
 
 def test_corpus_is_present():
-    assert len(corpus_files()) == 299
+    assert len(corpus_files()) == FUZZ_CORPUS_SIZE
 
 
 def test_every_corpus_message_passes_through(upstream, make_gateway):
@@ -43,13 +42,13 @@ def test_every_corpus_message_passes_through(upstream, make_gateway):
                 client.rset()
     print(f"\nfigure: corpus outcomes by reply code: {outcomes}")
     assert set(outcomes) == {250}
-    assert len(upstream.messages) == len(accepted) == 299
+    assert len(upstream.messages) == len(accepted) == FUZZ_CORPUS_SIZE
     incomplete = 0
     for delivered in upstream.messages:
         ours, _ = split(delivered.content)
         assert b"X-Postvagt-Id: " in ours
         incomplete += b"X-Postvagt-Scan: incomplete" in ours
-    print(f"figure: {incomplete} of 299 delivered with an incomplete scan")
+    print(f"figure: {incomplete} of {FUZZ_CORPUS_SIZE} delivered with an incomplete scan")
 
 
 def test_parser_survives_the_whole_corpus():
@@ -59,4 +58,4 @@ def test_parser_survives_the_whole_corpus():
     for path in corpus_files():
         parsed = parse(path.read_bytes())
         defects += bool(parsed.defects)
-    print(f"\nfigure: {defects} of 299 corpus messages have header defects recorded")
+    print(f"\nfigure: {defects} of {FUZZ_CORPUS_SIZE} corpus messages have header defects recorded")

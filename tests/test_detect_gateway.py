@@ -11,7 +11,7 @@ from gateway.detect.engine import EngineConfig, ModelNotInstalled, build_detecto
 from gateway.store import Store
 from gateway.store.tables import messages
 from tests import fictional
-from tests.test_smtp import message, send, split
+from tests.helpers import message, send, split
 
 
 def test_personal_data_is_flagged_for_journaling(upstream, make_gateway, tmp_path):
@@ -74,7 +74,7 @@ def test_a_crashed_or_hung_worker_is_replaced_and_the_pool_serves_on():
 
     from gateway.detect.worker import DetectorPool
     from gateway.security import TrustConfig
-    from tests.test_smtp import message
+    from tests.helpers import message
 
     pool = DetectorPool(EngineConfig(), 1, TrustConfig())
     try:
@@ -95,8 +95,8 @@ def test_a_bomb_among_ordinary_mail_changes_no_other_verdict(upstream, make_gate
     import threading
     import zipfile
 
+    from tests.helpers import message, send, split
     from tests.test_extract import mail_with
-    from tests.test_smtp import message, send, split
 
     gw = make_gateway(upstream, detect=True, detect_workers=2)
     bomb = io.BytesIO()

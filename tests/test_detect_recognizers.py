@@ -268,3 +268,17 @@ def test_number_windows_hold_every_match_of_a_long_sparse_text(detector):
         analyzer.number_windows = whole
     assert windowed == full
     assert sum(e == "DK_CPR" for e, *_ in full) == 61
+
+
+def test_cpr_touching_its_label_is_found(detector):
+    number = fictional.cpr(random.Random(31))
+    for text in (f"cpr.nr.{number}", f"pers.nr.{number}", f"CPR-{number}"):
+        assert "DK_CPR" in {c.entity for c in detector.analyze(text).findings()}, text
+    assert detector.analyze(f"12-{number}").findings() == []
+
+
+def test_bank_account_pattern_is_linear(detector):
+    text = "Reg.nr. 1234" + " " * 45_000 + "x"
+    started = time.process_time()
+    detector.analyze(text)
+    assert time.process_time() - started < 2  # was ~5 s of backtracking per chunk

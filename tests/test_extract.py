@@ -211,7 +211,7 @@ def test_malformed_base64_does_not_crash():
 
 
 def test_attachment_through_the_gateway(upstream, make_gateway):
-    from tests.test_smtp import send, split
+    from tests.helpers import send, split
 
     gw = make_gateway(upstream, detect=True, detect_workers=1)
     send(
@@ -242,8 +242,8 @@ def test_thousand_deep_mime_nesting_is_a_limit_not_a_crash():
 def test_every_location_end_to_end_through_the_gateway(upstream, make_gateway):
     from PIL import Image
 
+    from tests.helpers import send, split
     from tests.test_ocr import card_photo
-    from tests.test_smtp import send, split
 
     photo = card_photo(NUMBER)
     scanned = io.BytesIO()
@@ -297,3 +297,18 @@ def test_an_html_copy_of_the_plain_body_is_read_once_and_one_that_says_more_is_r
     chunks = mail_text_and_gaps(more.as_bytes())[0]
     assert [c.location for c in chunks] == ["subject", "body", "html"]
     assert NUMBER in chunks[-1].text
+
+
+def test_attachments_not_read_are_reported_and_text_attachments_are_read():
+    raw = (
+        b"From: a@example.net\r\nSubject: bilag\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\nSe bilag.\r\n--b\r\n"
+        b"Content-Type: text/plain; name=noter.txt\r\nContent-Disposition: attachment; "
+        b"filename=noter.txt\r\n\r\nMine noter\r\n--b\r\n"
+        b"Content-Type: application/pdf; name=a.pdf\r\nContent-Disposition: attachment; "
+        b"filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    )
+    chunks, gaps = mail_text_and_gaps(raw)
+    assert ("attachment:noter.txt", "Mine noter") in [(c.location, c.text.strip()) for c in chunks]
+    assert gaps == ["malformed"]  # a PDF header and nothing more

@@ -1,7 +1,10 @@
-"""One source of facts (issue 16, part 4): the same messages through ``postvagt scan --json``
-and a live ``postvagt run`` give the same signed / encrypted / signature_valid / unscanned /
-rule. One gateway process for the whole corpus: crypto layers, plain and CPR mail, hostile
-MIME, and a sample of the shared email-fuzz corpus."""
+"""One source of facts (issue 16, part 4; issue 20, part 5): the same messages through
+``postvagt scan --json`` and a live ``postvagt run`` give the same signed / encrypted /
+signature_valid / unscanned / rule, and the same auto-reply or the same reason for none. One
+gateway process for the whole corpus: crypto layers, plain and CPR mail, robots, lists and
+bounces (RFC 3834), hostile MIME, and a sample of the email-fuzz corpus. Most messages carry
+a trusted server's Authentication-Results (spf=pass), so that the reply is decided by
+everything else; a few carry none, and both sides suppress their reply."""
 
 from __future__ import annotations
 
@@ -17,15 +20,20 @@ from gateway.rawmail import normalise_line_ends
 from gateway.scan import sender_address
 from gateway.store.tables import messages
 from tests import crypto_mail, fictional
-from tests.conftest import SHARED
 from tests.crypto_mail import as_message, forwarded, mixed, text
+from tests.helpers import FUZZ_CORPUS, POSTVAGT, clean_env, start_gateway, stop
 from tests.servers import free_port
-from tests.test_cli import POSTVAGT, clean_env, start_gateway, stop
 from tests.test_fuzz import encoded_word_flood, rfc2231_content_type
 
 MAILBOX = "borgerservice@kommune.example"
 BODY = "Hej\nJeg sender mine oplysninger.\n"
 FUZZ_SAMPLE = 30
+TRUSTED = "mx.kommune.example"
+TRUSTED_SPF_PASS = (
+    f"Authentication-Results: {TRUSTED}; spf=pass smtp.mailfrom=example.net\r\n".encode()
+)
+UNAUTHENTICATED = {"plain", "cpr-other-sender", "smime-opaque-cpr"}
+SCAN_CANNOT_KNOW = ("already answered within", "hourly cap")
 
 
 def corpus(pki, gpg) -> dict[str, bytes]:
@@ -63,15 +71,42 @@ def corpus(pki, gpg) -> dict[str, bytes]:
         "encoded-word-flood-from": encoded_word_flood("From", 3000)
         + f"To: {MAILBOX}\r\nSubject: Hej\r\n\r\nHej\r\n".encode(),
     }
-    fuzz = sorted((SHARED / "corpora" / "email-fuzz").glob("*.eml"))
+    robots = {
+        "bounce": "Return-Path: <>\r\nContent-Type: multipart/report; report-type=x\r\n",
+        "vacation": "Auto-Submitted: auto-replied\r\n",
+        "x-autoreply": "X-Autoreply: yes\r\n",
+        "out-of-office-subject": "Subject: Autosvar: Fraværende\r\n",
+        "list": "List-Id: <nyheder.example.net>\r\n",
+        "precedence-bulk": "Precedence: bulk\r\n",
+        "noreply-sender": "Return-Path: <noreply@example.net>\r\n",
+        "exchange-suppress": "X-Auto-Response-Suppress: OOF\r\n",
+    }
+    for name, head in robots.items():
+        cases[name] = head.encode() + as_message(text(f"Mit CPR-nr. er {number}\n"))
+    cases["cpr-other-sender"] = b"Return-Path: <anden@example.org>\r\n" + cases["cpr"]
+    fuzz = sorted((FUZZ_CORPUS).glob("*.eml"))
     sendable = [p for p in fuzz if max(map(len, p.read_bytes().splitlines() or [b""])) < 990]
     for path in random.Random(16).sample(sendable, FUZZ_SAMPLE):
         cases[f"fuzz-{path.stem[:12]}"] = path.read_bytes()
+    # A trusted server's verdict on top, except on a few: their senders count as unchecked.
+    for name in cases:
+        if name not in UNAUTHENTICATED:
+            cases[name] = TRUSTED_SPF_PASS + cases[name]
     # Both sides see the bytes as they arrive over SMTP: CRLF line ends, a final CRLF.
     return {
         name: normalise_line_ends(raw if raw.endswith(b"\n") else raw + b"\r\n")
         for name, raw in cases.items()
     }
+
+
+def gateway_reply(state: str | None, reason: str | None) -> tuple[bool, str | None]:
+    """The record's reply as scan predicts it: once per sender and period and the hourly
+    cap are the store's to know, so a reply they stopped counts as one scan would send."""
+    if state in ("queued", "sent"):
+        return True, None
+    if state == "suppressed" and reason and reason.startswith(SCAN_CANNOT_KNOW):
+        return True, None
+    return False, reason if state == "suppressed" else None
 
 
 def test_scan_and_gateway_agree(pki, gpg, upstream, tmp_path: Path):
@@ -80,7 +115,11 @@ def test_scan_and_gateway_agree(pki, gpg, upstream, tmp_path: Path):
     folder.mkdir()
     for name, raw in cases.items():
         (folder / f"{name}.eml").write_bytes(raw)
-    env = {"POSTVAGT_SMIME_TRUST_STORE": str(pki.ca), "POSTVAGT_PGP_KEYRING": str(gpg.home)}
+    env = {
+        "POSTVAGT_SMIME_TRUST_STORE": str(pki.ca),
+        "POSTVAGT_PGP_KEYRING": str(gpg.home),
+        "POSTVAGT_TRUSTED_AUTHSERV_IDS": TRUSTED,
+    }
     scanned = subprocess.run(
         [*POSTVAGT, "scan", "--json", "--unauthenticated", "--rcpt", MAILBOX, str(folder)],
         env={**clean_env(), **env},
@@ -98,6 +137,7 @@ def test_scan_and_gateway_agree(pki, gpg, upstream, tmp_path: Path):
             line["signature_valid"],
             sorted(line.get("incomplete", [])),
             line["decision"]["rule"],
+            (line["decision"]["reply"], line["decision"]["reply_suppressed"]),
         )
     assert set(by_scan) == set(cases)
 
@@ -105,7 +145,9 @@ def test_scan_and_gateway_agree(pki, gpg, upstream, tmp_path: Path):
     port = free_port()
     upstream_url = f"smtp://127.0.0.1:{upstream.port}"
     args = ["--upstream", upstream_url, "--domain", "kommune.example", "--data-dir", str(data)]
-    proc = start_gateway(port, *args, env=env)
+    # Behind a trusted server (its Authentication-Results are believed), as in production.
+    args += ["--slot", "before-queue"]
+    proc = start_gateway(port, *args, env={**env, "POSTVAGT_SENDER_CHECKS": "true"})
     try:
         for raw in cases.values():
             with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
@@ -124,15 +166,17 @@ def test_scan_and_gateway_agree(pki, gpg, upstream, tmp_path: Path):
             row.protection.get("signature_valid"),
             sorted(row.unscanned),
             row.verdict["rule"],
+            gateway_reply(row.reply_state, row.reply_reason),
         )
         for name, row in zip(cases, rows, strict=True)
     }
     differ = {n: (by_scan[n], by_gateway[n]) for n in cases if by_scan[n] != by_gateway[n]}
     assert not differ, differ
+    none = (False, None)
     expected = {
-        "opaque-around-encrypted": (True, True, True, ["encrypted"], "encrypted"),
-        "signed-in-mixed": (True, False, True, [], "ordinary-mail"),
-        "tampered-inner": (True, False, False, [], "ordinary-mail"),
+        "opaque-around-encrypted": (True, True, True, ["encrypted"], "encrypted", none),
+        "signed-in-mixed": (True, False, True, [], "ordinary-mail", none),
+        "tampered-inner": (True, False, False, [], "ordinary-mail", none),
         # The ciphertext attachment is also an attachment the extractor cannot read.
         "exchange-mangled": (
             False,
@@ -140,9 +184,25 @@ def test_scan_and_gateway_agree(pki, gpg, upstream, tmp_path: Path):
             None,
             ["encrypted", "unsupported-attachment"],
             "encrypted",
+            none,
         ),
-        "rfc2231-protocol": (True, False, True, [], "ordinary-mail"),
-        "encoded-word-flood-to": (False, False, None, [], "ordinary-mail"),
-        "encoded-word-flood-from": (False, False, None, [], "ordinary-mail"),
+        "rfc2231-protocol": (True, False, True, [], "ordinary-mail", none),
+        "encoded-word-flood-to": (False, False, None, [], "ordinary-mail", none),
+        "encoded-word-flood-from": (False, False, None, [], "ordinary-mail", none),
     }
     assert {name: by_scan[name] for name in expected} == expected
+    unchecked = "sender authentication not checked (SPF or DMARC pass needed)"
+    replies = {
+        "cpr": (True, None),
+        "bounce": (False, "null envelope sender"),
+        "vacation": (False, "Auto-Submitted: auto-replied"),
+        "x-autoreply": (False, "automatic reply (X-Autoreply)"),
+        "out-of-office-subject": (False, "automatic reply (Subject)"),
+        "list": (False, "mailing list"),
+        "precedence-bulk": (False, "Precedence: bulk"),
+        "noreply-sender": (False, "automatic sender"),
+        "exchange-suppress": (False, "X-Auto-Response-Suppress"),
+        "cpr-other-sender": (False, unchecked),
+        "smime-opaque-cpr": (False, unchecked),
+    }
+    assert {name: by_scan[name][-1] for name in replies} == replies

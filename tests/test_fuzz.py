@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -164,6 +165,7 @@ def build(headers: list[tuple[str, str]], parts: list, tail: bytes) -> bytes:
     return head + b"\r\n" + body + tail
 
 
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -192,6 +194,7 @@ def test_the_pipeline_never_raises(detector, headers, parts, tail):
     assert verdict.rule in {r.name for r in POLICY.rules} | {"none"}
 
 
+@pytest.mark.slow
 @settings(
     max_examples=max(20, EXAMPLES // 3),
     deadline=None,

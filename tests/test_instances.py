@@ -14,9 +14,8 @@ from sqlalchemy import create_engine, select
 
 from gateway.store.tables import messages
 from tests import fictional
+from tests.helpers import start_gateway, stop, users_add, wait_for
 from tests.servers import Upstream, free_port
-from tests.test_cli import start_gateway, stop, users_add
-from tests.test_smtp import wait_for
 from tests.test_web import csrf
 
 POLICY = """\
@@ -43,6 +42,7 @@ def mail(sender: str, n: int, health: bool = False) -> bytes:
     ).encode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_three_instances_one_database(db_url, tmp_path):
     policy = tmp_path / "policy.yaml"

@@ -17,8 +17,7 @@ from gateway.store import Store, primitives, records, retention
 from gateway.store.review import audit
 from gateway.store.tables import audit_log, messages, outbox, quarantine
 from tests import fictional
-from tests.test_cli import POSTVAGT, clean_env
-from tests.test_smtp import wait_for
+from tests.helpers import POSTVAGT, clean_env, wait_for
 from tests.test_store import FACTS, received
 from tests.test_web import send
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.act.maildir import mailbox_dir
-from tests.test_smtp import SENDER, message, send
+from tests.helpers import SENDER, message, send
 
 
 def maildir_files(root: Path) -> list[Path]:

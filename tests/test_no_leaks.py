@@ -12,9 +12,8 @@ import sqlite3
 
 from gateway.store.tables import quarantine
 from tests import fictional
+from tests.helpers import split, start_gateway, users_add, wait_for
 from tests.servers import Upstream, free_port
-from tests.test_cli import start_gateway, users_add
-from tests.test_smtp import split, wait_for
 from tests.test_web import csrf, send
 
 POLICY = """\

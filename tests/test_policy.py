@@ -17,8 +17,7 @@ from gateway.decide.policy import Policy
 from gateway.decide.walk import Facts, decide
 from gateway.model import Finding
 from tests import fictional
-from tests.test_cli import POSTVAGT, clean_env
-from tests.test_smtp import MAILBOX, SENDER, message, send, split
+from tests.helpers import MAILBOX, POSTVAGT, SENDER, clean_env, message, send, split
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -115,17 +114,22 @@ def test_mailboxes_group_recipients_and_bring_their_rules():
 # -- files and errors -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", [DEFAULT_POLICY, *sorted((ROOT / "policies").rglob("*.yaml"))], ids=lambda p: p.name
-)
-def test_shipped_policies_pass_check(path):
-    result = subprocess.run(
-        [*POSTVAGT, "policy", "check", str(path)],
+def policy_check(*args: str) -> subprocess.CompletedProcess[str]:
+    """``postvagt policy check ARGS`` as the admin runs it."""
+    return subprocess.run(
+        [*POSTVAGT, "policy", "check", *args],
         capture_output=True,
         text=True,
         env=clean_env(),
         timeout=60,
     )
+
+
+@pytest.mark.parametrize(
+    "path", [DEFAULT_POLICY, *sorted((ROOT / "policies").rglob("*.yaml"))], ids=lambda p: p.name
+)
+def test_shipped_policies_pass_check(path):
+    result = policy_check(str(path))
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
 
@@ -143,6 +147,16 @@ def test_shipped_policies_pass_check(path):
         ("bad_tls.yaml", "bad_tls.yaml:4:23: rules.0.when.tls_below: must be one of"),
         ("not_yaml.yaml", "not_yaml.yaml:3:1: not valid YAML"),
         ("duplicate_rule.yaml", "rule names must be unique"),
+        (
+            "unknown_entity.yaml",
+            "unknown_entity.yaml:5:18: rules.0.when.entities.0: unknown entity type "
+            "'DK_CPRR' — did you mean 'DK_CPR'?",
+        ),
+        (
+            "unknown_category.yaml",
+            "unknown_category.yaml:8:35: mailboxes.0.rules.0.when.entities.1: unknown entity "
+            "type 'HELTH' — did you mean 'HEALTH'?",
+        ),
     ],
 )
 def test_broken_policies_give_the_exact_error(name, expected):
@@ -151,16 +165,37 @@ def test_broken_policies_give_the_exact_error(name, expected):
     assert expected in str(error.value)
 
 
+def test_policy_check_refuses_an_entity_typo():
+    result = policy_check(str(HERE / "policies" / "unknown_entity.yaml"))
+    assert result.returncode == 1 and "ok" not in result.stdout
+    assert "did you mean 'DK_CPR'?" in result.stderr
+
+
+def test_known_entity_names_are_what_the_detector_reports():
+    from gateway.detect import analyzer, entities
+    from gateway.detect.recognizers.categories import CATEGORIES
+
+    reported = {*analyzer.MASKS, *analyzer.IDENTIFIERS, *CATEGORIES, *analyzer.NER_ENTITIES}
+    assert entities.KNOWN == reported
+
+
+def test_trial_policy_has_the_default_rules():
+    """policies/trial.yaml (make run) differs from the default only where its header says."""
+    import yaml
+
+    default = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    trial = yaml.safe_load((ROOT / "policies" / "trial.yaml").read_text(encoding="utf-8"))
+    assert trial.pop("portal_by_domain") == {"example.net": "borger.dk"}
+    assert trial["replies"].pop("require_authentication") is False
+    default.pop("portal_by_domain")
+    default["replies"].pop("require_authentication")
+    assert trial == default
+
+
 def test_check_refuses_reject_in_the_after_queue_slot(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("version: 1\nrules:\n  - {name: refuse, then: {action: reject}}\n")
-    result = subprocess.run(
-        [*POSTVAGT, "policy", "check", "--slot", "after-queue", str(path)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
+    result = policy_check("--slot", "after-queue", str(path))
     assert result.returncode == 1 and "would bounce" not in result.stdout
     assert "after-queue slot cannot do" in result.stderr
 

@@ -19,9 +19,9 @@ from gateway.settings import Settings
 from gateway.store.users import add_user
 from gateway.web.auth import hash_password
 from tests import fictional
+from tests.helpers import wait_for
 from tests.postfix import Postfix, available
 from tests.servers import RunningGateway, free_port
-from tests.test_smtp import wait_for
 from tests.test_web import PASSWORD, login
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))

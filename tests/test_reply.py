@@ -11,7 +11,7 @@ from email import policy
 import pytest
 
 from gateway.act.reply import TEMPLATES, ReplyContext, build_reply, render, should_reply
-from tests.test_smtp import message
+from tests.helpers import message
 
 
 def ok(raw: bytes = b"", sender: str = "borger@example.net", **kwargs):

@@ -22,10 +22,9 @@ from gateway.decide.load import PolicyError, load_policy
 from gateway.scan import ScanOptions, scan_one
 from gateway.store.tables import messages, outbox
 from tests import fictional
+from tests.helpers import start_gateway, stop, wait_for
 from tests.servers import Upstream, free_port
 from tests.test_authentication import Zone
-from tests.test_cli import start_gateway, stop
-from tests.test_smtp import wait_for
 
 MAILBOX = "borgerservice@kommune.example"
 SUBJECT = "Min ansøgning om boligstøtte"
@@ -425,6 +424,7 @@ def test_queued_replies_survive_a_restart(replying, relay, upstream, make_gatewa
     assert reply_of(again, "mia@borger.example")[0] == "sent"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_gateway_processes_on_one_database_reply_once(db_url, upstream, relay, tmp_path):
     policy = write_policy(tmp_path, auth=False)  # the processes do no DNS: SPF is not asked

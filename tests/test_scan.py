@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import random
 import subprocess
+from typing import Any
+from unittest import mock
 
 from tests import fictional
-from tests.conftest import SHARED
-from tests.test_cli import POSTVAGT, clean_env
-from tests.test_smtp import message
+from tests.helpers import FUZZ_CORPUS, FUZZ_CORPUS_SIZE, POSTVAGT, clean_env, message
 
 CONTRACT_KEYS = {
     "file",
@@ -21,13 +24,43 @@ CONTRACT_KEYS = {
     "findings",
     "decision",
 }
-DECISION_KEYS = {"action", "reply", "portal", "journal", "rule", "reasons"}
+DECISION_KEYS = {"action", "reply", "reply_suppressed", "portal", "journal", "rule", "reasons"}
 
 
-def scan(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*POSTVAGT, "scan", *args], capture_output=True, text=True, env=clean_env(), timeout=300
+_detector: list[Any] = []
+
+
+def scan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``postvagt scan ARGS`` through the command line's own main(), in this process and with
+    one detector for the module (a process would build its engine again for every call;
+    test_the_command_runs_as_a_process runs it as one)."""
+    from gateway import cli
+    from gateway.detect import engine
+
+    if not _detector:
+        _detector.append(engine.build_detector())
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, {**clean_env(), **(env or {})}, clear=True),
+        mock.patch.object(engine, "build_detector", return_value=_detector[0]),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = cli.main(["scan", *args])
+    return subprocess.CompletedProcess(["scan", *args], code, out.getvalue(), err.getvalue())
+
+
+def test_the_command_runs_as_a_process(tmp_path):
+    (tmp_path / "m.eml").write_bytes(message())
+    result = subprocess.run(
+        [*POSTVAGT, "scan", "--json", str(tmp_path / "m.eml")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
     )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["decision"]["rule"] == "ordinary-mail"
 
 
 def test_json_lines_for_a_folder(tmp_path):
@@ -58,6 +91,7 @@ def test_json_lines_for_a_folder(tmp_path):
     assert flagged["decision"] | {"reasons": None} == {
         "action": "deliver",
         "reply": True,
+        "reply_suppressed": None,
         "portal": "borger.dk",
         "journal": True,
         "rule": "personal-data-by-ordinary-mail",
@@ -85,11 +119,12 @@ def test_explain_shows_recognizer_context_and_suppressed_candidates(tmp_path):
 
 
 def test_every_fuzz_corpus_message_gets_a_line():
-    result = scan("--json", str(SHARED / "corpora" / "email-fuzz"))
+    result = scan("--json", str(FUZZ_CORPUS))
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == 299
+    assert len(lines) == FUZZ_CORPUS_SIZE
     errors = [line for line in lines if "error" in line]
-    print(f"\nfigure: fuzz corpus scanned: {299 - len(errors)} of 299 without error")
+    clean = FUZZ_CORPUS_SIZE - len(errors)
+    print(f"\nfigure: fuzz corpus scanned: {clean} of {FUZZ_CORPUS_SIZE} without error")
     assert result.returncode == (1 if errors else 0)
     assert "Traceback" not in result.stderr
 
@@ -114,12 +149,8 @@ def test_sender_authentication_of_a_file(tmp_path):
     }
     assert lines["plain.eml"]["source"] == "assumed" and lines["plain.eml"]["dmarc"] == "pass"
     assert lines["trusted.eml"]["source"] == "assumed"  # mx.kommune.example is not trusted
-    result = subprocess.run(
-        [*POSTVAGT, "scan", "--unauthenticated", *env_args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**clean_env(), "POSTVAGT_TRUSTED_AUTHSERV_IDS": "mx.kommune.example"},
+    result = scan(
+        "--unauthenticated", *env_args, env={"POSTVAGT_TRUSTED_AUTHSERV_IDS": "mx.kommune.example"}
     )
     lines = {
         json.loads(x)["file"].rsplit("/", 1)[1]: json.loads(x)["sender"]
@@ -163,3 +194,25 @@ def test_policy_and_envelope_flags_reach_the_decision(tmp_path):
     assert (held["rule"], held["action"]) == ("hold-all", "quarantine")
     partner = json.loads(scan("--mail-from", "x@partner.example", *args).stdout)["decision"]
     assert partner["rule"] == "from-partner"
+
+
+def test_reply_suppressed_where_the_gateway_would_not_answer(tmp_path):
+    """The gateway's own planner: robots, lists, bounces and (when told) unauthenticated
+    senders get no reply, with the reason; a reply names what a file cannot show."""
+    body = f"Mit CPR-nr. er {fictional.cpr(random.Random(11))}\r\n"
+    (tmp_path / "a-citizen.eml").write_bytes(message(body=body, From="borger@gmail.com"))
+    (tmp_path / "b-bounce.eml").write_bytes(b"Return-Path: <>\r\n" + message(body=body))
+    (tmp_path / "c-list.eml").write_bytes(message(body=body, **{"List-Id": "<n.example.net>"}))
+    (tmp_path / "d-vacation.eml").write_bytes(message(body=body, **{"X-Autoreply": "yes"}))
+    result = scan(str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    citizen, bounce, listed, vacation = result.stdout.splitlines()
+    assert "reply via borger.dk (assumes the sender passes SPF or DMARC;" in citizen
+    assert "the one reply per sender and period, the hourly cap" in citizen
+    assert bounce.endswith("reply: suppressed (null envelope sender)")
+    assert listed.endswith("reply: suppressed (mailing list)")
+    assert vacation.endswith("reply: suppressed (automatic reply (X-Autoreply))")
+    lines = scan("--json", "--unauthenticated", str(tmp_path / "a-citizen.eml")).stdout
+    decision = json.loads(lines)["decision"]
+    assert decision["reply"] is False
+    assert decision["reply_suppressed"].startswith("sender authentication not checked")

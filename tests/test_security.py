@@ -125,7 +125,7 @@ def test_postvagt_scan_reports_protection(pki, gpg, tmp_path):
     import json
     import subprocess
 
-    from tests.test_cli import POSTVAGT, clean_env
+    from tests.helpers import POSTVAGT, clean_env
 
     cases = {
         "detached.eml": (crypto_mail.smime(pki, BODY, "detached"), True, False, True, True),

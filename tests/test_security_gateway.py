@@ -12,7 +12,7 @@ from gateway.security import TrustConfig, classify
 from gateway.store import Store
 from gateway.store.tables import messages
 from tests import crypto_mail, fictional
-from tests.test_smtp import send, split
+from tests.helpers import send, split
 
 
 def records(tmp_path) -> list:

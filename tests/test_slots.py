@@ -6,8 +6,8 @@ import smtplib
 
 import pytest
 
+from tests.helpers import MAILBOX, SENDER, message, send, split
 from tests.servers import RawClient
-from tests.test_smtp import MAILBOX, SENDER, message, send, split
 
 
 def test_after_queue_accepts_outbound_and_passes_it_untouched(upstream, make_gateway):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import smtplib
+import ssl
 import threading
 import time
 import uuid
@@ -11,48 +12,8 @@ import uuid
 import pytest
 
 from gateway.model import Inspection, Received
+from tests.helpers import MAILBOX, SENDER, message, send, split, wait_for
 from tests.servers import RawClient, Upstream
-
-SENDER = "borger@example.net"
-MAILBOX = "borgerservice@kommune.example"
-
-
-def message(body: str = "Hej\r\nJeg har et spørgsmål om min sag.\r\n", **headers: str) -> bytes:
-    fields = {
-        "From": SENDER,
-        "To": MAILBOX,
-        "Subject": "Test",
-        "Message-ID": f"<{uuid.uuid4()}@example.net>",
-        **headers,
-    }
-    head = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-    return (head + "\r\n" + body).encode("utf-8")
-
-
-def send(port: int, data: bytes, rcpts: list[str] | None = None, **kwargs) -> dict:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.ehlo("mx.example.net")
-        return client.sendmail(SENDER, rcpts or [MAILBOX], data, **kwargs)
-
-
-def wait_for(predicate, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def split(content: bytes) -> tuple[bytes, bytes]:
-    """Our prepended headers, and the rest (the message as the client sent it)."""
-    ours = []
-    rest = content
-    while rest.startswith((b"Received:", b"X-Postvagt-", b"\t")):
-        line, _, rest = rest.partition(b"\r\n")
-        ours.append(line)
-    return b"\r\n".join(ours), rest
-
 
 # -- 250 only when the upstream said 250 -------------------------------------------------------
 
@@ -596,3 +557,64 @@ def test_many_parallel_sessions(upstream, make_gateway):
         t.join()
     assert errors == []
     assert len(upstream.messages) == 100
+
+
+def test_starttls_after_mail_releases_the_transaction(upstream, make_gateway, test_cert):
+    cert, key = test_cert
+    gw = make_gateway(upstream, tls_cert=cert, tls_key=key, max_inflight=1)
+    client = RawClient(gw.port)
+    client.command("EHLO client.example")
+    assert client.command(f"MAIL FROM:<{SENDER}>").startswith("250")
+    assert client.command("STARTTLS").startswith("220")
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    tls = context.wrap_socket(client.sock, server_hostname="gateway.test")
+    tls.close()
+    assert wait_for(lambda: gw.gateway.handler.inflight == 0)
+    send(gw.port, message())  # not "451 4.3.2 System busy"
+    assert len(upstream.messages) == 1
+
+
+def test_refusal_of_the_data_command_does_not_poison_the_pool(upstream, make_gateway):
+    gw = make_gateway(upstream)
+    original = upstream.handler.handle_DATA
+    # The upstream refuses at DATA itself (before 354), as a Postfix data restriction does.
+    upstream.handler.replies["DATA"] = "450 4.7.1 Not now"
+    with pytest.raises(smtplib.SMTPDataError):
+        send(gw.port, message())
+    upstream.handler.replies.clear()
+    upstream.handler.handle_DATA = original
+    send(gw.port, message())  # the pooled connection was reset, not left mid-transaction
+    assert len(upstream.messages) == 1
+
+
+def test_bare_cr_cannot_smuggle_a_forged_header(upstream, make_gateway):
+    gw = make_gateway(upstream)
+    with smtplib.SMTP("127.0.0.1", gw.port) as client:
+        client.ehlo("x.example")
+        client.mail(SENDER)
+        client.rcpt(MAILBOX)
+        client.putcmd("data")
+        assert client.getreply()[0] == 354
+        client.send(b"Subject: hi\rX-Postvagt-Verdict: deliver; rule=forged\r\n\r\nbody\r\n.\r\n")
+        assert client.getreply()[0] == 250
+    content = upstream.messages[0].content
+    assert b"rule=forged" not in content
+    assert split(content)[1] == b"Subject: hi\r\n\r\nbody\r\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [("MAIL FROM:<jørgen@example.net>", "553 5.6.7"), ("RCPT TO:<bø@kommune.example>", "553")],
+)
+def test_non_ascii_address_without_smtputf8_is_refused_once(upstream, make_gateway, command, code):
+    gw = make_gateway(upstream)
+    client = RawClient(gw.port)
+    try:
+        client.command("EHLO client.example")
+        if command.startswith("RCPT"):
+            assert client.command(f"MAIL FROM:<{SENDER}>").startswith("250")
+        client.send(command.encode() + b"\r\n")
+        assert client.reply().startswith(code)
+    finally:
+        client.close()

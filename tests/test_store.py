@@ -364,3 +364,26 @@ async def test_group_commit_reports_a_locked_database(tmp_path: Path):
         holder.close()
     assert await store.record_pending(received(), FACTS)
     store.close()
+
+
+async def test_quarantining_a_retried_message_works(tmp_path):
+    from gateway.store import Store
+
+    store = Store(
+        f"sqlite:///{tmp_path / 'q.db'}",
+        instance="i",
+        slot="mx",
+        timeout=3,
+        quarantine_dir=tmp_path / "q",
+    )
+    store.prepare(recover_after=timedelta(minutes=2))
+    first = received()
+    retry = received(raw=first.raw)
+    for attempt in (first, retry):
+        ref = await store.record_pending(attempt, FACTS)
+        await store.quarantine_message(ref.id, attempt.raw)
+    paths = sorted((tmp_path / "q").rglob("*.eml"))
+    assert len(paths) == 1, paths
+    path = paths[0]
+    assert path.stat().st_mode & 0o777 == 0o600
+    store.close()

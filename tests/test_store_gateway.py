@@ -17,9 +17,8 @@ from sqlalchemy import create_engine, select, text
 
 from gateway.store import Store
 from gateway.store.tables import messages
+from tests.helpers import MAILBOX, POSTVAGT, SENDER, clean_env, message, send, split, wait_listening
 from tests.servers import free_port
-from tests.test_cli import POSTVAGT, clean_env, wait_listening
-from tests.test_smtp import MAILBOX, SENDER, message, send, split
 
 
 def records(url: str) -> list:
@@ -131,6 +130,10 @@ def test_smtp_stays_responsive_while_a_slow_writer_holds_the_database(
     assert [r.state for r in records(db_url)] == ["delivered"] * 8
 
 
+# The process kill on SQLite in every run; the same on PostgreSQL in the slow set.
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
+)
 def test_kill_between_upstream_250_and_record_update_loses_no_record(upstream, db_url, tmp_path):
     """SIGKILL while the record update waits on the database, right after the upstream's 250.
 
@@ -165,6 +168,8 @@ def test_kill_between_upstream_250_and_record_update_loses_no_record(upstream, d
         "kommune.example",
         "--data-dir",
         str(tmp_path / "var"),
+        "--web-listen",
+        "127.0.0.1:0",
     ]
     env = {
         **clean_env(),

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.servers import free_port
-from tests.test_smtp import wait_for
 
 SENDER = "borger@example.net"
 MAILBOX = "post@kommune.example"
@@ -93,7 +93,10 @@ def send(port: int, token: str) -> int:
         return 421
 
 
-pytestmark = pytest.mark.skipif(shutil.which("smtp-sink") is None, reason="needs postfix")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("smtp-sink") is None, reason="needs postfix"),
+]
 
 # (fault flags for smtp-sink, the reply class the client must get)
 FAULTS = [
@@ -171,7 +174,7 @@ CRASH_ROUNDS = int(os.environ.get("CRASH_ROUNDS", "30"))  # bench/reliability.py
 
 
 def _start_gateway(folder: Path, port: int, upstream_port: int) -> tuple[subprocess.Popen, float]:
-    from tests.test_cli import start_gateway
+    from tests.helpers import start_gateway
 
     started = time.monotonic()
     proc = start_gateway(
@@ -276,8 +279,8 @@ def test_sigkill_at_random_points_loses_nothing(upstream, tmp_path, figure):
 def test_idle_and_slow_clients_cannot_crowd_out_others(upstream, make_gateway, figure):
     import socket
 
+    from tests.helpers import message
     from tests.servers import RawClient
-    from tests.test_smtp import message
 
     gw = make_gateway(
         upstream, max_connections_per_client=5, max_connections=8, trusted_clients=["10.9.9.9/32"]
@@ -307,7 +310,7 @@ def test_idle_and_slow_clients_cannot_crowd_out_others(upstream, make_gateway, f
         sock.close()
     time.sleep(0.3)
     # Freed slots are given back: mail flows again.
-    from tests.test_smtp import send as send_mail
+    from tests.helpers import send as send_mail
 
     send_mail(gw.port, message())
     assert len(upstream.messages) == 1
@@ -454,8 +457,8 @@ def test_bad_content_is_delivered_flagged_never_crashes(upstream, make_gateway, 
         else:
             outcomes[f"WRONG: {code}, delivered {len(delivered)}"] += 1
     # Still serving: an ordinary mail after all of it.
-    from tests.test_smtp import message
-    from tests.test_smtp import send as send_mail
+    from tests.helpers import message
+    from tests.helpers import send as send_mail
 
     send_mail(gw.port, message())
     figure("bad-content messages", len(corpus))

@@ -369,7 +369,7 @@ def test_health_and_metrics_hold_no_personal_data(site):
 def test_users_cli_makes_an_account_that_can_log_in(site, tmp_path):
     import subprocess
 
-    from tests.test_cli import POSTVAGT, clean_env, users_add
+    from tests.helpers import POSTVAGT, clean_env, users_add
 
     gw, base, _, _ = site
     database = gw.settings.database

@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from gateway.authentication import SenderAuth
 from gateway.decide.load import REPLY_TEMPLATES as TEMPLATES
-from gateway.decide.policy import Contact, Policy
+from gateway.decide.policy import Contact, Policy, Replies
 from gateway.decide.walk import Verdict
 from gateway.extract.text import header_text
 from gateway.model import Inspection, Received
@@ -155,6 +155,27 @@ def should_reply(
     return ReplyCheck(True, "reply")
 
 
+def reply_check(
+    raw: bytes, envelope_sender: str, facts: Inspection, settings: Replies
+) -> ReplyCheck:
+    """``should_reply`` on a message's facts and the policy's reply settings: the one
+    planner the gateway (``plan_reply``) and ``postvagt scan`` both ask. What it cannot know
+    (this sender answered within the period, the hourly cap) the store settles later."""
+    protection = facts.protection
+    return should_reply(
+        raw,
+        envelope_sender,
+        encrypted=bool(protection and protection.encrypted),
+        sender_authenticated=sender_verified(
+            facts.sender,
+            envelope_sender,
+            facts.parsed.from_address if facts.parsed else None,
+        ),
+        require_authentication=settings.require_authentication,
+        no_reply_domains=frozenset(d.lower() for d in settings.no_reply_domains),
+    )
+
+
 def _robot_header(headers: Message) -> str | None:
     """The header that shows an automatic reply, or None."""
     for name in ROBOT_HEADERS:
@@ -235,19 +256,7 @@ def plan_reply(
     if not verdict.reply:
         return None
     settings = policy_.replies
-    protection = facts.protection
-    check = should_reply(
-        received.raw,
-        received.mail_from,
-        encrypted=bool(protection and protection.encrypted),
-        sender_authenticated=sender_verified(
-            facts.sender,
-            received.mail_from,
-            facts.parsed.from_address if facts.parsed else None,
-        ),
-        require_authentication=settings.require_authentication,
-        no_reply_domains=frozenset(d.lower() for d in settings.no_reply_domains),
-    )
+    check = reply_check(received.raw, received.mail_from, facts, settings)
     plan = ReplyPlan(
         recipient=received.mail_from,
         mailbox=verdict.mailbox,

@@ -26,6 +26,13 @@ class PolicyHolder:
     def _load(self) -> Policy:
         policy = load_policy(self.path)
         check_slot(policy, self.slot, self.path)
+        if not policy.replies.require_authentication:
+            log.warning(
+                "policy %s answers senders that did not pass SPF or DMARC "
+                "(replies.require_authentication: false): for trials only, never in front "
+                "of real mail (replies to forged senders are backscatter)",
+                self.path,
+            )
         return policy
 
     def _stat(self) -> float | None:

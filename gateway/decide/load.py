@@ -3,7 +3,6 @@ column, what is wrong, and the valid choices ("unknown key 'acton' — did you m
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gateway.decide.policy import Policy
+from gateway.spelling import did_you_mean
 
 REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 DEFAULT_POLICY = REPO_POLICIES / "default.yaml"
@@ -71,8 +71,7 @@ def explain_error(error: ValidationError, document: yaml.Node | None, path: Path
             node = _key_node(document, loc)
             model = _model_at(loc)
             valid = sorted((f.alias or n) for n, f in (model.model_fields.items() if model else []))
-            guess = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-            hint = f" — did you mean {guess[0]!r}?" if guess else ""
+            hint = did_you_mean(str(loc[-1]), valid)
             message = f"unknown key {loc[-1]!r}{hint} (valid: {', '.join(valid)})"
         else:
             node = _position(document, loc)

@@ -10,11 +10,15 @@ says ``continue``.
 from __future__ import annotations
 
 import fnmatch
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gateway.detect.entities import check_entity
 
 Action = Literal["deliver", "quarantine", "reject"]
+EntityName = Annotated[str, AfterValidator(check_entity)]
+"""An entity type the detector reports (a typo would make a rule that never fires)."""
 Mode = Literal["enforce", "monitor"]
 TLS_ORDER = ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
@@ -84,7 +88,7 @@ SenderKind = Literal["business", "citizen"]
 class When(Strict):
     """Facts a rule looks at; every one given must hold (an empty ``when`` always matches)."""
 
-    entities: list[str] | None = Field(
+    entities: list[EntityName] | None = Field(
         None, description="Any of these entity types (DK_CPR, HEALTH …) is found."
     )
     min_score: float = Field(0.5, ge=0, le=1)

@@ -11,11 +11,12 @@ import io
 import tarfile
 import zipfile
 from collections.abc import Iterator
+from typing import IO
 
 from gateway.extract.limits import Limits, Unreadable
 
 
-def _bounded_read(stream: io.BufferedIOBase, bound: int) -> bytes:
+def _bounded_read(stream: IO[bytes] | io.BufferedIOBase, bound: int) -> bytes:
     data = stream.read(bound + 1)
     if len(data) > bound:
         raise Unreadable("limit")
