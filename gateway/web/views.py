@@ -322,7 +322,7 @@ async def flagged_list(request: Request, user: User) -> Response:
     store = ctx(request).store
     rows, total = await store.run(review.list_flagged, user.scope, filters)
     open_counts = await store.run(review.open_by_mailbox, user.scope)
-    shown = {k: v for k, v in q.items() if k in FILTER_KEYS and v and k != "q"}
+    shown: dict[str, object] = {k: v for k, v in q.items() if k in FILTER_KEYS and v and k != "q"}
     if q.get("q"):
         shown["search"] = True  # what was searched for can be a name: not kept
     await store.run(review.audit, user.name, "list", None, {**shown, "page": page})
