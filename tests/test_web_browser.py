@@ -1,15 +1,17 @@
 """The staff page in a real headless Chromium (Debian's, driven by Playwright through
 executable_path): log in, filter, open an entry, journal it, see the audit entry; a
 caseworker's morning (search, bulk work, release, export, statistics) with screenshots kept
-under var/ci-artifacts/screenshots/; sessions that end at logout and survive a cross-site
+outside the checkout ($POSTVAGT_SCREENSHOTS, else postvagt-screenshots/ in the temp folder); sessions that end at logout and survive a cross-site
 link; guessing from another address that locks nobody out — and a corpus of hostile subjects
 and addresses that must execute nothing."""
 
 from __future__ import annotations
 
 import http.server
+import os
 import random
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -22,7 +24,12 @@ from gateway.web.auth import hash_password
 from tests import fictional
 from tests.test_web import PASSWORD, csrf, send, staff_site
 
-SHOTS = Path(__file__).resolve().parent.parent / "var" / "ci-artifacts" / "screenshots"
+# Tests write nothing into the checkout (conftest checks): screenshots are kept where CI or
+# a developer asks, else in the temp folder, where they outlive the run for a look.
+SHOTS = Path(
+    os.environ.get("POSTVAGT_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "postvagt-screenshots"
+)
 MORNING = [
     ("anna.berg@borger.example", "Ansøgning om boligstøtte"),
     ("bo.holm@firma.example", "Sag 27.24.00-G01-5-19 tegninger"),
@@ -171,7 +178,7 @@ def _log_in(page, base: str, name: str) -> None:
 
 
 def _shot(page, name: str, full_page: bool = True) -> None:
-    """A CI artefact (var/ is not in git); docs/screenshots/ holds copies for the README."""
+    """A CI artefact, outside the checkout; docs/screenshots/ holds copies for the README."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
