@@ -18,7 +18,6 @@ import functools
 import importlib.resources
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import authheaders
@@ -26,7 +25,7 @@ import authheaders.dmarc_lookup
 import authres
 import spf
 
-from gateway.model import TlsInfo
+from gateway.model import SenderAuth, TlsInfo
 from gateway.rawmail import header_block_end, parse_message
 
 UNAUTHENTICATED = "none"
@@ -80,17 +79,6 @@ def _nameserver(server: str) -> Any:
 
     host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
     return dns.nameserver.Do53Nameserver(host or server, int(port) if port else 53)
-
-
-@dataclass(frozen=True)
-class SenderAuth:
-    source: str  # "session" (our own SMTP session), "trusted-headers", "assumed" or "none"
-    spf: str | None = None
-    dkim: str | None = None
-    dmarc: str | None = None
-    aligned_pass: bool | None = None
-    tls_version: str | None = None
-    client_ip: str | None = None
 
 
 class _SpfQuery(spf.query):  # type: ignore[misc]

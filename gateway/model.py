@@ -1,20 +1,18 @@
-"""The data handed from stage to stage.
+"""The data handed from stage to stage, and the contracts between them.
 
 SMTP in → ``Received`` → inspection (``ParsedMail``, ``Inspection``) → relay → ``Outcome``.
-Every type here is a plain frozen dataclass: no stage reaches into another's objects.
+Every type here is a plain frozen dataclass (the next hop's contract an abstract class): no
+stage reaches into another's objects. This module imports nothing of Postvagt's, so every
+stage and the store can depend on it (tests/test_layers.py keeps it so).
 """
 
 from __future__ import annotations
 
+import abc
 import enum
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gateway.authentication import SenderAuth
-    from gateway.decide.walk import Verdict
-    from gateway.security import Protection
+from datetime import datetime, timedelta
+from typing import Protocol
 
 
 class Slot(enum.StrEnum):
@@ -77,6 +75,70 @@ class Unscanned(enum.StrEnum):
     OCR_NEEDED = "ocr-needed"
     OCR_BUDGET = "ocr-budget"
     EMBEDDED_IMAGE_NOT_READ = "embedded-image-not-read"
+
+
+# -- facts the inspection stages hand on (security, authentication, decide) ---------------
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One protection layer (S/MIME or PGP, signed or encrypted) and, for a signature, what
+    checking it against the bytes of its own part said (security.classify)."""
+
+    kind: str
+    part: str  # MIME path, "" for the message itself, "1.2" for a nested part
+    signature_valid: bool | None = None
+    signer_trusted: bool | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Protection:
+    """Every protection layer of a message: signed and encrypted, and whether all signatures
+    verified (``None``: none could be checked)."""
+
+    signed: bool = False
+    encrypted: bool = False
+    signature_valid: bool | None = None
+    signer_trusted: bool | None = None
+    layers: tuple[Layer, ...] = ()
+    uninspected: tuple[str, ...] = ()
+    unwrapped: tuple[bytes, ...] = field(default=(), repr=False)
+    """Signed content taken out of opaque S/MIME blobs: to be scanned like the body."""
+
+
+@dataclass(frozen=True)
+class SenderAuth:
+    """SPF, DKIM and DMARC for the sender, checked by us or taken from trusted headers."""
+
+    source: str  # "session" (our own SMTP session), "trusted-headers", "assumed" or "none"
+    spf: str | None = None
+    dkim: str | None = None
+    dmarc: str | None = None
+    aligned_pass: bool | None = None
+    tls_version: str | None = None
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the policy decided (decide.walk), and why: reasons name entity types and counts,
+    never values."""
+
+    action: str = "deliver"
+    reply: bool = False
+    portal: str | None = None
+    journal: bool = False
+    rule: str = "none"
+    reasons: tuple[str, ...] = ()
+    mode: str = "enforce"
+    would: str | None = None  # monitor mode: the action that would have been taken
+    tags: tuple[tuple[str, str], ...] = ()
+    reject_text: str = ""
+    copy_to: str | None = None
+    mailbox: str = "default"
+    journal_entities: tuple[str, ...] = ()
+    steps: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -160,3 +222,63 @@ class Finding:
     score: float
     recognizer: str
     masked: str | None
+
+
+# -- what act/ and the store hand each other --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    """What the flagged-mail log keeps for the staff who journal the mail (act.journal):
+    never the subject itself."""
+
+    journal_state: str | None = None  # "open" when the mail is flagged for staff
+    case_hint: str | None = None
+    subject_masked: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """A wanted reply, or why none goes out; settled by the store once the original is
+    accepted (gateway.store.replies)."""
+
+    recipient: str
+    mailbox: str
+    suppressed: str | None
+    envelope_from: str = ""
+    payload: bytes = b""
+    period: timedelta = timedelta(days=7)
+    hourly_cap: int = 200
+
+
+# -- the contract between the SMTP front and the next hop (act/relay, act/maildir) ----------
+
+
+class Transaction(abc.ABC):
+    """One SMTP transaction with the next hop, opened at MAIL FROM. A hop never raises for a
+    refusal or an outage: it returns the ``Reply`` the client should get (its own 4xx/5xx,
+    or our 451 when it cannot be reached)."""
+
+    @abc.abstractmethod
+    async def mail(self, sender: str, options: list[str], smtputf8: bool) -> Reply: ...
+
+    @abc.abstractmethod
+    async def rcpt(self, recipient: str, smtputf8: bool, *, notify_never: bool = False) -> Reply:
+        """``notify_never``: ask for no delivery reports (DSN), where the hop offers DSN."""
+
+    @abc.abstractmethod
+    async def data(self, message: bytes, timeout: float) -> Reply:
+        """Send the message; the reply is the next hop's final answer (or our 451)."""
+
+    @abc.abstractmethod
+    async def release(self) -> None:
+        """End the transaction (RSET if it is still open) and give the connection back."""
+
+
+class NextHop(Protocol):
+    """Whatever receives the mail next (act.relay, act.maildir); the SMTP front works in
+    lock-step with it, as Postfix's before-queue proxy does."""
+
+    async def begin(self) -> Transaction: ...
+
+    async def close(self) -> None: ...

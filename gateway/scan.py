@@ -17,18 +17,26 @@ from pathlib import Path
 from typing import IO, Any
 
 from gateway.act.reply import reply_check
-from gateway.authentication import SenderAuth, from_trusted_headers
+from gateway.authentication import from_trusted_headers
 from gateway.decide.holder import PolicyHolder
 from gateway.decide.policy import Replies
-from gateway.decide.walk import Facts, Verdict, decide
+from gateway.decide.walk import Facts, decide
 from gateway.detect.analyzer import Candidate, Detector
-from gateway.detect.worker import message_chunks, parsed_once
 from gateway.extract.text import Gap
-from gateway.model import Finding, Inspection, ParsedMail, Unscanned
+from gateway.facts import decision_facts, unscanned_of
+from gateway.model import (
+    Finding,
+    Inspection,
+    ParsedMail,
+    Protection,
+    SenderAuth,
+    Unscanned,
+    Verdict,
+)
 from gateway.parse import parse
-from gateway.pipeline import decision_facts, unscanned_of
 from gateway.rawmail import address, addresses, parse_message
-from gateway.security import Protection, TrustConfig, classify
+from gateway.reading import read_message
+from gateway.security import TrustConfig
 
 ASSUMED = SenderAuth(source="assumed", spf="pass", dkim="pass", dmarc="pass", aligned_pass=True)
 
@@ -112,30 +120,26 @@ class FileInspection:
 
 
 def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInspection:
-    """What the gateway does with a message: the header parse, then what its worker does
-    (protection, text, findings), and the reasons it would give for an incomplete scan."""
+    """What the gateway does with a message: the header parse (its ParseStage), then what its
+    reader processes do (gateway.reading), and the reasons it would give for an incomplete
+    scan (gateway.facts)."""
     unscanned: list[Unscanned] = []
     parsed = None
     try:
         parsed = parse(raw)  # the gateway's ParseStage: its failure makes it unscanned
     except Exception:
         unscanned.append(Unscanned.INTERNAL_ERROR)
-    message = parsed_once(raw)
-    protection = classify(raw, trust, message)
-    notes: list[str] = []
-    chunks, gaps = message_chunks(raw, protection, notes, message)
-    findings, below, incomplete = detector.detect(chunks, time.monotonic() + SCAN_BUDGET)
-    reasons = dict.fromkeys([*(g.reason for g in gaps), *incomplete])
-    unscanned += unscanned_of(reasons, protection)
+    reading = read_message(detector, raw, trust, time.monotonic() + SCAN_BUDGET)
+    unscanned += unscanned_of(reading.reasons, reading.protection)
     return FileInspection(
-        protection,
-        gaps,
-        findings,
-        below,
-        incomplete,
+        reading.protection,
+        reading.gaps,
+        reading.findings,
+        reading.below,
+        reading.incomplete,
         tuple(dict.fromkeys(unscanned)),
         parsed,
-        tuple(notes),
+        reading.notes,
     )
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from asn1crypto import cms
 
+from gateway.model import Layer, Protection
 from gateway.rawmail import header_block_end, header_param, parse_message
 
 MAX_PARTS = 1000
@@ -61,27 +62,6 @@ _PGP_SIGNED = re.compile(
 )
 _PGP_SIGNED_START = re.compile(rb"^-----BEGIN PGP SIGNED MESSAGE-----", re.MULTILINE)
 _PGP_MESSAGE = re.compile(rb"^-----BEGIN PGP MESSAGE-----", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class Layer:
-    kind: str
-    part: str  # MIME path, "" for the message itself, "1.2" for a nested part
-    signature_valid: bool | None = None
-    signer_trusted: bool | None = None
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Protection:
-    signed: bool = False
-    encrypted: bool = False
-    signature_valid: bool | None = None
-    signer_trusted: bool | None = None
-    layers: tuple[Layer, ...] = ()
-    uninspected: tuple[str, ...] = ()
-    unwrapped: tuple[bytes, ...] = field(default=(), repr=False)
-    """Signed content taken out of opaque S/MIME blobs: to be scanned like the body."""
 
 
 @dataclass(frozen=True)

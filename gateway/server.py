@@ -14,22 +14,22 @@ from pathlib import Path
 
 from gateway.act import digest
 from gateway.act.maildir import MaildirNextHop
-from gateway.act.nexthop import NextHop
 from gateway.act.outbox import OutboxSender
 from gateway.act.relay import SmtpNextHop
+from gateway.act.release import release_held
 from gateway.act.reply import ReplyIdentity
 from gateway.authentication import DnsResolver, Resolver, warm_up
 from gateway.connections import ConnectionLimit
 from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
-from gateway.detect.worker import DetectorPool
 from gateway.metrics import Metrics
-from gateway.model import TEMPFAIL, Reply
-from gateway.pipeline import AuthStage, DetectStage, ParseStage, Pipeline, Stage
-from gateway.rawmail import normalise_line_ends, prepend_fields, strip_fields
+from gateway.model import NextHop, Reply
+from gateway.pipeline import Pipeline
+from gateway.reader_pool import ReaderPool
 from gateway.settings import Settings
 from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf
-from gateway.store import Store, retention, review
+from gateway.stages import AuthStage, DetectStage, ParseStage, Stage
+from gateway.store import Store, retention
 from gateway.web.app import WebServer, build_app, templates
 from gateway.web.auth import session_secret
 from gateway.web.views import WebContext
@@ -111,9 +111,9 @@ class Gateway:
             timeout=settings.upstream_timeout,
             metrics=self.metrics,
         )
-        self.detectors: DetectorPool | None = None
+        self.detectors: ReaderPool | None = None
         if stages is None:
-            self.detectors = DetectorPool(
+            self.detectors = ReaderPool(
                 EngineConfig(nlp_model=settings.nlp_model, threshold=settings.detect_threshold),
                 settings.detect_workers,
                 settings.trust,
@@ -248,38 +248,10 @@ class Gateway:
         return await self.detectors.preview(raw, 20.0)
 
     async def release(self, message_id: str) -> Reply:
-        """Deliver a quarantined message to the next hop, as it arrived, with our id and a
-        verdict header saying staff released it. Claimed first, so two clicks (or two
-        instances) send it once; all recipients or none: a refusal keeps it held."""
-        held = await self.store.run(review.claim_release, message_id, self.store.quarantine)
-        if held is None:
-            return Reply(550, "5.0.0 not held (any more)")
-        mail_from, recipients, raw = held
-        data = prepend_fields(
-            strip_fields(normalise_line_ends(raw)),
-            [
-                ("X-Postvagt-Id", message_id),
-                ("X-Postvagt-Verdict", "deliver; rule=released-by-staff"),
-            ],
+        """Deliver a held message to the next hop (gateway.act.release)."""
+        return await release_held(
+            self.store, self.next_hop, message_id, timeout=self.settings.upstream_timeout
         )
-        smtputf8 = not (mail_from.isascii() and all(r.isascii() for r in recipients))
-        transaction = await self.next_hop.begin()
-        try:
-            reply = await transaction.mail(mail_from, ["SMTPUTF8"] if smtputf8 else [], smtputf8)
-            for recipient in recipients if reply.positive else []:
-                reply = await transaction.rcpt(recipient, smtputf8)
-                if not reply.positive:
-                    break
-            if reply.positive:
-                reply = await transaction.data(data, timeout=self.settings.upstream_timeout)
-        except Exception:
-            log.exception("id=%s release failed", message_id)
-            reply = TEMPFAIL
-        finally:
-            await transaction.release()
-        if not reply.positive:
-            await self.store.run(review.unclaim_release, message_id)
-        return reply
 
     async def housekeep(self) -> None:
         """Retention and the daily digests: run every few minutes by every instance (the

@@ -17,9 +17,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.act.nexthop import NextHop, Transaction
 from gateway.connections import BUSY, ConnectionLimit
-from gateway.model import TEMPFAIL, Received, Reply, Slot, TlsInfo
+from gateway.model import TEMPFAIL, NextHop, Received, Reply, Slot, TlsInfo, Transaction
 from gateway.pipeline import Pipeline
 
 log = logging.getLogger("postvagt.smtp")
@@ -159,8 +158,9 @@ class GatewayHandler:
         return domain in self._domains
 
     def _trusted_peer(self, session: Session) -> bool:
+        peer = session.peer  # (host, port) for TCP; aiosmtpd types it loosely
         try:
-            ip = ipaddress.ip_address(session.peer[0])
+            ip = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else "")
         except (TypeError, ValueError, IndexError):
             return False
         return any(ip in net for net in self._trusted)

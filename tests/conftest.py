@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from gateway.pipeline import ParseStage
 from gateway.settings import Settings
+from gateway.stages import ParseStage
 from tests.servers import RunningGateway, Upstream
 
 CHECKOUT = Path(__file__).resolve().parents[1]

@@ -72,11 +72,11 @@ def test_a_crashed_or_hung_worker_is_replaced_and_the_pool_serves_on():
     import pytest
     from pebble import ProcessExpired
 
-    from gateway.detect.worker import DetectorPool
+    from gateway.reader_pool import ReaderPool
     from gateway.security import TrustConfig
     from tests.helpers import message
 
-    pool = DetectorPool(EngineConfig(), 1, TrustConfig())
+    pool = ReaderPool(EngineConfig(), 1, TrustConfig())
     try:
         pool.warm_up()
         with pytest.raises(ProcessExpired):

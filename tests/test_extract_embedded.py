@@ -284,11 +284,11 @@ def test_maildir_export_in_a_tgz_is_read(detector):
 
 def test_scan_reports_the_unread_picture(detector, monkeypatch):
     """`postvagt scan`'s own path (inspect_file → facts) when the OCR budget is spent."""
-    from gateway.detect import worker
+    from gateway import reading
     from gateway.scan import facts_for, inspect_file
     from gateway.security import TrustConfig
 
-    monkeypatch.setattr(worker, "OCR_SECONDS", 0.0)
+    monkeypatch.setattr(reading, "OCR_SECONDS", 0.0)
     raw = mail_with("brev.docx", DOCX, docx_with(cpr_picture()))
     seen = inspect_file(detector, raw, TrustConfig())
     assert [(g.location, g.reason) for g in seen.gaps] == [("attachment:brev.docx", NOT_READ)]
@@ -305,9 +305,8 @@ def test_scan_json_lists_the_unread_picture(tmp_path):
 
 
 def test_gateway_maps_the_reason_to_incomplete():
-    from gateway.model import Inspection, Unscanned
-    from gateway.pipeline import DetectStage
-    from gateway.security import Protection
+    from gateway.model import Inspection, Protection, Unscanned
+    from gateway.stages import DetectStage
 
     class Pool:
         def detect(self, raw: bytes, budget: float):
@@ -321,11 +320,11 @@ def test_gateway_maps_the_reason_to_incomplete():
 
 def test_explain_names_the_skipped_and_the_unread_pictures(detector, monkeypatch):
     """What extraction passed over reaches `postvagt scan --explain` and its JSON."""
+    from gateway import reading
     from gateway.decide.holder import PolicyHolder
-    from gateway.detect import worker
     from gateway.scan import ScanOptions, explain, scan_one
 
-    monkeypatch.setattr(worker, "OCR_SECONDS", 0.0)
+    monkeypatch.setattr(reading, "OCR_SECONDS", 0.0)
     raw = mail_with("brev.docx", DOCX, docx_with(icon(16), cpr_picture()))
     options = ScanOptions(policy=PolicyHolder(None, "mx"))
     result, below = scan_one(detector, "brev.eml", raw, options)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from gateway.decide.holder import PolicyHolder
 from gateway.decide.walk import Facts, decide
-from gateway.detect.worker import message_chunks
 from gateway.parse import parse
+from gateway.reading import message_chunks
 from gateway.scan import recipients_of, sender_address
 from gateway.security import TrustConfig, classify
 
@@ -225,7 +225,7 @@ def test_fuzz_figures(figure):
 
 
 class _InProcessPool:
-    """The detection worker's job (gateway.detect.worker.detect_message), in this process."""
+    """The detection worker's job (gateway.reader_pool.read_in_worker), in this process."""
 
     def __init__(self, detector) -> None:
         self.detector = detector
@@ -265,8 +265,8 @@ def test_generated_hostile_cases_gateway_and_scan_agree(detector):
     from datetime import UTC, datetime
 
     from gateway.model import Inspection, Received
-    from gateway.pipeline import DetectStage, ParseStage, _run_stages
     from gateway.scan import ScanOptions, scan_one
+    from gateway.stages import DetectStage, ParseStage, run_stages
 
     stages = (ParseStage(), DetectStage(pool=_InProcessPool(detector), budget=20))
     for name, raw in hostile_cases().items():
@@ -280,7 +280,7 @@ def test_generated_hostile_cases_gateway_and_scan_agree(detector):
             group="default",
             raw=raw,
         )
-        facts = _run_stages(stages, received, Inspection())
+        facts = run_stages(stages, received, Inspection())
         result, _ = scan_one(detector, name, raw, ScanOptions(policy=PolicyHolder(None, "mx")))
         assert "error" not in result, (name, result)
         assert "internal-error" not in facts.unscanned, name

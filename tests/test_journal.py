@@ -167,7 +167,7 @@ def test_daily_digest_once_a_day_with_counts_only(store: Store, tmp_path: Path):
     for n in range(3):
         r = received(raw=f"Subject: {n}\r\n\r\nx\r\n".encode(), group="byggesag")
         with store.engine.begin() as c:
-            from gateway.act.journal import ReviewFacts
+            from gateway.model import ReviewFacts
 
             records.record_pending(
                 c,

@@ -8,9 +8,9 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from gateway.authentication import SenderAuth
-from gateway.model import Finding, Inspection, Received, Unscanned
-from gateway.pipeline import Pipeline, merge
+from gateway.facts import merge
+from gateway.model import Finding, Inspection, Received, SenderAuth, Unscanned
+from gateway.pipeline import Pipeline
 
 
 def received(n: int) -> Received:

@@ -176,7 +176,7 @@ def test_reply_headers_and_no_injection():
 
 
 def auth(**kwargs):
-    from gateway.authentication import SenderAuth
+    from gateway.model import SenderAuth
 
     return SenderAuth(source="session", **kwargs)
 

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gateway.act.reply import ReplyPlan
-from gateway.model import Inspection, Reply
+from gateway.model import Inspection, Reply, ReplyPlan
 from gateway.store import Store, primitives
 from gateway.store.tables import messages, outbox
 from tests.test_store import received

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.act.journal import ReviewFacts
-from gateway.model import Finding, Inspection, ParsedMail
+from gateway.model import Finding, Inspection, ParsedMail, ReviewFacts
 from gateway.store import Store, records, review
 from gateway.store.tables import audit_log
 from tests.test_store import received

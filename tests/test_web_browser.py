@@ -1,9 +1,9 @@
 """The staff page in a real headless Chromium (Debian's, driven by Playwright through
 executable_path): log in, filter, open an entry, journal it, see the audit entry; a
 caseworker's morning (search, bulk work, release, export, statistics) with screenshots kept
-outside the checkout ($POSTVAGT_SCREENSHOTS, else postvagt-screenshots/ in the temp folder); sessions that end at logout and survive a cross-site
-link; guessing from another address that locks nobody out — and a corpus of hostile subjects
-and addresses that must execute nothing."""
+outside the checkout ($POSTVAGT_SCREENSHOTS, else the temp folder); sessions that end at
+logout and survive a cross-site link; guessing from another address that locks nobody out —
+and a corpus of hostile subjects and addresses that must execute nothing."""
 
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ from tests.test_web import PASSWORD, csrf, send, staff_site
 # Tests write nothing into the checkout (conftest checks): screenshots are kept where CI or
 # a developer asks, else in the temp folder, where they outlive the run for a look.
 SHOTS = Path(
-    os.environ.get("POSTVAGT_SCREENSHOTS")
-    or Path(tempfile.gettempdir()) / "postvagt-screenshots"
+    os.environ.get("POSTVAGT_SCREENSHOTS") or Path(tempfile.gettempdir()) / "postvagt-screenshots"
 )
 MORNING = [
     ("anna.berg@borger.example", "Ansøgning om boligstøtte"),
@@ -125,7 +124,7 @@ def test_log_in_filter_open_and_journal(served, browser):
     page.get_by_label("Postkasse", exact=True).select_option("borgerservice")
     page.get_by_role("button", name="Filtrér").click()
     rows = page.locator("tbody tr")
-    assert rows.count() == 1
+    expect(rows).to_have_count(1)
     rows.first.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Detaljer")).to_be_visible()
     page.get_by_label("Sagsnummer").fill("27.12.00-G01-1-23")
@@ -137,7 +136,7 @@ def test_log_in_filter_open_and_journal(served, browser):
     page.get_by_role("link", name="Markerede mails").click()
     page.get_by_label("Status", exact=True).select_option("journaled")
     page.get_by_role("button", name="Filtrér").click()
-    assert page.locator("tbody tr").count() == 1
+    expect(page.locator("tbody tr")).to_have_count(1)
     assert dialogs == []
 
 
@@ -164,9 +163,9 @@ def test_hostile_content_executes_nothing(served, browser):
             or "<img" in text
             or ("<iframe" in text)
         )  # shown as text …
-        assert page.locator("main script, main svg, main iframe, main img").count() == 0
+        expect(page.locator("main script, main svg, main iframe, main img")).to_have_count(0)
         assert page.evaluate("window.__xss === undefined")  # … never run
-        assert page.locator("a[href^='javascript:']").count() == 0
+        expect(page.locator("a[href^='javascript:']")).to_have_count(0)
     assert dialogs == []
 
 
@@ -190,25 +189,25 @@ def test_a_caseworkers_morning(served, browser):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     _log_in(page, served, "morgen")
     expect(page.get_by_role("heading", name="Markerede mails")).to_be_visible()
-    assert page.locator("tbody tr").count() == len(MORNING) + 1
+    expect(page.locator("tbody tr")).to_have_count(len(MORNING) + 1)
     _shot(page, "01-list", full_page=False)
     # Search: one sender by part of the address.
     page.get_by_label("Søg").fill("erik.friis")
     page.get_by_role("button", name="Filtrér").click()
-    assert page.locator("tbody tr").count() == 1
+    expect(page.locator("tbody tr")).to_have_count(1)
     # Filter the delivered ones with a CPR number, oldest first, and mark five in one go.
     page.get_by_label("Søg").fill("")
     page.get_by_label("Type oplysning").select_option("DK_CPR")
     page.get_by_label("Rækkefølge").select_option("asc")
     page.get_by_role("button", name="Filtrér").click()
     boxes = page.locator("tbody input[type=checkbox]")
-    assert boxes.count() == len(MORNING)
+    expect(boxes).to_have_count(len(MORNING))
     for n in range(5):
         boxes.nth(n).check()
     page.get_by_role("button", name="Markér som journaliseret").click()
     expect(page.get_by_role("heading", name="Er du sikker?")).to_be_visible()
     assert "Markér 5 mails som journaliseret" in page.locator("main").inner_text()
-    assert page.locator("main tbody tr").count() == 5
+    expect(page.locator("main tbody tr")).to_have_count(5)
     page.get_by_label("Sagsnummer").fill("27.12.00-G01-1-23")
     _shot(page, "02-confirm")
     page.get_by_role("button", name="Bekræft").click()

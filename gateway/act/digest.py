@@ -7,7 +7,6 @@ mail. Once a day per mailbox across all instances (the store's claim), at or aft
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
@@ -15,31 +14,13 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from gateway.decide.policy import Policy
 from gateway.store import primitives
-from gateway.store.tables import messages
+from gateway.store.digest import Waiting, waiting
 
 DIGEST_SCOPE = "digest"
-
-
-@dataclass(frozen=True)
-class Waiting:
-    open: int
-    oldest: datetime | None
-
-
-def waiting(connection: Connection, mailbox: str) -> Waiting:
-    row = connection.execute(
-        select(func.count(), func.min(messages.c.received_at)).where(
-            messages.c.recipient_group == mailbox, messages.c.journal_state == "open"
-        )
-    ).one()
-    oldest = row[1]
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    return Waiting(int(row[0]), oldest)
 
 
 def build_digest(

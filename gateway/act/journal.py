@@ -8,22 +8,13 @@ subject only for mailboxes whose admin switched it on (``show_masked_subject``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from gateway.decide.policy import Policy
-from gateway.decide.walk import Verdict
-from gateway.model import Inspection
+from gateway.model import Inspection, ReviewFacts, Verdict
 
 # KLE emne (HH.GG.EE), handlingsfacet, serial, two-digit year: 27.24.00-G01-5-19 (DOMAIN.md 5).
 CASE_NUMBER = re.compile(r"\b\d{2}\.\d{2}\.\d{2}-[A-Z]\d{2}-\d{1,7}-\d{2}\b")
 MASKED_SUBJECT_LENGTH = 120
-
-
-@dataclass(frozen=True)
-class ReviewFacts:
-    journal_state: str | None = None  # "open" when the mail is flagged for staff
-    case_hint: str | None = None
-    subject_masked: str | None = None
 
 
 def case_hint(subject: str | None) -> str | None:

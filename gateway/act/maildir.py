@@ -14,8 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
-from gateway.act.nexthop import Transaction
-from gateway.model import TEMPFAIL, Reply
+from gateway.model import TEMPFAIL, Reply, Transaction
 from gateway.rawmail import normalise_line_ends
 
 _UNSAFE = re.compile(r"[^a-z0-9._+@=-]")

@@ -21,9 +21,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from gateway.act.nexthop import NextHop
+from gateway.act.send import send_message
 from gateway.metrics import Metrics
-from gateway.model import Reply
+from gateway.model import NextHop, Reply
 from gateway.store import Store, StoreUnavailable
 from gateway.store.primitives import (
     Failed,
@@ -159,15 +159,12 @@ class OutboxSender:
             log.warning("outbox id=%d: lease lost while sending (sent twice?)", item.id)
 
     async def _send(self, item: OutboxItem) -> SendResult:
-        smtputf8 = not (item.recipient.isascii() and item.mail_from.isascii())
-        transaction = await self._hop.begin()
-        try:
-            options = ["SMTPUTF8"] if smtputf8 else []
-            reply = await transaction.mail(item.mail_from, options, smtputf8)
-            if reply.positive:
-                reply = await transaction.rcpt(item.recipient, smtputf8, notify_never=True)
-            if reply.positive:
-                reply = await transaction.data(item.payload, timeout=self._timeout)
-        finally:
-            await transaction.release()
+        reply = await send_message(
+            self._hop,
+            item.mail_from,
+            [item.recipient],
+            item.payload,
+            timeout=self._timeout,
+            notify_never=True,
+        )
         return outcome_of(reply, item.attempts, self._retry)

@@ -14,8 +14,7 @@ import time
 
 import aiosmtplib
 
-from gateway.act.nexthop import Transaction
-from gateway.model import TEMPFAIL, Reply
+from gateway.model import TEMPFAIL, Reply, Transaction
 
 log = logging.getLogger("postvagt.relay")
 

@@ -12,6 +12,7 @@ that records the original as accepted, and gateway.act.outbox sends it.
 from __future__ import annotations
 
 import functools
+import logging
 import quopri
 import re
 from dataclasses import dataclass, replace
@@ -24,12 +25,10 @@ from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from gateway.authentication import SenderAuth
 from gateway.decide.load import REPLY_TEMPLATES as TEMPLATES
 from gateway.decide.policy import Contact, Policy, Replies
-from gateway.decide.walk import Verdict
 from gateway.extract.text import header_text
-from gateway.model import Inspection, Received
+from gateway.model import Inspection, Received, ReplyPlan, SenderAuth, Verdict
 from gateway.parse import MAX_HEADER_BYTES
 from gateway.rawmail import header_block_end
 
@@ -70,6 +69,8 @@ ROBOT_SUBJECT = re.compile(
 MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
 _HEADERS = BytesHeaderParser(policy=policy.compat32)
 REPORT_TYPES = ("multipart/report", "message/delivery-status", "message/disposition-notification")
+
+log = logging.getLogger("postvagt.reply")
 
 
 @dataclass(frozen=True)
@@ -230,20 +231,6 @@ class ReplyIdentity:
     envelope_from: str = ""  # the null sender: nothing answers an answer
 
 
-@dataclass(frozen=True)
-class ReplyPlan:
-    """A wanted reply, or why none goes out; settled by the store once the original is
-    accepted (gateway.store.replies)."""
-
-    recipient: str
-    mailbox: str
-    suppressed: str | None
-    envelope_from: str = ""
-    payload: bytes = b""
-    period: timedelta = timedelta(days=7)
-    hourly_cap: int = 200
-
-
 def plan_reply(
     received: Received,
     facts: Inspection,
@@ -291,6 +278,25 @@ def plan_reply(
     except (ValueError, TypeError, UnicodeError) as e:
         return replace(plan, suppressed=f"reply could not be built: {type(e).__name__}")
     return replace(plan, payload=payload)
+
+
+def planned_reply(
+    received: Received, facts: Inspection, policy_: Policy, identity: ReplyIdentity
+) -> ReplyPlan | None:
+    """``plan_reply`` for the verdict in ``facts``; a reply that cannot be built (a broken
+    template) is a suppressed plan saying so, never a failure of the citizen's mail."""
+    if facts.verdict is None:
+        return None
+    try:
+        return plan_reply(received, facts, facts.verdict, policy_, identity)
+    except Exception as e:
+        log.error("id=%s reply not built: %s", received.id, type(e).__name__)
+        log.debug("reply failure detail", exc_info=True)
+        return ReplyPlan(
+            recipient=received.mail_from,
+            mailbox=facts.verdict.mailbox,
+            suppressed=f"internal error building the reply: {type(e).__name__}",
+        )
 
 
 def build_reply(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.decide.load import REPO_POLICIES
 from gateway.decide.policy import TLS_ORDER, Mailbox, Policy, Rule, SenderKind
-from gateway.model import Finding
+from gateway.model import Finding, Verdict
 
 
 @dataclass(frozen=True)
@@ -27,24 +27,6 @@ class Facts:
     mail_from: str = ""
     dmarc: str | None = None
     size: int = 0
-
-
-@dataclass(frozen=True)
-class Verdict:
-    action: str = "deliver"
-    reply: bool = False
-    portal: str | None = None
-    journal: bool = False
-    rule: str = "none"
-    reasons: tuple[str, ...] = ()
-    mode: str = "enforce"
-    would: str | None = None  # monitor mode: the action that would have been taken
-    tags: tuple[tuple[str, str], ...] = ()
-    reject_text: str = ""
-    copy_to: str | None = None
-    mailbox: str = "default"
-    journal_entities: tuple[str, ...] = ()
-    steps: tuple[str, ...] = field(default=(), compare=False)
 
 
 def _matches(rule: Rule, facts: Facts, policy: Policy) -> tuple[bool, list[str]]:

@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Update, bindparam, select, update
 
-from gateway.act.journal import ReviewFacts
-from gateway.model import Inspection, Received, Reply
+from gateway.model import Inspection, Received, Reply, ReviewFacts
 from gateway.store.tables import messages, quarantine
 
 

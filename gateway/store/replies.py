@@ -14,8 +14,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.act.reply import ReplyPlan
-from gateway.model import Reply
+from gateway.model import Reply, ReplyPlan
 from gateway.store import primitives, records
 from gateway.store.records import QuarantinePlace, RecordRef
 from gateway.store.tables import messages, outbox

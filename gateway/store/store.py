@@ -22,9 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from gateway.act.journal import ReviewFacts
-from gateway.act.reply import ReplyPlan
-from gateway.model import Inspection, Received, Reply
+from gateway.model import Inspection, Received, Reply, ReplyPlan, ReviewFacts
 from gateway.store import migrate, primitives, records, replies
 from gateway.store.engine import make_engine
 from gateway.store.records import RecordRef

@@ -66,7 +66,7 @@ class WebContext:
     templates: Jinja2Templates
     metrics: Metrics
     release: Callable[[str], Awaitable[Reply]] | None = None
-    # The masked text of a held message (gateway.detect.worker.preview_message), if a
+    # The masked text of a held message (gateway.reader_pool.preview_message), if a
     # detector runs.
     preview: Callable[[bytes], Awaitable[list[tuple[str, list[tuple[str, str | None]]]]]] | None = (
         None

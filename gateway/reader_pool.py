@@ -1,4 +1,6 @@
-"""Detection in worker processes: one Presidio engine per process, off the event loop.
+"""Reader processes: each message read (protection layers, text, findings: gateway.reading)
+in a worker process with one Presidio engine of its own, off the event loop; and the staff
+page's masked preview of held mail.
 
 A process of its own, because the analysis is CPU-bound Python (threads would share one
 GIL with the SMTP event loop) and because a crash there must not take the gateway down.
@@ -19,20 +21,15 @@ import multiprocessing
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
-from email.message import Message
 
 from pebble import ProcessExpired, ProcessPool
 
 from gateway.detect.analyzer import Detector
 from gateway.detect.engine import EngineConfig, build_detector
-from gateway.extract.ocr import OcrBudget
-from gateway.extract.text import Gap, mail_text_and_located_gaps
-from gateway.model import Finding, TextChunk
-from gateway.rawmail import parse_message
-from gateway.security import Protection, TrustConfig, classify
-
-OCR_SECONDS = 20.0
-"""OCR time one message may use (Tesseract needs ~8 s for a dense A4 page here)."""
+from gateway.extract.text import mail_text_and_located_gaps
+from gateway.model import Finding, Protection
+from gateway.reading import read_message
+from gateway.security import TrustConfig
 
 _detector: Detector | None = None  # one per worker process, built by its initializer
 _trust = TrustConfig()
@@ -48,36 +45,15 @@ def _warm() -> bool:
     return _detector is not None
 
 
-def message_chunks(
-    raw: bytes,
-    protection: Protection,
-    notes: list[str] | None = None,
-    parsed: Message | None = None,
-) -> tuple[list[TextChunk], list[Gap]]:
-    """The text to scan — the message's own, plus what opaque S/MIME signatures wrap — and
-    what could not be read, where. ``notes`` collects what was skipped on purpose."""
-    budget = OcrBudget(OCR_SECONDS)
-    chunks, gaps = mail_text_and_located_gaps(raw, budget, notes=notes, parsed=parsed)
-    for content in protection.unwrapped:
-        inner, inner_gaps = mail_text_and_located_gaps(content, budget, notes=notes)
-        chunks.extend(c for c in inner if c.location != "subject")
-        gaps.extend(g for g in inner_gaps if g not in gaps)
-    return chunks, gaps
-
-
-def detect_message(raw: bytes, until: float) -> tuple[list[Finding], list[str], Protection]:
-    """Runs in the worker: protection, then the text and its findings, and what was left
-    unscanned. Signature checks run here too: their tools are subprocesses of the worker.
+def read_in_worker(raw: bytes, until: float) -> tuple[list[Finding], list[str], Protection]:
+    """Runs in the worker: ``read_message`` (protection, text, findings, what was left
+    unread). Signature checks run here too: their tools are subprocesses of the worker.
     ``until``: the wall-clock deadline (time.time()) set when the job was queued, so the
     time it waited counts; the detector stops there and reports the scan incomplete."""
     assert _detector is not None, "worker not initialised"
     deadline = time.monotonic() + max(0.0, until - time.time())
-    parsed = parsed_once(raw)
-    protection = classify(raw, _trust, parsed)
-    chunks, gaps = message_chunks(raw, protection, parsed=parsed)
-    findings, _below, incomplete = _detector.detect(chunks, deadline)
-    reasons = list(dict.fromkeys([*(g.reason for g in gaps), *incomplete]))
-    return findings, reasons, replace(protection, unwrapped=())
+    reading = read_message(_detector, raw, _trust, deadline)
+    return reading.findings, reading.reasons, replace(reading.protection, unwrapped=())
 
 
 PREVIEW_CHARS = 100_000
@@ -123,15 +99,6 @@ def preview_message(raw: bytes, budget: float) -> list[tuple[str, list[Piece]]]:
     return out
 
 
-def parsed_once(raw: bytes) -> Message | None:
-    """The message parsed for both protection and text, or None where the stdlib parser
-    gives up (each then takes its own careful path)."""
-    try:
-        return parse_message(raw)
-    except RecursionError:
-        return None
-
-
 RECYCLE_AFTER = 500
 RECYCLE_BLANK = 50_000
 
@@ -140,7 +107,7 @@ class WorkerCrashed(Exception):
     """The worker died on this message (killed for memory, a native crash …)."""
 
 
-class DetectorPool:
+class ReaderPool:
     def __init__(self, config: EngineConfig, workers: int, trust: TrustConfig) -> None:
         self._workers = workers
         # spawn: the gateway process has threads, and fork would copy their locks.
@@ -163,7 +130,7 @@ class DetectorPool:
         queue time included; past it (plus a grace for the worker's own cut-off) the job's
         worker is killed and replaced, and the message is reported unscanned."""
         future = self._pool.schedule(
-            detect_message, args=(raw, time.time() + budget), timeout=budget + 5
+            read_in_worker, args=(raw, time.time() + budget), timeout=budget + 5
         )
         try:
             return future.result()
@@ -180,7 +147,7 @@ class DetectorPool:
     ) -> tuple[list[Finding], list[str], Protection]:
         """``detect`` awaited on the event loop: no thread waits for the worker process."""
         future = self._pool.schedule(
-            detect_message, args=(raw, time.time() + budget), timeout=budget + 5
+            read_in_worker, args=(raw, time.time() + budget), timeout=budget + 5
         )
         try:
             return await asyncio.wrap_future(future)

@@ -1,0 +1,119 @@
+"""The house rules of the import graph (README "How the code is laid out"): the data flows
+SMTP in → parse → extract → detect → decide → act → log → review, and a module imports only
+what comes before it. The model depends on nothing; the store on the model alone; no stage
+imports a later one; the SMTP front knows the next hop only by its contract in the model.
+Read from the source with ast, so an import inside a function or under TYPE_CHECKING counts.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+GATEWAY = Path(__file__).resolve().parents[1] / "gateway"
+
+# Lower first. A module may import modules of a lower rank, and its own package.
+RANKS: dict[str, int] = {
+    "gateway.model": 0,
+    "gateway.spelling": 1,
+    "gateway.rawmail": 1,
+    "gateway.metrics": 1,
+    "gateway.connections": 1,
+    "gateway.logsetup": 1,
+    "gateway.store": 2,
+    "gateway.parse": 3,
+    "gateway.security": 3,
+    "gateway.authentication": 3,
+    "gateway.extract": 4,
+    "gateway.detect": 5,
+    "gateway.reading": 6,
+    "gateway.decide": 6,
+    "gateway.reader_pool": 7,
+    "gateway.facts": 7,
+    "gateway.act": 8,
+    "gateway.stages": 9,
+    "gateway.messagelog": 9,
+    "gateway.pipeline": 10,
+    "gateway.smtp": 11,
+    "gateway.web": 11,
+    "gateway.scan": 11,
+    "gateway.settings": 11,
+    "gateway.server": 12,
+    "gateway.doctor": 12,
+    "gateway.cli": 13,
+    "gateway.__main__": 14,
+    "gateway": 0,  # the package's own __init__: its version only
+}
+
+
+def unit(module: str) -> str:
+    """The ranked unit a module belongs to: its top package under gateway, or itself."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(GATEWAY.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    return (GATEWAY / f"{name}.py").exists() or (GATEWAY / name).is_dir()
+
+
+def gateway_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "gateway":  # from gateway import logsetup: the submodule counts
+                found.update(
+                    f"gateway.{a.name}" if _is_module(a.name) else "gateway" for a in node.names
+                )
+            elif node.module.split(".")[0] == "gateway":
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "gateway")
+    return found
+
+
+MODULES = sorted(GATEWAY.rglob("*.py"))
+
+
+def test_every_module_has_a_rank():
+    unranked = {unit(module_name(p)) for p in MODULES} - RANKS.keys()
+    assert not unranked, f"place these in RANKS (tests/test_layers.py): {sorted(unranked)}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_imports_go_down_only(path: Path):
+    here = unit(module_name(path))
+    upward = sorted(
+        target
+        for target in gateway_imports(path)
+        if unit(target) != here and RANKS.get(unit(target), 99) >= RANKS[here]
+    )
+    assert not upward, f"{module_name(path)} (rank {RANKS[here]}) imports upward: {upward}"
+
+
+def test_the_model_depends_on_nothing_of_ours():
+    assert gateway_imports(GATEWAY / "model.py") == set()
+
+
+def test_the_store_knows_only_the_model():
+    for path in (GATEWAY / "store").rglob("*.py"):
+        outside = {t for t in gateway_imports(path) if unit(t) != "gateway.store"}
+        assert outside <= {"gateway.model"}, f"{module_name(path)} imports {sorted(outside)}"
+
+
+def test_the_smtp_front_does_not_import_act():
+    assert not {t for t in gateway_imports(GATEWAY / "smtp.py") if unit(t) == "gateway.act"}
+
+
+def test_the_rule_catches_an_upward_import(tmp_path: Path):
+    """The check itself: a store module importing act/ is found."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from gateway.act.reply import ReplyPlan\n", encoding="utf-8")
+    (target,) = gateway_imports(bad)
+    assert RANKS[unit(target)] >= RANKS["gateway.store"]
