@@ -23,14 +23,16 @@ _FIELD_NAME = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 
 
 _LINE_END = re.compile(rb"\r\n|\n|\r")
-_BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
 
 def normalise_line_ends(raw: bytes) -> bytes:
     """Every bare CR or LF as CRLF: what any SMTP hop (aiosmtplib too) sends on.
 
-    Runs on every message: one scan, and no copy at all for the usual all-CRLF mail."""
-    if _BARE_LINE_END.search(raw) is None:
+    Runs on every message: three counts in C (a regex with look-arounds took 1.8 ms per
+    100 KB, bench/stages.py), and no copy at all for the usual all-CRLF mail: there is a bare
+    CR or LF exactly when there are more of either than of CRLF pairs."""
+    pairs = raw.count(b"\r\n")
+    if raw.count(b"\r") == pairs and raw.count(b"\n") == pairs:
         return raw
     return _LINE_END.sub(b"\r\n", raw)
 

@@ -17,6 +17,7 @@ Only findings with masked values come back; the matched text stays in the worker
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -39,6 +40,9 @@ def _init(config: EngineConfig, trust: TrustConfig) -> None:
     global _detector, _trust
     _detector = build_detector(config)
     _trust = trust
+    # The engine lives as long as the worker: out of the cycle collector's way (its full
+    # collections walked every recognizer, pattern and lexicon entry again).
+    gc.freeze()
 
 
 def _warm() -> bool:

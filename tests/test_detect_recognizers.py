@@ -250,7 +250,8 @@ def test_number_windows_hold_every_match_of_a_long_sparse_text(detector):
     from tests import fictional
 
     rng = random.Random(8)
-    filler = "Kommunen holder borgermøde om den nye lokalplan på rådhuset. " * 8
+    # Sparse enough that windows cost less than the whole text (analyzer.WINDOW_COST).
+    filler = "Kommunen holder borgermøde om den nye lokalplan på rådhuset. " * 30
     parts = [f"CPR-nr. {fictional.cpr(rng)} " + filler]
     for _ in range(60):
         parts.append(filler + f" ring {fictional.phone(rng)} eller skriv cpr {fictional.cpr(rng)}")
@@ -258,7 +259,7 @@ def test_number_windows_hold_every_match_of_a_long_sparse_text(detector):
     text = "\n".join(parts)
     assert len(text) > analyzer.WINDOWS_FROM
     windows = analyzer.number_windows(text)
-    assert 1 < len(windows) and sum(e - s for s, e in windows) < len(text) // 2
+    assert 1 < len(windows) and sum(e - s for s, e in windows) < len(text) // 4
     windowed = [(c.entity, c.start, c.end, c.score) for c in detector.analyze(text).candidates]
     whole = analyzer.number_windows
     try:
@@ -268,6 +269,17 @@ def test_number_windows_hold_every_match_of_a_long_sparse_text(detector):
         analyzer.number_windows = whole
     assert windowed == full
     assert sum(e == "DK_CPR" for e, *_ in full) == 61
+
+
+def test_a_long_text_full_of_numbers_is_scanned_whole():
+    """Windows cost a pattern call each: a letter with a date or an amount in every other
+    sentence is cheaper to scan whole (bench/detect.py), and gets one window."""
+    import gateway.detect.analyzer as analyzer
+
+    sentence = "Ydelsen på 1.250 kr. udbetales den 3. i måneden til din NemKonto. "
+    text = sentence * (analyzer.WINDOWS_FROM // len(sentence) + 10)
+    assert analyzer.number_windows(text) == [(0, len(text))]
+    assert analyzer.number_windows("ingen tal " * 3000) == []
 
 
 def test_cpr_touching_its_label_is_found(detector):
