@@ -93,6 +93,14 @@ def prepend_fields(raw: bytes, fields: Iterable[tuple[str, str]]) -> bytes:
     return b"".join(out) + raw
 
 
+def child_parts(part: Message) -> list[Message] | None:
+    """The sub-parts of a multipart part in order; None for a part that is not multipart."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return None
+    return [child for child in payload if isinstance(child, Message)]
+
+
 # -- reading header values that hostile mail can make odd ------------------------------------
 
 _ANGLE_ADDRESS = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")

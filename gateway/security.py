@@ -27,7 +27,7 @@ from pathlib import Path
 from asn1crypto import cms
 
 from gateway.model import Layer, Protection
-from gateway.rawmail import header_block_end, header_param, parse_message
+from gateway.rawmail import child_parts, header_block_end, header_param, parse_message
 
 MAX_PARTS = 1000
 MAX_CHECKS = 20
@@ -185,8 +185,8 @@ class _Tree:
             self.parts.append((path, part))
             self._by_path[path] = part
             if part.is_multipart():
-                children = part.get_payload()
-                if isinstance(children, list):
+                children = child_parts(part)
+                if children is not None:
                     for i in range(len(children) - 1, -1, -1):
                         stack.append((f"{path}.{i + 1}".lstrip("."), children[i]))
 
@@ -202,8 +202,8 @@ class _Tree:
     def _cut(self, parent: str) -> None:
         part = self._by_path.get(parent)
         parent_raw = self._raw.get(parent)
-        children = part.get_payload() if part is not None else None
-        if not isinstance(children, list):
+        children = child_parts(part) if part is not None else None
+        if part is None or children is None:
             return
         pieces = _child_entities(part, parent_raw) if parent_raw is not None else None
         fits = pieces is not None and len(pieces) == len(children)
@@ -260,8 +260,8 @@ def _exchange_mangled_pgp(part: Message) -> bool:
     """Exchange rewrites PGP/MIME's multipart/encrypted as multipart/mixed: an optional empty
     text part, the application/pgp-encrypted version part, then the ciphertext as an
     attachment (encrypted.asc). Thunderbird and Enigmail repair it; we read it as encrypted."""
-    children = part.get_payload()
-    if not isinstance(children, list) or not 2 <= len(children) <= 3:
+    children = child_parts(part)
+    if children is None or not 2 <= len(children) <= 3:
         return False
     types = [child.get_content_type() for child in children]
     if "application/pgp-encrypted" not in types:
@@ -335,8 +335,8 @@ def _smime_detached_layer(
     layer: Layer, part: Message, tree: _Tree, path: str, trust: TrustConfig
 ) -> Layer:
     """multipart/signed (RFC 8551 §3.5.3): the signature (part 2) over part 1's bytes."""
-    children = part.get_payload()
-    if not isinstance(children, list) or len(children) != 2:
+    children = child_parts(part)
+    if children is None or len(children) != 2:
         return replace(layer, signature_valid=False, note="malformed multipart/signed")
     content = tree.entity(f"{path}.1".lstrip("."))
     if content is None:
@@ -430,7 +430,7 @@ def _gpg_verify(
         Path(folder, "sig.asc").write_bytes(signature)
         if data is not None:
             Path(folder, "data").write_bytes(data)
-        results = []
+        results: list[bool | None] = []
         for gnupghome, extra_keys in ((trusted_home, []), (home, keys)):
             if gnupghome is None:
                 continue
@@ -473,8 +473,8 @@ def _pgp_mime_layer(
     layer: Layer, part: Message, tree: _Tree, path: str, trust: TrustConfig
 ) -> Layer:
     """multipart/signed (RFC 3156 §5): the signature (part 2) over part 1's bytes."""
-    children = part.get_payload()
-    if not isinstance(children, list) or len(children) != 2:
+    children = child_parts(part)
+    if children is None or len(children) != 2:
         return replace(layer, signature_valid=False, note="malformed multipart/signed")
     content = tree.entity(f"{path}.1".lstrip("."))
     if content is None:

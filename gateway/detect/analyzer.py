@@ -184,7 +184,7 @@ class Detector:
         return analysis
 
     def _analyze_chunk(self, text: str, deadline: float | None) -> list[Candidate]:
-        candidates = []
+        candidates: list[Candidate] = []
         numbers = number_windows(text)
         for recognizer in self.patterns:
             # Every pattern but the e-mail address needs digits: it runs only around them.
@@ -251,8 +251,8 @@ class Detector:
             # The last label before the number is the one that names it.
             found = next(reversed(list(scoring.suppress.finditer(label[cut:]))), None)
             # "Vedr. faktura, CPR 150385-…": a context word after the suppress label wins.
-            named = found is not None and scoring.boost is not None
-            if named and scoring.boost.search(label[cut:][found.end() :]):
+            boost = scoring.boost
+            if found is not None and boost is not None and boost.search(label[cut:][found.end() :]):
                 found = None
             if found:
                 suppress_word = found.group().rstrip(":")

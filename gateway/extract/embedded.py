@@ -15,6 +15,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from gateway.extract.limits import Limits, Unreadable
@@ -219,10 +220,10 @@ def rtf_pictures(data: bytes, limits: Limits) -> tuple[list[Picture], bytes]:
                 content = b""
             width, height, sniffed = _header(content)
             pictures.append(
-                Picture(f"pict-{number}.{fmt}", width, height, sniffed, lambda c=content: c)
+                Picture(f"pict-{number}.{fmt}", width, height, sniffed, partial(bytes, content))
             )
         else:
-            pictures.append(Picture(f"pict-{number}.{fmt}", None, None, fmt, lambda: b""))
+            pictures.append(Picture(f"pict-{number}.{fmt}", None, None, fmt, bytes))
     rest = bytearray()
     last = 0
     for start, end in sorted(spans):
@@ -231,6 +232,17 @@ def rtf_pictures(data: bytes, limits: Limits) -> tuple[list[Picture], bytes]:
             last = end
     rest += data[last:]
     return pictures, bytes(rest)
+
+
+def _data(image: Any) -> bytes:
+    """An inline image's bytes (pypdf decoded them already); read when OCR gets to it."""
+    return bytes(image.data)
+
+
+def _xobject_data(images: Any, index: Any) -> bytes:
+    """An image XObject's bytes, decoded by pypdf only when OCR gets to it (largest first,
+    within the budget: most pictures of a long PDF are never decoded)."""
+    return bytes(images[index].data)
 
 
 def _pdf_size(page: Any, key: str | list[str]) -> tuple[int | None, int | None]:
@@ -256,7 +268,7 @@ def pdf_page_pictures(page: Any, number: int) -> list[Picture]:
             inline = images[key]
             width, height = inline.image.size if inline.image is not None else (None, None)
             pictures.append(
-                Picture(f"page-{number}{label}", width, height, "inline", lambda i=inline: i.data)
+                Picture(f"page-{number}{label}", width, height, "inline", partial(_data, inline))
             )
             continue
         width, height = _pdf_size(page, key)
@@ -267,7 +279,7 @@ def pdf_page_pictures(page: Any, number: int) -> list[Picture]:
                 width,
                 height,
                 "xobject",
-                lambda i=index: images[i].data,
+                partial(_xobject_data, images, index),
             )
         )
     return pictures

@@ -99,7 +99,9 @@ def mail_text_and_located_gaps(
                 if part.get_content_maintype() == "message":
                     children = _encoded_message(part) or children
                     chunks.extend(_forwarded_headers(c) for c in children)
-                stack.extend((c, depth + 1, inner) for c in reversed(children))
+                stack.extend(
+                    (c, depth + 1, inner) for c in reversed(children) if isinstance(c, Message)
+                )
             continue
         filename = part.get_filename()
         if content_type not in ("text/plain", "text/html"):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
 from gateway.store.records import QuarantinePlace, read_quarantined
 from gateway.store.tables import JOURNAL_STATES, audit_log, messages, outbox, quarantine
+
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+"""A row of any columns (SQLAlchemy 2.1 types rows by their column types)."""
 
 
 class NotFound(LookupError):
@@ -106,18 +109,19 @@ def _condition(mailboxes: list[str] | None, filters: Filters) -> Any:
 
 
 def _order(filters: Filters) -> list[Any]:
-    columns = {
+    orders: dict[str, list[Any]] = {
         "time": [messages.c.received_at],
         "sender": [func.lower(messages.c.mail_from), messages.c.received_at],
         "state": [messages.c.journal_state, messages.c.state, messages.c.received_at],
-    }[filters.sort if filters.sort in SORTS else "time"]
+    }
+    columns = orders[filters.sort if filters.sort in SORTS else "time"]
     ordered = [c.desc() if filters.descending else c.asc() for c in columns]
     return [*ordered, messages.c.id]
 
 
 def list_flagged(
     connection: Connection, mailboxes: list[str] | None, filters: Filters
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[AnyRow], int]:
     """One page of flagged mail (newest first unless sorted otherwise), and how many match
     in all."""
     condition = _condition(mailboxes, filters)
@@ -137,7 +141,7 @@ EXPORT_LIMIT = 20_000
 
 def export_flagged(
     connection: Connection, mailboxes: list[str] | None, filters: Filters, actor: str
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     """Every entry the filters match (up to EXPORT_LIMIT), in the page's order; audited."""
     rows = list(
         connection.execute(
@@ -162,7 +166,7 @@ def export_flagged(
     return rows
 
 
-def get_many(connection: Connection, ids: list[str], mailboxes: list[str] | None) -> list[Row[Any]]:
+def get_many(connection: Connection, ids: list[str], mailboxes: list[str] | None) -> list[AnyRow]:
     """The entries among ``ids`` in the staff member's mailboxes (others are left out)."""
     if not ids:
         return []
@@ -199,7 +203,7 @@ def held_ids(connection: Connection, ids: list[str]) -> set[str]:
 
 def statistics_rows(
     connection: Connection, mailboxes: list[str] | None, since: datetime
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     """The facts the statistics page counts (no addresses, no masked values)."""
     return list(
         connection.execute(
@@ -219,7 +223,7 @@ def statistics_rows(
     )
 
 
-def get_flagged(connection: Connection, message_id: str, mailboxes: list[str] | None) -> Row[Any]:
+def get_flagged(connection: Connection, message_id: str, mailboxes: list[str] | None) -> AnyRow:
     row = connection.execute(
         select(messages).where(messages.c.id == message_id, _scope(mailboxes))
     ).first()
@@ -228,7 +232,7 @@ def get_flagged(connection: Connection, message_id: str, mailboxes: list[str] | 
     return row
 
 
-def history(connection: Connection, message_id: str) -> list[Row[Any]]:
+def history(connection: Connection, message_id: str) -> list[AnyRow]:
     return list(
         connection.execute(
             select(audit_log).where(audit_log.c.target == message_id).order_by(audit_log.c.id)
@@ -236,7 +240,7 @@ def history(connection: Connection, message_id: str) -> list[Row[Any]]:
     )
 
 
-def quarantine_entry(connection: Connection, message_id: str) -> Row[Any] | None:
+def quarantine_entry(connection: Connection, message_id: str) -> AnyRow | None:
     return connection.execute(
         select(
             quarantine.c.stored_at,
@@ -249,7 +253,7 @@ def quarantine_entry(connection: Connection, message_id: str) -> Row[Any] | None
 
 def view(
     connection: Connection, message_id: str, mailboxes: list[str] | None, actor: str
-) -> Row[Any]:
+) -> AnyRow:
     """Read one entry for a staff member; the read itself is audited (who saw what)."""
     row = get_flagged(connection, message_id, mailboxes)
     audit(connection, actor, "view", message_id)

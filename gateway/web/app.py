@@ -8,8 +8,10 @@ flagged mail. Nothing from a message is ever rendered as HTML: Jinja2 escapes ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -138,6 +140,15 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
     return app
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn that leaves the signals alone: the gateway handles SIGTERM/SIGINT/SIGHUP
+    itself (a drain of the mail in flight), and uvicorn would put its own handlers in."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class WebServer:
     """uvicorn on the gateway's own event loop: one process serves SMTP and the page."""
 
@@ -152,7 +163,7 @@ class WebServer:
             server_header=False,
             proxy_headers=False,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -164,7 +175,6 @@ class WebServer:
             sock = socket.create_server((config.host, config.port), reuse_port=False)
         except OSError as e:
             raise OSError(e.errno, f"staff page {config.host}:{config.port}: {e.strerror}") from e
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():

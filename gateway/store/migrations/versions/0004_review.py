@@ -5,6 +5,8 @@ Revises: 0003
 Create Date: 2026-11-28
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,7 +15,7 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-COLUMNS = [
+COLUMNS: list[tuple[str, sa.types.TypeEngine[Any], str | None]] = [
     (
         "journal_state",
         sa.String(16),
