@@ -248,7 +248,9 @@ def _kind(part: Message) -> str | None:
         return _kind_from_oid(part)
     if content_type in ("text/plain", "text/html") and not part.is_multipart():
         payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
+        # The armour line first, at C speed: a line-anchored search tries every position
+        # (0.9 ms per 100 KB of ordinary text, bench/stages.py).
+        if isinstance(payload, bytes) and b"-----BEGIN PGP " in payload:
             if _PGP_SIGNED_START.search(payload):
                 return "pgp-inline-signed"
             if _PGP_MESSAGE.search(payload):
