@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -30,6 +30,9 @@ from gateway.store.users import User, change_password, end_sessions, find_user
 from gateway.web import throttle
 from gateway.web.auth import csrf_ok, hash_password, new_csrf_token, verify_password
 from gateway.web.i18n import LANGUAGES, WORDS, Words
+
+if TYPE_CHECKING:
+    from gateway.act.digital_post import Desk
 
 log = logging.getLogger("postvagt.web")
 
@@ -75,6 +78,8 @@ class WebContext:
     in_flight: Callable[[], int] = lambda: 0
     user_header: str | None = None
     trusted_proxies: list[str] = field(default_factory=list)
+    # Answers through Digital Post (gateway.web.answer); None: not set up.
+    digital_post: Desk | None = None
     # Password checks at once: bounded CPU during a login flood.
     hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 

@@ -1,0 +1,371 @@
+"""Answering a mail through Digital Post: the recipient's number checked, the answer sealed
+for the outbox, the MeMo message built, and Serviceplatformen's SF1601 services called.
+
+The MeMo model and the SF1601 calls are python-serviceplatformen's (written and run in
+production by a municipality's RPA team): ``is_registered`` asks PostForespoerg whether a
+citizen or business receives Digital Post, ``send_message`` posts the MeMo to KombiPostAfsend.
+Both are blocking (requests): callers run them in a thread.
+
+The typed CPR number is never stored as typed: it travels inside the outbox item's payload,
+encrypted with a key derived from the instance's web secret (which every instance behind one
+address shares), and the payload is wiped when the send settles (gateway.store.primitives).
+
+A send is retried on the outbox's schedule. A retry re-sends the same MeMo ``messageUUID``;
+Digital Post refuses a messageUUID it already has (HTTP 409 here), which means an earlier try
+got through although we never saw its answer (a crash, a timeout): that counts as sent, so an
+answer is never delivered twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import urllib.parse
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree
+
+import requests
+from cryptography.fernet import Fernet, InvalidToken
+from python_serviceplatformen import digital_post as sf1601
+from python_serviceplatformen.authentication import KombitAccess, Token, _extract_first_certificate
+from python_serviceplatformen.models import message as memo
+from python_serviceplatformen.models.xml_util import dataclass_to_xml
+from stdnum.dk import cvr as stdnum_cvr
+
+from gateway.detect.recognizers import dk_cpr, dk_cvr
+from gateway.store.primitives import Failed, OutboxItem, Retry, SendResult, Sent
+
+log = logging.getLogger("postvagt.digitalpost")
+
+CPR, CVR = "CPR", "CVR"
+TITLE = "Svar på din henvendelse"
+# The entity ids KOMBIT's token service issues tokens for (python-serviceplatformen's).
+LOOKUP_SERVICE = "http://entityid.kombit.dk/service/postforespoerg/1"
+SEND_SERVICE = "http://entityid.kombit.dk/service/kombipostafsend/1"
+_DIGITS = re.compile(r"\d{6,}")
+
+
+class NotANumber(ValueError):
+    """What was typed is no CPR or CVR number; ``code`` names why, for the page's words."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Checked:
+    kind: str  # CPR or CVR
+    number: str  # digits only: for the send, never stored
+    masked: str
+
+    def __repr__(self) -> str:  # a number in a traceback is a number in a log
+        return f"Checked({self.kind} {self.masked})"
+
+
+def check_number(typed: str) -> Checked:
+    """A CPR number by the detector's own date and century rules (no second CPR rule), or a
+    CVR number by modulus 11; anything else is refused before anything is sent."""
+    digits = re.sub(r"[\s-]", "", typed)
+    if not digits.isdigit():
+        raise NotANumber("shape")
+    if len(digits) == 10:
+        if dk_cpr.birth_date(digits) is None:
+            raise NotANumber("cpr-date")
+        return Checked(CPR, digits, dk_cpr.mask(digits))
+    if len(digits) == 8:
+        if not stdnum_cvr.is_valid(digits):
+            raise NotANumber("cvr-checksum")
+        return Checked(CVR, digits, dk_cvr.mask(digits))
+    raise NotANumber("shape")
+
+
+def matches_finding(checked: Checked, findings: Sequence[dict[str, Any]]) -> bool:
+    """Whether the number's masked form is one the detector found in this mail."""
+    entities = ("DK_CPR", "DK_CPR_REPLACEMENT") if checked.kind == CPR else ("DK_CVR",)
+    return any(
+        checked.masked in (f.get("masked") or []) for f in findings if f.get("entity") in entities
+    )
+
+
+def default_title(case: str | None) -> str:
+    return f"{TITLE} ({case})" if case else TITLE
+
+
+def with_letterhead(text: str, lines: Sequence[str | None]) -> str:
+    """The answer with the municipality's sender lines (name, address, phone) under it."""
+    head = [line for line in lines if line]
+    return text.rstrip() + ("\n\n" + "\n".join(head) if head else "") + "\n"
+
+
+# -- the answer as it waits in the outbox --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    message_id: str  # Postvagt's id of the mail answered
+    recipient_type: str
+    number: str
+    title: str
+    text: str
+    sender_label: str  # the mailbox's display name
+    memo_uuid: str
+    created_at: str  # ISO 8601, UTC: the MeMo's createdDateTime, the same on every try
+    case: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Answer({self.memo_uuid} to {self.recipient_type})"
+
+
+def sealing_key(secret: str) -> bytes:
+    """A Fernet key of its own, derived from the web secret (never the secret itself)."""
+    digest = hashlib.sha256(b"postvagt digital post answers\0" + secret.encode()).digest()
+    return base64.urlsafe_b64encode(digest)
+
+
+def seal(answer: Answer, key: bytes) -> bytes:
+    return Fernet(key).encrypt(json.dumps(asdict(answer)).encode())
+
+
+def unseal(payload: bytes, key: bytes) -> Answer:
+    return Answer(**json.loads(Fernet(key).decrypt(payload)))
+
+
+def new_answer(
+    message_id: str,
+    checked: Checked,
+    title: str,
+    text: str,
+    sender_label: str,
+    case: str | None,
+) -> Answer:
+    return Answer(
+        message_id=message_id,
+        recipient_type=checked.kind,
+        number=checked.number,
+        title=title,
+        text=text,
+        sender_label=sender_label,
+        memo_uuid=str(uuid.uuid4()),
+        created_at=datetime.now(UTC).isoformat(),
+        case=case,
+    )
+
+
+# -- MeMo -----------------------------------------------------------------------------------
+
+
+def build_memo(answer: Answer, sender_cvr: str) -> memo.Message:
+    """The MeMo message: the text as the main document, the municipality (CVR) and the
+    mailbox's name as sender, Postvagt's id as a reference, the case number when known."""
+    content = memo.ContentData(
+        caseID=memo.CaseID(caseID=answer.case, caseSystem="ESDH") if answer.case else None,
+        additionalContentData=(
+            memo.AdditionalContentData(
+                contentDataType="Postvagt",
+                contentDataName="X-Postvagt-Id",
+                contentDataValue=answer.message_id,
+            ),
+        ),
+    )
+    text = base64.b64encode(answer.text.encode("utf-8")).decode()
+    return memo.Message(
+        messageHeader=memo.MessageHeader(
+            messageType="DIGITALPOST",
+            messageUUID=answer.memo_uuid,
+            label=answer.title,
+            mandatory=False,
+            legalNotification=False,
+            sender=memo.Sender(senderID=sender_cvr, idType="CVR", label=answer.sender_label),
+            recipient=memo.Recipient(recipientID=answer.number, idType=answer.recipient_type),
+            contentData=content,
+        ),
+        messageBody=memo.MessageBody(
+            createdDateTime=datetime.fromisoformat(answer.created_at),
+            mainDocument=memo.MainDocument(
+                label=answer.title,
+                files=(
+                    memo.File(
+                        encodingFormat="text/plain",
+                        filename="svar.txt",
+                        language="da",
+                        content=text,
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def memo_xml(message: memo.Message) -> bytes:
+    """The MeMo document as the package serialises it for KombiPostAfsend."""
+    return ElementTree.tostring(dataclass_to_xml(message), encoding="utf-8")
+
+
+# -- Serviceplatformen -------------------------------------------------------------------------
+
+
+class _Access(KombitAccess):
+    """KombitAccess, pointed at one stand-in address when ``base_url`` is given (tests).
+
+    The package takes Serviceplatformen's address from ``environment`` but has the token
+    services' addresses written into its functions; so with a stand-in the two token calls
+    are made here, with the package's payloads, against the stand-in. Without one, the
+    package's own code runs unchanged."""
+
+    def __init__(self, cvr: str, cert_path: str, test: bool, base_url: str | None) -> None:
+        super().__init__(cvr, cert_path, test=test)
+        self._base = base_url.rstrip("/") + "/" if base_url else None
+        if self._base:
+            self.environment = self._base
+
+    def get_saml_token(self, entity_id: str) -> str:
+        if self._base is None:
+            return super().get_saml_token(entity_id)
+        cached = self._saml_tokens.get(entity_id)
+        if cached and datetime.now() < cached.expiry_time:
+            return cached.value
+        payload = {
+            "TokenType": "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0",
+            "RequestType": "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue",
+            "KeyType": "http://docs.oasis-open.org/ws-sx/ws-trust/200512/PublicKey",
+            "AnvenderKontekst": {"Cvr": self.cvr},
+            "UseKey": _extract_first_certificate(self.cert_path),
+            "AppliesTo": {"EndpointReference": {"Address": entity_id}},
+            "OnBehalfOf": None,
+        }
+        url = urllib.parse.urljoin(self._base, "runtime/api/rest/wstrust/v1/issue")
+        answer = requests.post(url, json=payload, cert=self.cert_path, timeout=10)
+        answer.raise_for_status()
+        body = answer.json()
+        expiry = datetime.strptime(body["Lifetime"], "%m/%d/%Y %H:%M:%S") - timedelta(minutes=5)
+        self._saml_tokens[entity_id] = Token(body["RequestedSecurityToken"]["Assertion"], expiry)
+        return self._saml_tokens[entity_id].value
+
+    def get_access_token(self, entity_id: str) -> str:
+        if self._base is None:
+            return super().get_access_token(entity_id)
+        cached = self._access_tokens.get(entity_id)
+        if cached and datetime.now() < cached.expiry_time:
+            return cached.value
+        saml = self.get_saml_token(entity_id)
+        url = urllib.parse.urljoin(self._base, "service/AccessTokenService_1/token")
+        answer = requests.post(url, data={"saml-token": saml}, cert=self.cert_path, timeout=10)
+        answer.raise_for_status()
+        body = answer.json()
+        expiry = datetime.now() + timedelta(seconds=body["expires_in"] - 300)
+        self._access_tokens[entity_id] = Token(
+            f"{body['token_type']} {body['access_token']}", expiry
+        )
+        return self._access_tokens[entity_id].value
+
+
+class Serviceplatformen:
+    """SF1601 for one municipality: registration look-up and sending (blocking calls)."""
+
+    def __init__(
+        self, certificate: str, cvr: str, *, production: bool, base_url: str | None = None
+    ) -> None:
+        self.cvr = cvr
+        self._access = _Access(cvr, certificate, test=not production, base_url=base_url)
+
+    def is_registered(self, checked: Checked) -> bool:
+        return bool(sf1601.is_registered(checked.number, "digitalpost", self._access))
+
+    def send(self, message: memo.Message) -> str:
+        return sf1601.send_message("Digital Post", message, self._access)
+
+
+def explain(error: BaseException) -> tuple[str, bool]:
+    """A failed call in a line without personal data, and whether trying again may help."""
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        status = error.response.status_code
+        title = ""
+        try:
+            body = error.response.json()
+            title = (
+                str(body.get("title") or body.get("detail") or "") if isinstance(body, dict) else ""
+            )
+        except ValueError:
+            pass
+        # An error text may quote the recipient's number: digit runs are masked.
+        title = _DIGITS.sub(lambda m: m.group(0)[:2] + "…", title)[:200]
+        retry = status >= 500 or status in (408, 429)
+        return f"HTTP {status}{': ' + title if title else ''}", retry
+    if isinstance(error, requests.Timeout):
+        return "no answer in time (timeout)", True
+    if isinstance(error, requests.ConnectionError):
+        return "Serviceplatformen not reachable", True
+    return f"internal error: {type(error).__name__}", True
+
+
+def _duplicate(error: BaseException) -> bool:
+    return (
+        isinstance(error, requests.HTTPError)
+        and error.response is not None
+        and error.response.status_code == 409
+    )
+
+
+class DigitalPostSender:
+    """Sends the outbox's digital-post items: the outbox's lease, retry and give-up rules,
+    Serviceplatformen as the next hop."""
+
+    def __init__(self, service: Serviceplatformen, key: bytes, retry: Sequence[float]) -> None:
+        self._service = service
+        self._key = key
+        self._retry = tuple(retry)
+
+    def send(self, item: OutboxItem) -> SendResult:
+        """One try (blocking: run it in a thread)."""
+        try:
+            answer = unseal(item.payload, self._key)
+        except (InvalidToken, ValueError, TypeError):
+            # Sealed under another web secret, or wiped: nobody can send it any more.
+            return Failed("the answer cannot be read (web secret changed?)")
+        try:
+            transaction = self._service.send(build_memo(answer, self._service.cvr))
+        except Exception as e:
+            if _duplicate(e):
+                log.info("outbox id=%d: Digital Post had this answer already", item.id)
+                return Sent("")
+            text, again = explain(e)
+            if not again:
+                return Failed(f"refused: {text}")
+            if item.attempts > len(self._retry):
+                return Failed(f"gave up after {item.attempts} tries; last: {text}")
+            wait = timedelta(seconds=self._retry[item.attempts - 1])
+            return Retry(text, datetime.now(UTC) + wait)
+        return Sent(transaction)
+
+
+@dataclass
+class Desk:
+    """What the staff page needs to answer: the service, the sealing key, and a way to tell
+    the outbox that something was queued."""
+
+    service: Serviceplatformen
+    key: bytes
+    wake: Callable[[], None]
+
+
+def set_up(
+    certificate: str,
+    cvr: str,
+    *,
+    production: bool,
+    base_url: str | None,
+    secret: str,
+    retry: Sequence[float],
+    wake: Callable[[], None],
+) -> tuple[Desk, DigitalPostSender]:
+    service = Serviceplatformen(certificate, cvr, production=production, base_url=base_url)
+    key = sealing_key(secret)
+    return Desk(service, key, wake), DigitalPostSender(service, key, retry)
