@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 from gateway.decide.holder import PolicyHolder
 from gateway.metrics import Metrics
 from gateway.model import Reply
-from gateway.store import Store, StoreUnavailable, records, retention, review
+from gateway.store import Store, StoreUnavailable, answers, records, retention, review
 from gateway.store.tables import JOURNAL_STATES
 from gateway.store.users import User, change_password, end_sessions, find_user
 from gateway.web import throttle
@@ -366,9 +366,13 @@ async def detail(request: Request, user: User) -> Response:
     row = await store.run(review.view, message_id, user.scope, user.name)
     events = await store.run(review.history, message_id)
     held = await store.run(review.quarantine_entry, message_id)
+    answered = await store.run(answers.for_message, message_id)
     return render(
         request,
         "detail.html",
+        answers=answered,
+        answered=request.query_params.get("answered") == "1",
+        can_answer=ctx(request).digital_post is not None,
         user=user,
         row=row,
         events=events,

@@ -1,0 +1,144 @@
+"""Answer a flagged mail through Digital Post, from its detail page (issue 19).
+
+Four server-rendered steps, each a POST with the session's CSRF token, each checking that
+the user may see the mail's mailbox: the recipient's number (checked as the detector checks
+a CPR number, or CVR modulus 11) → Digital Post's registration answer → the answer written →
+confirmed and queued in the outbox, which sends it (gateway.act.digital_post).
+
+The typed number goes back and forth in the form only; the server keeps it nowhere but in
+the outbox item, sealed, until the send settles. Logs and the audit log get the masked form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.act import digital_post as dp
+from gateway.store import answers, review
+from gateway.store.users import User
+from gateway.web.views import ctx, login_required, render
+
+log = logging.getLogger("postvagt.web")
+
+MAX_TITLE = 200  # MeMo's text fields hold 256 characters; the case number is added
+MAX_TEXT = 20_000
+
+
+def _letterhead(request: Request, group: str) -> list[str]:
+    contact = ctx(request).policy.current.contact_for(group)
+    return [line for line in (contact.display_name, contact.postal_address, contact.phone) if line]
+
+
+async def _row(request: Request, user: User) -> Any:
+    return await ctx(request).store.run(review.get_flagged, request.path_params["id"], user.scope)
+
+
+def _page(
+    request: Request, user: User, row: Any, step: str, status: int = 200, **values: Any
+) -> Response:
+    return render(
+        request,
+        "answer.html",
+        status,
+        user=user,
+        row=row,
+        step=step,
+        letterhead=_letterhead(request, row.recipient_group),
+        **values,
+    )
+
+
+@login_required
+async def start(request: Request, user: User) -> Response:
+    row = await _row(request, user)
+    if ctx(request).digital_post is None:
+        return _page(request, user, row, "off")
+    return _page(request, user, row, "recipient")
+
+
+@login_required
+async def step(request: Request, user: User) -> Response:
+    row = await _row(request, user)
+    desk = ctx(request).digital_post
+    if desk is None:
+        return _page(request, user, row, "off", 400)
+    form = await request.form()
+    typed = str(form.get("number", ""))[:32]
+    try:
+        checked = dp.check_number(typed)
+    except dp.NotANumber as e:
+        # Refused before anything is asked or sent; the audit says why, not what was typed.
+        await ctx(request).store.run(
+            review.audit, user.name, "digital-post-number-refused", row.id, {"why": e.code}
+        )
+        return _page(request, user, row, "recipient", 400, error=e.code)
+    matched = dp.matches_finding(checked, row.findings or [])
+    values: dict[str, Any] = {"checked": checked, "matched": matched}
+    action = str(form.get("step", ""))
+    if action == "check":
+        return await _registration(request, user, row, desk, checked, values)
+    title = str(form.get("title", "")).strip()[:MAX_TITLE]
+    text = str(form.get("text", "")).strip()[:MAX_TEXT]
+    use_letterhead = form.get("letterhead") == "yes"
+    if not title or not text:
+        values |= {"title": title, "text": text}
+        return _page(request, user, row, "compose", 400, error="empty", **values)
+    body = dp.with_letterhead(
+        text, _letterhead(request, row.recipient_group) if use_letterhead else []
+    )
+    values |= {"title": title, "text": text, "body": body, "use_letterhead": use_letterhead}
+    if action == "send" and form.get("confirm") == "yes":
+        return await _queue(request, user, row, desk, checked, matched, title, body)
+    return _page(request, user, row, "confirm", **values)  # nothing is sent unconfirmed
+
+
+async def _registration(
+    request: Request, user: User, row: Any, desk: dp.Desk, checked: dp.Checked, values: dict
+) -> Response:
+    store = ctx(request).store
+    try:
+        registered = await asyncio.to_thread(desk.service.is_registered, checked)
+    except Exception as e:
+        text, _ = dp.explain(e)
+        log.warning("Digital Post look-up for %s %s failed: %s", checked.kind, checked.masked, text)
+        return _page(request, user, row, "recipient", 502, lookup_error=text, **values)
+    detail = {"recipient": f"{checked.kind} {checked.masked}", "registered": registered}
+    await store.run(review.audit, user.name, "digital-post-lookup", row.id, detail)
+    if not registered:
+        return _page(request, user, row, "exempt", **values)
+    case = row.case_number or row.case_hint
+    return _page(request, user, row, "compose", title=dp.default_title(case), text="", **values)
+
+
+async def _queue(
+    request: Request,
+    user: User,
+    row: Any,
+    desk: dp.Desk,
+    checked: dp.Checked,
+    matched: bool,
+    title: str,
+    body: str,
+) -> Response:
+    contact = ctx(request).policy.current.contact_for(row.recipient_group)
+    answer = dp.new_answer(
+        row.id, checked, title, body, contact.display_name, row.case_number or row.case_hint
+    )
+    new = answers.NewAnswer(
+        message_id=row.id,
+        recipient_type=checked.kind,
+        recipient_masked=checked.masked,
+        matched=matched,
+        memo_uuid=answer.memo_uuid,
+        actor=user.name,
+        payload=await asyncio.to_thread(dp.seal, answer, desk.key),
+    )
+    await ctx(request).store.run(answers.queue, new, user.scope)
+    log.info("Digital Post answer to %s %s queued for %s", checked.kind, checked.masked, row.id)
+    desk.wake()
+    return RedirectResponse(f"/mail/{row.id}?answered=1", status_code=303)
