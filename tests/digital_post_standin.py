@@ -4,8 +4,9 @@
 - ``POST /runtime/api/rest/wstrust/v1/issue`` (JSON): a SAML token for the CVR's certificate;
 - ``POST /service/AccessTokenService_1/token`` (form ``saml-token``): an access token;
 - ``GET /service/PostForespoerg_1/digitalpost?cprNumber=…|cvrNumber=…``: ``{"result": bool}``;
-- ``POST /service/KombiPostAfsend_1/memos`` (XML ``kombi_request`` with a MeMo): accepted, or a
-  problem answer (RFC 7807 JSON, as Serviceplatformen's REST services answer errors).
+- ``POST /service/KombiPostAfsend_1/memos`` (XML ``kombi_request`` with a MeMo, validated
+  against the MeMo schema in tests/memo_schema): accepted, or a problem answer (RFC 7807
+  JSON, as Serviceplatformen's REST services answer errors).
 
 It asks for the client's certificate (mutual TLS, as Serviceplatformen does) and trusts only
 the test OCES certificate. Switches: ``exempt`` numbers (not registered: physical mail),
@@ -17,6 +18,7 @@ already has is refused with 409, as Digital Post refuses a duplicate.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import ssl
@@ -119,6 +121,31 @@ class StandIn:
         return list(self.accepted.values())
 
 
+@functools.cache
+def _schema() -> Any:
+    import xmlschema
+
+    return xmlschema.XMLSchema11(
+        str(Path(__file__).resolve().parent / "memo_schema" / "MeMo_core.xsd")
+    )
+
+
+def memo_schema_errors(document: bytes) -> list[str]:
+    """The MeMo document checked against the MeMo 1.1 schema; the package writes MeMo 1.2,
+    whose root lacks 1.1's required memoSchVersion attribute (tests/memo_schema/README.md):
+    that one attribute is added first, everything else must validate as it is."""
+    text = document.decode("utf-8")
+    if 'memoVersion="1.2"' not in text or "memoSchVersion" in text:
+        return ["not the package's MeMo 1.2 root"]
+    text = text.replace('memoVersion="1.2"', 'memoVersion="1.2" memoSchVersion="1.2.0"', 1)
+    return [f"{e.reason} at {e.path}" for e in _schema().iter_errors(text)]
+
+
+def _schema_problem(message: ElementTree.Element) -> str:
+    errors = memo_schema_errors(ElementTree.tostring(message, encoding="utf-8"))
+    return errors[0] if errors else ""
+
+
 def _problem(status: int, title: str) -> tuple[int, bytes, str]:
     body = {"type": "about:blank", "title": title, "status": status}
     return status, json.dumps(body).encode(), "application/problem+json"
@@ -193,7 +220,10 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 return _problem(400, "not a kombi_request for Digital Post")
             if message is None:
                 return _problem(400, "no MeMo message")
-            uuid = message.findtext(f"{{{MEMO}}}messageHeader/{{{MEMO}}}messageUUID") or ""
+            problem = _schema_problem(message)
+            if problem:
+                return _problem(400, f"MeMo does not validate: {problem}")
+            uuid = message.findtext(f"{{{MEMO}}}MessageHeader/{{{MEMO}}}messageUUID") or ""
             with standin._lock:
                 if uuid in standin.accepted:
                     return _problem(409, "messageUUID already received")

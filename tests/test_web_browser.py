@@ -27,8 +27,7 @@ from tests.test_web import PASSWORD, csrf, send, staff_site
 # Tests write nothing into the checkout (conftest checks): screenshots are kept where CI or
 # a developer asks, else in the temp folder, where they outlive the run for a look.
 SHOTS = Path(
-    os.environ.get("POSTVAGT_SCREENSHOTS")
-    or Path(tempfile.gettempdir()) / "postvagt-screenshots"
+    os.environ.get("POSTVAGT_SCREENSHOTS") or Path(tempfile.gettempdir()) / "postvagt-screenshots"
 )
 MORNING = [
     ("anna.berg@borger.example", "Ansøgning om boligstøtte"),

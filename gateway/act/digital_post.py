@@ -3,8 +3,9 @@ for the outbox, the MeMo message built, and Serviceplatformen's SF1601 services 
 
 The MeMo model and the SF1601 calls are python-serviceplatformen's (written and run in
 production by a municipality's RPA team): ``is_registered`` asks PostForespoerg whether a
-citizen or business receives Digital Post, ``send_message`` posts the MeMo to KombiPostAfsend.
-Both are blocking (requests): callers run them in a thread.
+citizen or business receives Digital Post; the MeMo goes to KombiPostAfsend as the package's
+``send_message`` sends it, but as UTF-8 bytes (``send_memo`` says why). Both are blocking
+(requests): callers run them in a thread.
 
 The typed CPR number is never stored as typed: it travels inside the outbox item's payload,
 encrypted with a key derived from the instance's web secret (which every instance behind one
@@ -35,6 +36,7 @@ import requests
 from cryptography.fernet import Fernet, InvalidToken
 from python_serviceplatformen import digital_post as sf1601
 from python_serviceplatformen.authentication import KombitAccess, Token, _extract_first_certificate
+from python_serviceplatformen.date_helper import format_datetime
 from python_serviceplatformen.models import message as memo
 from python_serviceplatformen.models.xml_util import dataclass_to_xml
 from stdnum.dk import cvr as stdnum_cvr
@@ -280,7 +282,30 @@ class Serviceplatformen:
         return bool(sf1601.is_registered(checked.number, "digitalpost", self._access))
 
     def send(self, message: memo.Message) -> str:
-        return sf1601.send_message("Digital Post", message, self._access)
+        return send_memo(message, self._access)
+
+
+def send_memo(message: memo.Message, access: KombitAccess) -> str:
+    """python-serviceplatformen's ``send_message``, with one change: the body goes out as
+    UTF-8 bytes. The package posts the XML as a ``str``, which http.client encodes as
+    Latin-1 under a declaration saying UTF-8, so a title like "Svar på din henvendelse" or
+    a sender named "Københavns Kommune" arrives garbled or is refused (found against the
+    stand-in; tests/test_digital_post.py keeps it found)."""
+    url = urllib.parse.urljoin(access.environment, "service/KombiPostAfsend_1/memos")
+    transaction = str(uuid.uuid4())
+    headers = {
+        "X-TransaktionsId": transaction,
+        "X-TransaktionsTid": format_datetime(datetime.now()),
+        "authorization": access.get_access_token(SEND_SERVICE),
+        "Content-Type": "application/xml; charset=utf-8",
+    }
+    element = ElementTree.Element("kombi_request")
+    ElementTree.SubElement(element, "KombiValgKode").text = "Digital Post"
+    element.append(dataclass_to_xml(message))
+    body = ElementTree.tostring(element, encoding="utf-8")
+    answer = requests.post(url, headers=headers, data=body, cert=access.cert_path, timeout=10)
+    answer.raise_for_status()
+    return transaction
 
 
 def explain(error: BaseException) -> tuple[str, bool]:

@@ -1,0 +1,477 @@
+"""Answering a flagged mail through Digital Post (issue 19), against a local HTTPS stand-in
+for Serviceplatformen (tests/digital_post_standin.py): the number checked before anything is
+asked, the registration look-up, the MeMo (validated against the MeMo schema and field by
+field), the send from the outbox with its retries — stand-in down then up, an error answer,
+a crash mid-send, a timeout — and never two deliveries of one answer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import random
+import re
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from sqlalchemy import select, update
+
+from gateway.act import digital_post as dp
+from gateway.act.outbox import OutboxSender
+from gateway.doctor import check_digital_post
+from gateway.settings import Settings, SettingsError, load_settings
+from gateway.store import answers
+from gateway.store.primitives import claim_outbox
+from gateway.store.tables import answers as answers_table
+from gateway.store.tables import audit_log, messages, outbox
+from tests import fictional
+from tests.digital_post_standin import MEMO, StandIn, make_certificate, memo_schema_errors
+from tests.helpers import POSTVAGT, clean_env, wait_for
+
+M = f"{{{MEMO}}}"
+RNG = random.Random(1601)
+MUNICIPALITY_CVR = fictional.cvr(RNG)
+CITIZEN = fictional.cpr(RNG)  # "improbable" valid numbers: never a real person's
+OTHER_CITIZEN = fictional.cpr(RNG)
+EXEMPT_CITIZEN = fictional.cpr(RNG)
+BUSINESS = fictional.cvr(RNG)
+
+
+# -- the number, the MeMo, the seal -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "kind", "masked"),
+    [
+        ("150385-2001", "CPR", "150385-****"),
+        ("1503852001", "CPR", "150385-****"),
+        (" 150385 2001 ", "CPR", "150385-****"),
+        (BUSINESS, "CVR", BUSINESS[:2] + "******"),
+    ],
+)
+def test_digital_post_number_accepted(typed, kind, masked):
+    checked = dp.check_number(typed)
+    assert (checked.kind, checked.masked) == (kind, masked)
+    assert checked.number not in repr(checked)
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("300286-2001", "cpr-date"),  # 30 February
+        ("151385-2001", "cpr-date"),  # month 13
+        ("010150-5006", "cpr-date"),  # 2050: not yet born (digit 7 = 5)
+        ("150385-200", "shape"),
+        ("150385-****", "shape"),
+        ("abc", "shape"),
+        (BUSINESS[:7] + str((int(BUSINESS[7]) + 1) % 10), "cvr-checksum"),
+    ],
+)
+def test_digital_post_number_refused(typed, why):
+    with pytest.raises(dp.NotANumber) as refused:
+        dp.check_number(typed)
+    assert refused.value.code == why
+
+
+def test_digital_post_match_with_a_masked_finding_is_a_hint():
+    findings = [{"entity": "DK_CPR", "count": 1, "masked": ["150385-****"], "locations": []}]
+    assert dp.matches_finding(dp.check_number("150385-2001"), findings)
+    assert not dp.matches_finding(dp.check_number(CITIZEN), [])
+    assert not dp.matches_finding(dp.check_number(BUSINESS), findings)
+
+
+def _answer(checked: dp.Checked, case: str | None = "27.24.00-G01-5-19") -> dp.Answer:
+    text = dp.with_letterhead("Hej\n\nTak for din henvendelse.", ["Testby Kommune", "Tlf. 1"])
+    return dp.new_answer("msg-1", checked, dp.default_title(case), text, "Testby Kommune", case)
+
+
+def memo_validates(document: bytes) -> None:
+    """Against the MeMo schema (tests/memo_schema/README.md says which and how)."""
+    assert memo_schema_errors(document) == []
+
+
+@pytest.mark.parametrize("number", [CITIZEN, BUSINESS])
+def test_digital_post_memo_is_valid_and_carries_what_the_issue_asks(number):
+    checked = dp.check_number(number)
+    answer = _answer(checked)
+    document = dp.memo_xml(dp.build_memo(answer, MUNICIPALITY_CVR))
+    memo_validates(document)
+    root = ElementTree.fromstring(document)
+    head = root.find(f"{M}MessageHeader")
+    assert head is not None
+    assert head.findtext(f"{M}messageType") == "DIGITALPOST"
+    assert head.findtext(f"{M}messageUUID") == answer.memo_uuid
+    assert head.findtext(f"{M}label") == "Svar på din henvendelse (27.24.00-G01-5-19)"
+    assert head.findtext(f"{M}Sender/{M}senderID") == MUNICIPALITY_CVR
+    assert head.findtext(f"{M}Sender/{M}idType") == "CVR"
+    assert head.findtext(f"{M}Sender/{M}label") == "Testby Kommune"
+    assert head.findtext(f"{M}Recipient/{M}recipientID") == checked.number
+    assert head.findtext(f"{M}Recipient/{M}idType") == checked.kind
+    assert head.findtext(f"{M}ContentData/{M}CaseID/{M}caseID") == "27.24.00-G01-5-19"
+    extra = head.find(f"{M}ContentData/{M}AdditionalContentData")
+    assert extra is not None and extra.findtext(f"{M}contentDataValue") == "msg-1"
+    file = root.find(f"{M}MessageBody/{M}MainDocument/{M}File")
+    assert file is not None
+    assert file.findtext(f"{M}encodingFormat") == "text/plain"
+    text = base64.b64decode(file.findtext(f"{M}content") or "").decode()
+    assert text == "Hej\n\nTak for din henvendelse.\n\nTestby Kommune\nTlf. 1\n"
+    # The same answer gives the same document on every try (the retry re-sends it).
+    assert dp.memo_xml(dp.build_memo(answer, MUNICIPALITY_CVR)) == document
+
+
+def test_digital_post_memo_without_case_number_is_valid():
+    answer = _answer(dp.check_number(CITIZEN), case=None)
+    document = dp.memo_xml(dp.build_memo(answer, MUNICIPALITY_CVR))
+    memo_validates(document)
+    assert b"CaseID" not in document and b"Svar p\xc3\xa5 din henvendelse<" in document
+
+
+def test_digital_post_seal_hides_the_number_and_needs_the_key():
+    answer = _answer(dp.check_number(CITIZEN))
+    key = dp.sealing_key("web secret")
+    sealed = dp.seal(answer, key)
+    assert CITIZEN.replace("-", "").encode() not in sealed and b"Tak for" not in sealed
+    assert dp.unseal(sealed, key) == answer
+    assert dp.sealing_key("web secret") == key != dp.sealing_key("another secret")
+    with pytest.raises(Exception):  # noqa: B017 (Fernet's InvalidToken)
+        dp.unseal(sealed, dp.sealing_key("another secret"))
+
+
+# -- settings and doctor ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oces(tmp_path_factory) -> Path:
+    """The municipality's OCES3 certificate for tests: self-signed, key in the PEM, 0600."""
+    pem, _ = make_certificate(tmp_path_factory.mktemp("oces"), "oces3", key_inside=True)
+    return pem
+
+
+def test_digital_post_settings_refuse_a_readable_key(oces, tmp_path):
+    loose = tmp_path / "loose.pem"
+    loose.write_bytes(oces.read_bytes())
+    loose.chmod(0o644)
+    environ = {
+        "POSTVAGT_DIGITAL_POST_CERTIFICATE": str(loose),
+        "POSTVAGT_DIGITAL_POST_CVR": MUNICIPALITY_CVR,
+    }
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ=environ)
+    assert "chmod 600" in str(refused.value) and "0644" in str(refused.value)
+    with pytest.raises(SettingsError, match="go together"):
+        load_settings(environ={"POSTVAGT_DIGITAL_POST_CVR": MUNICIPALITY_CVR})
+    with pytest.raises(SettingsError, match="not a CVR number"):
+        load_settings(environ={**environ, "POSTVAGT_DIGITAL_POST_CVR": "12345678"})
+    with pytest.raises(SettingsError, match="test or production"):
+        load_settings(environ={"POSTVAGT_DIGITAL_POST_ENVIRONMENT": "staging"})
+    ok = load_settings(environ={**environ, "POSTVAGT_DIGITAL_POST_CERTIFICATE": str(oces)})
+    assert ok.digital_post_environment == "test"
+
+
+def test_digital_post_start_refuses_a_readable_key_without_a_traceback(oces, tmp_path):
+    loose = tmp_path / "loose.pem"
+    loose.write_bytes(oces.read_bytes())
+    loose.chmod(0o640)
+    env = {
+        **clean_env(),
+        "POSTVAGT_DIGITAL_POST_CERTIFICATE": str(loose),
+        "POSTVAGT_DIGITAL_POST_CVR": MUNICIPALITY_CVR,
+    }
+    ran = subprocess.run(
+        [*POSTVAGT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "var")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 2
+    assert "chmod 600" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_digital_post_doctor_checks_dates_and_key(oces, tmp_path):
+    def settings(path: Path) -> Settings:
+        return Settings(digital_post_certificate=path, digital_post_cvr=MUNICIPALITY_CVR)
+
+    good = check_digital_post(settings(oces))
+    assert good.ok and "valid until" in good.detail and "renew" in good.detail  # 2 days left
+    later = check_digital_post(settings(oces), now=datetime.now(UTC) + timedelta(days=5))
+    assert not later.ok and "KOMBIT" in later.fix
+    other, _ = make_certificate(tmp_path / "other", "other", key_inside=True)
+    mixed = tmp_path / "mixed.pem"
+    mixed.touch(mode=0o600)
+    certificate = re.search(
+        rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n", oces.read_bytes(), re.S
+    )
+    key = re.search(
+        rb"-----BEGIN PRIVATE KEY-----.+?-----END PRIVATE KEY-----\n", other.read_bytes(), re.S
+    )
+    assert certificate and key
+    mixed.write_bytes(certificate.group(0) + key.group(0))
+    wrong = check_digital_post(settings(mixed))
+    assert not wrong.ok and "not the certificate's" in wrong.detail
+    assert check_digital_post(Settings()).ok  # not set up: nothing to check
+
+
+# -- the stand-in and the outbox, at the store -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory, oces) -> Iterator[StandIn]:
+    server = StandIn(tmp_path_factory.mktemp("standin"), MUNICIPALITY_CVR, oces).start()
+    # requests trusts the stand-in's own certificate (the real service has a public one).
+    before = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = server.ca_bundle
+    yield server
+    server.close()
+    if before is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = before
+
+
+@pytest.fixture
+def fresh(standin) -> StandIn:
+    standin.switches.exempt.clear()
+    standin.switches.fail_next.clear()
+    standin.switches.fail_lookup.clear()
+    standin.switches.slow = 0.0
+    if standin._server is None:
+        standin.up()
+    return standin
+
+
+def _service(standin: StandIn, oces: Path) -> dp.Serviceplatformen:
+    return dp.Serviceplatformen(str(oces), MUNICIPALITY_CVR, production=False, base_url=standin.url)
+
+
+def test_digital_post_registration_look_up(fresh, oces):
+    fresh.switches.exempt.add(EXEMPT_CITIZEN.replace("-", ""))
+    service = _service(fresh, oces)
+    assert service.is_registered(dp.check_number(CITIZEN)) is True
+    assert service.is_registered(dp.check_number(EXEMPT_CITIZEN)) is False
+    assert service.is_registered(dp.check_number(BUSINESS)) is True
+    assert fresh.lookups[-3:] == [
+        CITIZEN.replace("-", ""),
+        EXEMPT_CITIZEN.replace("-", ""),
+        BUSINESS,
+    ]
+    fresh.switches.fail_lookup.append(500)
+    with pytest.raises(Exception) as failed:
+        service.is_registered(dp.check_number(CITIZEN))
+    assert dp.explain(failed.value) == ("HTTP 500: opslag fejlede", True)
+
+
+def test_digital_post_the_packages_own_send_garbles_danish_letters(fresh, oces):
+    """Why gateway.act.digital_post.send_memo exists: python-serviceplatformen 3.2 posts the
+    XML as a str (Latin-1 on the wire under a UTF-8 declaration). When this fails, the
+    package is fixed and send_memo can go back to calling it."""
+    from python_serviceplatformen import digital_post as sf1601
+    from requests import HTTPError
+
+    service = _service(fresh, oces)
+    message = dp.build_memo(_answer(dp.check_number(CITIZEN)), MUNICIPALITY_CVR)
+    with pytest.raises(HTTPError, match="400"):
+        sf1601.send_message("Digital Post", message, service._access)
+    dp.send_memo(message, service._access)
+    label = fresh.accepted[message.messageHeader.messageUUID].findtext(f"{M}MessageHeader/{M}label")
+    assert label == "Svar på din henvendelse (27.24.00-G01-5-19)"
+
+
+def _message(store, message_id: str = "m-1") -> str:
+    now = datetime.now(UTC)
+    values = dict(
+        id=message_id, idempotency_key=message_id, received_at=now, updated_at=now,
+        instance="test-1", slot="mx", mail_from="borger@example.net",
+        recipient_group="borgerservice", recipients=["borgerservice@kommune.example"], size=1,
+        state="delivered", attempts=1, protection={}, unscanned=[], journal_state="open",
+        findings=[{"entity": "DK_CPR", "count": 1, "masked": [dp.check_number(CITIZEN).masked]}],
+    )  # fmt: skip
+    with store.engine.begin() as connection:
+        connection.execute(messages.insert().values(**values))
+    return message_id
+
+
+def _queue(store, key: bytes, number: str = CITIZEN, message_id: str = "m-1") -> dp.Answer:
+    checked = dp.check_number(number)
+    answer = _answer(checked)
+    new = answers.NewAnswer(
+        message_id=message_id,
+        recipient_type=checked.kind,
+        recipient_masked=checked.masked,
+        matched=True,
+        memo_uuid=answer.memo_uuid,
+        actor="sagsbehandler",
+        payload=dp.seal(answer, key),
+    )
+    with store.engine.begin() as connection:
+        answers.queue(connection, new, ["borgerservice"])
+    return answer
+
+
+class _NoHop:
+    async def close(self) -> None:
+        pass
+
+
+def _sender(store, sender: dp.DigitalPostSender, worker: str = "test-1") -> OutboxSender:
+    return OutboxSender(
+        store, _NoHop(), instance=worker, retry=[0.05] * 3, poll=0.05, lease=60, timeout=15,
+        digital_post=sender,
+    )  # fmt: skip
+
+
+def _rows(store) -> tuple[list, list]:
+    with store.engine.connect() as connection:
+        return (
+            list(connection.execute(select(answers_table))),
+            list(connection.execute(select(outbox))),
+        )
+
+
+def _accepted(standin: StandIn, answer: dp.Answer) -> int:
+    uuids = [m.findtext(f"{M}MessageHeader/{M}messageUUID") for m in standin.memos()]
+    return uuids.count(answer.memo_uuid)
+
+
+async def _drain(sender: OutboxSender, until: float = 10) -> None:
+    """Send until nothing is left to send (retries included), at most ``until`` seconds."""
+    deadline = asyncio.get_running_loop().time() + until
+    while asyncio.get_running_loop().time() < deadline:
+        await sender.send_due()
+        _, items = _rows(sender._store)
+        if all(i.state in ("sent", "failed") for i in items):
+            return
+        await asyncio.sleep(0.06)
+
+
+def test_digital_post_outbox_sends_once_and_wipes_the_number(store, fresh, oces):
+    key = dp.sealing_key("s")
+    _message(store)
+    answer = _queue(store, key)
+    (row,), (item,) = _rows(store)
+    masked = dp.check_number(CITIZEN).masked
+    assert (row.state, row.recipient_masked, row.recipient_type) == ("queued", masked, "CPR")
+    assert item.kind == "digital-post" and CITIZEN.replace("-", "").encode() not in item.payload
+    sender = _sender(store, dp.DigitalPostSender(_service(fresh, oces), key, [0.05] * 3))
+    asyncio.run(_drain(sender, 1))
+    (row,), (item,) = _rows(store)
+    assert row.state == "sent" and re.fullmatch(r"[0-9a-f-]{36}", row.transaction_id)
+    assert row.sent_at is not None and row.last_error is None
+    assert item.state == "sent" and item.payload == b""  # the sealed number is gone
+    assert _accepted(fresh, answer) == 1
+    memo_validates(ElementTree.tostring(fresh.accepted[answer.memo_uuid], encoding="utf-8"))
+    with store.engine.connect() as connection:
+        actions = [r.action for r in connection.execute(select(audit_log).order_by(audit_log.c.id))]
+    assert actions == ["digital-post-queued", "digital-post-sent"]
+
+
+def test_digital_post_down_then_up_sends_exactly_once(store, fresh, oces):
+    key = dp.sealing_key("s")
+    _message(store)
+    answer = _queue(store, key)
+    fresh.down()
+    sender = _sender(store, dp.DigitalPostSender(_service(fresh, oces), key, [0.05] * 5))
+    asyncio.run(sender.send_due())
+    (row,), (item,) = _rows(store)
+    assert row.state == "queued" and row.last_error == "Serviceplatformen not reachable"
+    assert item.state == "queued" and item.payload != b""
+    fresh.up()
+    asyncio.run(_drain(sender, 1))
+    (row,), (item,) = _rows(store)
+    assert row.state == "sent" and item.state == "sent" and item.attempts == 2
+    assert _accepted(fresh, answer) == 1
+
+
+def test_digital_post_server_error_is_retried_a_refusal_is_final(store, fresh, oces):
+    key = dp.sealing_key("s")
+    _message(store, "m-1")
+    _message(store, "m-2")
+    retried = _queue(store, key, message_id="m-1")
+    sender = _sender(store, dp.DigitalPostSender(_service(fresh, oces), key, [0.05] * 3))
+    fresh.switches.fail_next.extend([503, 503])
+    asyncio.run(_drain(sender, 1))
+    refused = _queue(store, key, message_id="m-2")
+    fresh.switches.fail_next.append(400)
+    asyncio.run(_drain(sender, 1))
+    rows, items = _rows(store)
+    by_message = {r.message_id: r for r in rows}
+    assert by_message["m-1"].state == "sent" and _accepted(fresh, retried) == 1
+    assert by_message["m-2"].state == "failed" and _accepted(fresh, refused) == 0
+    assert by_message["m-2"].last_error == "refused: HTTP 400: Serviceplatformen fejl (test)"
+    assert [i.attempts for i in items] == [3, 1] and all(i.payload == b"" for i in items)
+
+
+def test_digital_post_gives_up_after_the_schedule(store, fresh, oces):
+    key = dp.sealing_key("s")
+    _message(store)
+    answer = _queue(store, key)
+    fresh.down()
+    sender = _sender(store, dp.DigitalPostSender(_service(fresh, oces), key, [0.05, 0.05]))
+    asyncio.run(_drain(sender, 1))
+    (row,), (item,) = _rows(store)
+    assert row.state == "failed" and row.last_error.startswith("gave up after 3 tries")
+    assert item.payload == b"" and _accepted(fresh, answer) == 0
+
+
+def test_digital_post_crash_mid_send_is_not_sent_twice(store, fresh, oces):
+    """A sender dies after Serviceplatformen took the MeMo but before it recorded that; the
+    lease runs out, another sender sends again: Digital Post refuses the known messageUUID
+    and the answer counts as sent, once."""
+    key = dp.sealing_key("s")
+    _message(store)
+    answer = _queue(store, key)
+    one = dp.DigitalPostSender(_service(fresh, oces), key, [0.05] * 3)
+    with store.engine.begin() as connection:
+        (claimed,) = claim_outbox(connection, "dead:1", limit=1, lease=timedelta(seconds=60))
+    assert one.send(claimed).__class__.__name__ == "Sent"  # delivered … then the crash
+    with store.engine.begin() as connection:  # the dead sender's lease runs out
+        connection.execute(update(outbox).values(claimed_until=datetime.now(UTC) - timedelta(1)))
+    asyncio.run(_drain(_sender(store, one, "test-2"), 1))
+    (row,), (item,) = _rows(store)
+    assert row.state == "sent" and item.state == "sent" and item.reclaims == 1
+    assert (
+        _accepted(fresh, answer) == 1
+        and len([b for b in fresh.received if answer.memo_uuid.encode() in b]) == 2
+    )
+
+
+@pytest.mark.slow
+def test_digital_post_timeout_then_retry_is_not_sent_twice(store, fresh, oces):
+    """Serviceplatformen takes longer than the client waits (10 s in the package): the try
+    counts as failed and is retried; the late first send went through, so the retry is
+    refused as a duplicate and the answer is sent once."""
+    key = dp.sealing_key("s")
+    _message(store)
+    answer = _queue(store, key)
+    fresh.switches.slow = 11
+    sender = _sender(store, dp.DigitalPostSender(_service(fresh, oces), key, [0.05] * 3))
+    asyncio.run(sender.send_due())
+    (row,), _ = _rows(store)
+    assert row.state == "queued" and row.last_error == "no answer in time (timeout)"
+    fresh.switches.slow = 0
+    wait_for(lambda: _accepted(fresh, answer) == 1, timeout=5)
+    asyncio.run(_drain(sender, 1))
+    (row,), (item,) = _rows(store)
+    assert row.state == "sent" and item.attempts == 2 and _accepted(fresh, answer) == 1
+
+
+def test_digital_post_not_set_up_fails_plainly(store):
+    _message(store)
+    _queue(store, dp.sealing_key("s"))
+    asyncio.run(_drain(_sender(store, None), 0.3))  # type: ignore[arg-type]
+    (row,), (item,) = _rows(store)
+    assert row.state == "failed" and "not set up" in row.last_error and item.payload == b""
+
+
+def test_digital_post_answer_sealed_under_another_secret_is_given_up(store, fresh, oces):
+    _message(store)
+    _queue(store, dp.sealing_key("old secret"))
+    new = dp.DigitalPostSender(_service(fresh, oces), dp.sealing_key("new secret"), [0.05])
+    asyncio.run(_drain(_sender(store, new), 0.3))
+    (row,), _ = _rows(store)
+    assert row.state == "failed" and "web secret" in row.last_error
