@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
+import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, update
 
 from gateway.act import digital_post as dp
 from gateway.act.outbox import OutboxSender
@@ -28,9 +29,13 @@ from gateway.store import answers
 from gateway.store.primitives import claim_outbox
 from gateway.store.tables import answers as answers_table
 from gateway.store.tables import audit_log, messages, outbox
+from gateway.store.users import add_user
+from gateway.web.auth import hash_password
 from tests import fictional
 from tests.digital_post_standin import MEMO, StandIn, make_certificate, memo_schema_errors
 from tests.helpers import POSTVAGT, clean_env, wait_for
+from tests.servers import RunningGateway, Upstream
+from tests.test_web import PASSWORD, POLICY, csrf, login, send
 
 M = f"{{{MEMO}}}"
 RNG = random.Random(1601)
@@ -475,3 +480,216 @@ def test_digital_post_answer_sealed_under_another_secret_is_given_up(store, fres
     asyncio.run(_drain(_sender(store, new), 0.3))
     (row,), _ = _rows(store)
     assert row.state == "failed" and "web secret" in row.last_error
+
+
+# -- the page, through a running gateway ------------------------------------------------
+
+PAGE_POLICY = POLICY.replace(
+    "    display_name: Testby Kommune\n",
+    "    display_name: Testby Kommune\n"
+    "    postal_address: Rådhuspladsen 1, 9999 Testby\n"
+    "    phone: '+45 99 99 99 99'\n",
+    1,
+)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, standin, oces):
+    """A detecting gateway that answers through the stand-in, with a mail to answer."""
+    folder = tmp_path_factory.mktemp("dp-site")
+    (folder / "policy.yaml").write_text(PAGE_POLICY, encoding="utf-8")
+    upstream = Upstream().start()
+    gw = RunningGateway(
+        Settings(
+            listen="127.0.0.1:0",
+            web_listen="127.0.0.1:0",
+            upstream=f"smtp://127.0.0.1:{upstream.port}",
+            domains=["kommune.example"],
+            data_dir=folder / "var",
+            policy=folder / "policy.yaml",
+            hostname="gateway.test",
+            sender_checks=False,
+            detect_workers=1,
+            shutdown_grace=5,
+            outbox_poll=0.1,
+            reply_retry=[0.2, 0.2, 0.2],
+            digital_post_certificate=oces,
+            digital_post_cvr=MUNICIPALITY_CVR,
+            digital_post_base_url=standin.url,
+        )
+    )
+    send(
+        gw.port,
+        "anna@borger.example",
+        "borgerservice@kommune.example",
+        "Ansøgning 27.24.00-G01-5-19",
+        f"Hej\nMit CPR-nummer er {CITIZEN}.\n",
+    )
+    engine = create_engine(gw.settings.database)
+    with engine.begin() as c:
+        for name, boxes in (("bs", ["borgerservice"]), ("byg", ["byggesag"])):
+            add_user(
+                c,
+                name,
+                role="staff",
+                mailboxes=boxes,
+                password_hash=hash_password(PASSWORD),
+                actor="test",
+            )
+    (message_id,) = _ids(engine)
+    yield gw, f"http://127.0.0.1:{gw.gateway.web.port}", engine, message_id
+    engine.dispose()
+    gw.close()
+    upstream.close()
+
+
+def _ids(engine) -> list[str]:
+    with engine.connect() as c:
+        return list(c.execute(select(messages.c.id)).scalars())
+
+
+def _answer_rows(engine, message_id: str) -> list:
+    with engine.connect() as c:
+        query = select(answers_table).where(answers_table.c.message_id == message_id)
+        return list(c.execute(query.order_by(answers_table.c.id)))
+
+
+def _actions(engine, message_id: str) -> list[str]:
+    with engine.connect() as c:
+        query = select(audit_log.c.action).where(audit_log.c.target == message_id)
+        return list(c.execute(query.order_by(audit_log.c.id)).scalars())
+
+
+def _check(client: httpx.Client, message_id: str, number: str) -> httpx.Response:
+    token = csrf(client.get(f"/mail/{message_id}/answer").text)
+    data = {"csrf": token, "step": "check", "number": number}
+    return client.post(f"/mail/{message_id}/answer", data=data)
+
+
+def test_digital_post_answer_from_the_page(site, fresh):
+    _, base, engine, message_id = site
+    client = login(base, "bs")
+    detail = client.get(f"/mail/{message_id}").text
+    assert f'href="/mail/{message_id}/answer"' in detail and "Besvar via Digital Post" in detail
+    checked = _check(client, message_id, CITIZEN)
+    assert checked.status_code == 200
+    masked = dp.check_number(CITIZEN).masked
+    assert f"<code>{masked}</code>" in checked.text
+    assert "✓ svarer til nummeret i mailen" in checked.text
+    assert "Modtageren kan modtage Digital Post." in checked.text
+    assert 'value="Svar på din henvendelse (27.24.00-G01-5-19)"' in checked.text
+    assert "Rådhuspladsen 1, 9999 Testby" in checked.text  # the letterhead on offer
+    token = csrf(checked.text)
+    data = {
+        "csrf": token,
+        "number": CITIZEN.replace("-", ""),
+        "title": "Svar på din henvendelse (27.24.00-G01-5-19)",
+        "text": "Hej Anna\n\nVi har modtaget din ansøgning og vender tilbage.",
+        "letterhead": "yes",
+    }
+    confirm = client.post(f"/mail/{message_id}/answer", data={**data, "step": "confirm"})
+    assert confirm.status_code == 200 and "Send via Digital Post" in confirm.text
+    assert _answer_rows(engine, message_id) == []  # nothing is queued before "Send"
+    sent = client.post(
+        f"/mail/{message_id}/answer", data={**data, "step": "send", "confirm": "yes"}
+    )
+    assert sent.status_code == 303 and sent.headers["location"] == f"/mail/{message_id}?answered=1"
+    assert wait_for(lambda: _answer_rows(engine, message_id)[0].state == "sent", timeout=15)
+    (row,) = _answer_rows(engine, message_id)
+    assert (row.recipient_masked, row.matched, row.created_by) == (masked, True, "bs")
+    memo = fresh.accepted[row.memo_uuid]
+    assert memo.findtext(f"{M}MessageHeader/{M}Recipient/{M}recipientID") == CITIZEN.replace(
+        "-", ""
+    )
+    assert memo.findtext(f"{M}MessageHeader/{M}Sender/{M}senderID") == MUNICIPALITY_CVR
+    assert memo.findtext(f"{M}MessageHeader/{M}Sender/{M}label") == "Testby Kommune"
+    content = memo.findtext(f"{M}MessageBody/{M}MainDocument/{M}File/{M}content") or ""
+    assert (
+        base64.b64decode(content)
+        .decode()
+        .endswith(
+            "vender tilbage.\n\nTestby Kommune\nRådhuspladsen 1, 9999 Testby\n+45 99 99 99 99\n"
+        )
+    )
+    page = client.get(f"/mail/{message_id}").text
+    assert "Sendt" in page and row.transaction_id in page
+    assert "markér mailen som journaliseret" in page
+    assert [a for a in _actions(engine, message_id) if a.startswith("digital-post")] == [
+        "digital-post-lookup",
+        "digital-post-queued",
+        "digital-post-sent",
+    ]
+    with engine.connect() as c:
+        (item,) = c.execute(select(outbox).where(outbox.c.kind == "digital-post")).all()
+    assert item.state == "sent" and item.payload == b""
+    token = csrf(page)
+    marked = client.post(
+        f"/mail/{message_id}/mark",
+        data={"csrf": token, "state": "journaled", "case_number": "27.24.00-G01-5-19"},
+    )
+    assert marked.status_code == 303
+
+
+def test_digital_post_wrong_cpr_is_refused_before_anything_is_sent(site, fresh):
+    _, base, engine, message_id = site
+    client = login(base, "bs")
+    lookups, received = len(fresh.lookups), len(fresh.received)
+    for typed, words in [
+        ("300286-2001", "datoen eller århundredet passer ikke"),
+        ("12345", "hverken et CPR-nummer"),
+        (BUSINESS[:7] + str((int(BUSINESS[7]) + 1) % 10), "kontrolcifferet passer ikke"),
+    ]:
+        refused = _check(client, message_id, typed)
+        assert refused.status_code == 400 and words in refused.text
+    # Even straight to "send", a wrong number goes nowhere.
+    token = csrf(client.get(f"/mail/{message_id}/answer").text)
+    data = {"csrf": token, "step": "send", "confirm": "yes", "number": "300286-2001"}
+    data |= {"title": "Svar", "text": "Tekst"}
+    assert client.post(f"/mail/{message_id}/answer", data=data).status_code == 400
+    assert (len(fresh.lookups), len(fresh.received)) == (lookups, received)
+    assert _actions(engine, message_id).count("digital-post-number-refused") == 4
+
+
+def test_digital_post_exempt_citizen_must_get_a_letter(site, fresh):
+    _, base, _, message_id = site
+    fresh.switches.exempt.add(EXEMPT_CITIZEN.replace("-", ""))
+    client = login(base, "bs")
+    page = _check(client, message_id, EXEMPT_CITIZEN)
+    assert page.status_code == 200
+    assert "Borgeren er fritaget for Digital Post og får fysisk post." in page.text
+    assert "Svaret skal sendes som brev." in page.text
+    assert 'name="title"' not in page.text  # nothing to send from here
+    assert "svarer til nummeret" not in page.text  # another number than the mail's
+
+
+def test_digital_post_look_up_failure_is_said_plainly(site, fresh):
+    _, base, _, message_id = site
+    fresh.switches.fail_lookup.append(503)
+    page = _check(login(base, "bs"), message_id, CITIZEN)
+    assert page.status_code == 502
+    assert "Digital Post kunne ikke spørges lige nu" in page.text and "HTTP 503" in page.text
+
+
+def test_digital_post_only_for_mail_the_user_may_see_and_with_csrf(site, fresh):
+    _, base, _, message_id = site
+    other = login(base, "byg")
+    assert other.get(f"/mail/{message_id}/answer").status_code == 404
+    token = csrf(other.get("/").text)
+    data = {"csrf": token, "step": "check", "number": CITIZEN}
+    assert other.post(f"/mail/{message_id}/answer", data=data).status_code == 404
+    mine = login(base, "bs")
+    no_token = {"step": "check", "number": CITIZEN}
+    assert mine.post(f"/mail/{message_id}/answer", data=no_token).status_code == 403
+
+
+def test_digital_post_pages_in_both_languages_without_codes(site, fresh):
+    from gateway.web.i18n import MISSING
+
+    _, base, _, message_id = site
+    client = login(base, "bs")
+    for lang, words in (("en", "matches the number in the mail"), ("da", "svarer til")):
+        client.get(f"/lang/{lang}")
+        assert words in _check(client, message_id, CITIZEN).text
+        assert client.get(f"/mail/{message_id}").status_code == 200
+        assert _check(client, message_id, "1").status_code == 400
+    assert MISSING == set()
