@@ -391,6 +391,9 @@ def set_up(
     retry: Sequence[float],
     wake: Callable[[], None],
 ) -> tuple[Desk, DigitalPostSender]:
+    # SF1601's look-up takes the CPR number in the URL, and urllib3 logs every URL at DEBUG:
+    # never below INFO, whatever log_level says.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     service = Serviceplatformen(certificate, cvr, production=production, base_url=base_url)
     key = sealing_key(secret)
     return Desk(service, key, wake), DigitalPostSender(service, key, retry)
