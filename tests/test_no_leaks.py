@@ -219,5 +219,5 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
         for needle in (number, digits, number.replace("-", " "))
         if needle in text
     ]
-    assert leaks == [], [l for l in logs.splitlines() if digits in l][:3]  # … nor here
+    assert leaks == [], [x for x in logs.splitlines() if digits in x][:3]  # … nor here
     assert f"{number[:6]}-****" in dump and "digital-post-sent" in dump

@@ -577,8 +577,8 @@ DIGITAL_POST = [
     ("dp.send", "Send via Digital Post", "Send through Digital Post"),
     (
         "dp.queued_note",
-        "Svaret er lagt i kø og sendes nu via Digital Post.",
-        "The answer is queued and is being sent through Digital Post.",
+        "Svaret er lagt i kø til Digital Post. Status står herunder.",
+        "The answer is queued for Digital Post. Its state is shown below.",
     ),
     ("dpstate.queued", "I kø", "Queued"),
     ("dpstate.sent", "Sendt", "Sent"),
