@@ -364,9 +364,10 @@ async def detail(request: Request, user: User) -> Response:
     message_id = request.path_params["id"]
     store = ctx(request).store
     row = await store.run(review.view, message_id, user.scope, user.name)
+    # Answers before the history: an answer shown as sent has its audit entry below it.
+    answered = await store.run(answers.for_message, message_id)
     events = await store.run(review.history, message_id)
     held = await store.run(review.quarantine_entry, message_id)
-    answered = await store.run(answers.for_message, message_id)
     return render(
         request,
         "detail.html",
