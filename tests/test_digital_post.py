@@ -693,3 +693,16 @@ def test_digital_post_pages_in_both_languages_without_codes(site, fresh):
         assert client.get(f"/mail/{message_id}").status_code == 200
         assert _check(client, message_id, "1").status_code == 400
     assert MISSING == set()
+
+
+def test_digital_post_answers_go_with_their_record_at_retention(store, fresh, oces):
+    from gateway.store.retention import purge_batch
+
+    key = dp.sealing_key("s")
+    _message(store)
+    _queue(store, key)
+    asyncio.run(_drain(_sender(store, dp.DigitalPostSender(_service(fresh, oces), key, [0.05]))))
+    later = datetime.now(UTC) + timedelta(days=400)
+    with store.engine.begin() as connection:
+        done = purge_batch(connection, records_days=180, quarantine_days=30, now=later)
+    assert done.records == 1 and _rows(store) == ([], [])
