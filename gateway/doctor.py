@@ -173,7 +173,8 @@ def check_digital_post(settings: Settings, now: datetime | None = None) -> Check
     return Check(
         "digital post",
         True,
-        f"{path}: valid until {end:%Y-%m-%d}{soon}; CVR {settings.digital_post_cvr}, {where}",
+        f"{path}: valid until {end:%Y-%m-%d}{soon}; CVR {settings.digital_post_cvr}, {where}; "
+        f"physical mail {'on' if settings.digital_post_physical_mail else 'off'}",
     )
 
 

@@ -244,6 +244,7 @@ class Gateway:
             secret=await self._secret(),
             retry=s.reply_retry,
             wake=self.outbox.wake,
+            letter_kind=s.digital_post_physical_mail,
         )
         self.outbox.digital_post = sender
         if self.web_context is not None:

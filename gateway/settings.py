@@ -275,6 +275,12 @@ class Settings(BaseModel):
         description="Serviceplatformen's test (exttest) or production environment for "
         "Digital Post answers.",
     )
+    digital_post_physical_mail: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="Physical mail (fjernprint) for citizens exempt from Digital Post: the "
+        "ForsendelseTypeIdentifikator the print provider gave the municipality for letters. "
+        "Unset: off; the page says the answer must go by letter.",
+    )
     digital_post_base_url: str | None = Field(
         None,
         description="For tests only: one https:// address that stands in for Serviceplatformen "

@@ -3,6 +3,8 @@
 
 - ``POST /runtime/api/rest/wstrust/v1/issue`` (JSON): a SAML token for the CVR's certificate;
 - ``POST /service/AccessTokenService_1/token`` (form ``saml-token``): an access token;
+- ``POST /service/KombiPostAfsend_1/kombi`` (XML ``kombi_request`` with a ForsendelseI):
+  physical mail, the letter a PDF;
 - ``GET /service/PostForespoerg_1/digitalpost?cprNumber=…|cvrNumber=…``: ``{"result": bool}``;
 - ``POST /service/KombiPostAfsend_1/memos`` (XML ``kombi_request`` with a MeMo, validated
   against the MeMo schema in tests/memo_schema): accepted, or a problem answer (RFC 7807
@@ -18,6 +20,7 @@ already has is refused with 409, as Digital Post refuses a duplicate.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import secrets
@@ -34,6 +37,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 MEMO = "https://DigitalPost.dk/MeMo-1"
+FJERNPRINT = "urn:oio:fjernprint:1.0.0"
+DKAL = "urn:oio:dkal:1.0.0"
 
 
 def make_certificate(folder: Path, name: str, *, key_inside: bool) -> tuple[Path, Path]:
@@ -76,6 +81,8 @@ class StandIn:
     received: list[bytes] = field(default_factory=list)
     accepted: dict[str, ElementTree.Element] = field(default_factory=dict)
     lookups: list[str] = field(default_factory=list)
+    letters: dict[str, bytes] = field(default_factory=dict)  # AfsendelseIdentifikator → PDF
+    letter_kind: int = 4711  # the ForsendelseTypeIdentifikator "agreed with the provider"
     tokens: set[str] = field(default_factory=set)
     port: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -188,6 +195,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._answer(200, json.dumps(answer).encode())
             elif path == "/service/KombiPostAfsend_1/memos":
                 self._answer(*self._memo(body))
+            elif path == "/service/KombiPostAfsend_1/kombi":
+                self._answer(*self._letter(body))
             else:
                 self._answer(*_problem(404, "no such service"))
 
@@ -228,6 +237,33 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 if uuid in standin.accepted:
                     return _problem(409, "messageUUID already received")
                 standin.accepted[uuid] = message
+            return 200, b"", "application/json"
+
+        def _letter(self, body: bytes) -> tuple[int, bytes, str]:
+            """Physical mail (fjernprint): a ForsendelseI with the letter as a PDF."""
+            if not self._authorised():
+                return _problem(401, "missing or unknown access token")
+            with standin._lock:
+                standin.received.append(body)
+                failing = standin.switches.fail_next.pop(0) if standin.switches.fail_next else 0
+            if failing:
+                return _problem(failing, "Serviceplatformen fejl (test)")
+            root = ElementTree.fromstring(body)
+            letter = root.find(f"{{{FJERNPRINT}}}ForsendelseISamling/{{{FJERNPRINT}}}ForsendelseI")
+            if root.findtext("KombiValgKode") != "Fysisk Post" or letter is None:
+                return _problem(400, "not a kombi_request for Fysisk Post")
+            kind = letter.findtext(f"{{{FJERNPRINT}}}ForsendelseTypeIdentifikator")
+            if kind != str(standin.letter_kind):
+                return _problem(400, "unknown ForsendelseTypeIdentifikator")
+            content = letter.findtext(f"{{{DKAL}}}MeddelelseIndholdData") or ""
+            pdf = base64.b64decode(content)
+            if not pdf.startswith(b"%PDF-") or letter.findtext(f"{{{DKAL}}}FilformatNavn") != "pdf":
+                return _problem(400, "the letter is not a PDF")
+            uuid = letter.findtext(f"{{{FJERNPRINT}}}AfsendelseIdentifikator") or ""
+            with standin._lock:
+                if uuid in standin.letters:
+                    return _problem(409, "AfsendelseIdentifikator already received")
+                standin.letters[uuid] = pdf
             return 200, b"", "application/json"
 
         def do_GET(self) -> None:

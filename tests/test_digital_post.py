@@ -516,6 +516,7 @@ def site(tmp_path_factory, standin, oces):
             digital_post_certificate=oces,
             digital_post_cvr=MUNICIPALITY_CVR,
             digital_post_base_url=standin.url,
+            digital_post_physical_mail=standin.letter_kind,
         )
     )
     send(
@@ -650,16 +651,69 @@ def test_digital_post_wrong_cpr_is_refused_before_anything_is_sent(site, fresh):
     assert _actions(engine, message_id).count("digital-post-number-refused") == 4
 
 
-def test_digital_post_exempt_citizen_must_get_a_letter(site, fresh):
-    _, base, _, message_id = site
+def test_digital_post_exempt_citizen_without_physical_mail_must_get_a_letter(site, fresh):
+    gw, base, _, message_id = site
+    fresh.switches.exempt.add(EXEMPT_CITIZEN.replace("-", ""))
+    desk = gw.gateway.web_context.digital_post
+    desk.physical_mail = False  # the municipality has no print agreement
+    try:
+        page = _check(login(base, "bs"), message_id, EXEMPT_CITIZEN)
+    finally:
+        desk.physical_mail = True
+    assert page.status_code == 200
+    assert "Borgeren er fritaget for Digital Post og får fysisk post." in page.text
+    assert "Svaret skal sendes som brev. Fysisk post er ikke slået til i Postvagt." in page.text
+    assert 'name="title"' not in page.text  # nothing to send from here
+    assert "svarer til nummeret" not in page.text  # another number than the mail's
+
+
+def test_digital_post_exempt_citizen_gets_a_physical_letter(site, fresh):
+    import io
+
+    import pypdf
+
+    _, base, engine, message_id = site
     fresh.switches.exempt.add(EXEMPT_CITIZEN.replace("-", ""))
     client = login(base, "bs")
     page = _check(client, message_id, EXEMPT_CITIZEN)
-    assert page.status_code == 200
-    assert "Borgeren er fritaget for Digital Post og får fysisk post." in page.text
-    assert "Svaret skal sendes som brev." in page.text
-    assert 'name="title"' not in page.text  # nothing to send from here
-    assert "svarer til nummeret" not in page.text  # another number than the mail's
+    assert "fysisk brev gennem Digital Posts printløsning" in page.text
+    assert 'name="address"' in page.text and 'value="physical-mail"' in page.text
+    data = {
+        "csrf": csrf(page.text),
+        "number": EXEMPT_CITIZEN,
+        "channel": "physical-mail",
+        "title": "Svar på din henvendelse",
+        "text": "Hej\n\nVi har modtaget din ansøgning.",
+    }
+    short = client.post(
+        f"/mail/{message_id}/answer", data={**data, "step": "confirm", "address": "Bo"}
+    )
+    assert short.status_code == 400 and "mindst to linjer" in short.text
+    address = "Bo Fiktivsen\nOpdigtet Vej 1\n9999 Testby"
+    confirm = client.post(
+        f"/mail/{message_id}/answer", data={**data, "step": "confirm", "address": address}
+    )
+    assert confirm.status_code == 200 and "Send som brev (fjernprint)" in confirm.text
+    lines = re.findall(r'name="address_line" value="([^"]+)"', confirm.text)
+    assert lines == ["Bo Fiktivsen", "Opdigtet Vej 1", "9999 Testby"]
+    sent = client.post(
+        f"/mail/{message_id}/answer",
+        data={**data, "step": "send", "confirm": "yes", "address_line": lines},
+    )
+    assert sent.status_code == 303
+    assert wait_for(
+        lambda: (
+            [r.state for r in _answer_rows(engine, message_id) if r.channel == "physical-mail"]
+            == ["sent"]
+        ),
+        timeout=15,
+    )
+    (row,) = [r for r in _answer_rows(engine, message_id) if r.channel == "physical-mail"]
+    pdf = fresh.letters[row.memo_uuid]
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    for expected in ("Bo Fiktivsen", "9999 Testby", "Rådhuspladsen 1", "modtaget din ansøgning"):
+        assert expected in text
+    assert "Fysisk brev" in client.get(f"/mail/{message_id}").text
 
 
 def test_digital_post_look_up_failure_is_said_plainly(site, fresh):
@@ -706,3 +760,79 @@ def test_digital_post_answers_go_with_their_record_at_retention(store, fresh, oc
     with store.engine.begin() as connection:
         done = purge_batch(connection, records_days=180, quarantine_days=30, now=later)
     assert done.records == 1 and _rows(store) == ([], [])
+
+
+# -- physical mail (fjernprint) ------------------------------------------------------------
+
+
+def _letter_answer() -> dp.Answer:
+    return dp.new_answer(
+        "msg-1",
+        dp.check_number(EXEMPT_CITIZEN),
+        "Svar på din henvendelse",
+        "Hej\n\n" + "Vi har modtaget din ansøgning om boligstøtte (æøå). " * 120,
+        "Testby Kommune",
+        None,
+        address=["Bo Fiktivsen", "Opdigtet Vej 1", "9999 Testby"],
+        sender_lines=["Testby Kommune", "Rådhuspladsen 1, 9999 Testby"],
+    )
+
+
+def test_digital_post_letter_is_a_pdf_with_the_address_in_the_window():
+    import io
+
+    import pypdf
+
+    from gateway.act.letter import letter_pdf
+
+    answer = _letter_answer()
+    reader = pypdf.PdfReader(
+        io.BytesIO(letter_pdf(answer.address, answer.sender_lines, answer.title, answer.text))
+    )
+    assert len(reader.pages) >= 2  # a long text goes on
+    first = reader.pages[0].extract_text()
+    assert first.index("Bo Fiktivsen") < first.index("9999 Testby")
+    assert "Rådhuspladsen 1, 9999 Testby" in first and "Svar på din henvendelse" in first
+    assert "ansøgning om boligstøtte (æøå)" in first
+    letter = dp.build_letter(answer, 4711)
+    assert letter.afsendelse_identifikator.value == answer.memo_uuid  # the same on every try
+    assert letter.forsendelse_type_identifikator.value == 4711
+    assert dp.unseal(dp.seal(answer, b"k" * 43 + b"="), b"k" * 43 + b"=") == answer
+
+
+def test_digital_post_letter_from_the_outbox_is_printed_once(store, fresh, oces):
+    key = dp.sealing_key("s")
+    _message(store)
+    answer = _letter_answer()
+    checked = dp.check_number(EXEMPT_CITIZEN)
+    new = answers.NewAnswer(
+        message_id="m-1",
+        recipient_type="CPR",
+        recipient_masked=checked.masked,
+        matched=False,
+        memo_uuid=answer.memo_uuid,
+        actor="sagsbehandler",
+        payload=dp.seal(answer, key),
+        channel=dp.PHYSICAL,
+    )
+    with store.engine.begin() as connection:
+        answers.queue(connection, new, None)
+    off = dp.DigitalPostSender(_service(fresh, oces), key, [0.05])
+    on = dp.DigitalPostSender(_service(fresh, oces), key, [0.05], letter_kind=fresh.letter_kind)
+    with store.engine.begin() as connection:
+        (claimed,) = claim_outbox(connection, "dead:1", limit=1, lease=timedelta(seconds=60))
+    assert "switched off" in off.send(claimed).error  # type: ignore[union-attr]
+    assert on.send(claimed).__class__.__name__ == "Sent"  # printed … then the crash
+    with store.engine.begin() as connection:
+        connection.execute(update(outbox).values(claimed_until=datetime.now(UTC) - timedelta(1)))
+    asyncio.run(_drain(_sender(store, on, "test-2"), 1))
+    (row,), (item,) = _rows(store)
+    assert (row.channel, row.state, item.state, item.payload) == (
+        "physical-mail",
+        "sent",
+        "sent",
+        b"",
+    )
+    # Two tries reached the print service; it took the letter once, refused the second.
+    assert sum(answer.memo_uuid.encode() in body for body in fresh.received) == 2
+    assert answer.memo_uuid in fresh.letters

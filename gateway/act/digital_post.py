@@ -38,15 +38,18 @@ from python_serviceplatformen import digital_post as sf1601
 from python_serviceplatformen.authentication import KombitAccess, Token, _extract_first_certificate
 from python_serviceplatformen.date_helper import format_datetime
 from python_serviceplatformen.models import message as memo
+from python_serviceplatformen.models import physical_mail as physical
 from python_serviceplatformen.models.xml_util import dataclass_to_xml
 from stdnum.dk import cvr as stdnum_cvr
 
+from gateway.act.letter import letter_pdf
 from gateway.detect.recognizers import dk_cpr, dk_cvr
 from gateway.store.primitives import Failed, OutboxItem, Retry, SendResult, Sent
 
 log = logging.getLogger("postvagt.digitalpost")
 
 CPR, CVR = "CPR", "CVR"
+DIGITAL, PHYSICAL = "digital-post", "physical-mail"
 TITLE = "Svar på din henvendelse"
 # The entity ids KOMBIT's token service issues tokens for (python-serviceplatformen's).
 LOOKUP_SERVICE = "http://entityid.kombit.dk/service/postforespoerg/1"
@@ -121,6 +124,9 @@ class Answer:
     memo_uuid: str
     created_at: str  # ISO 8601, UTC: the MeMo's createdDateTime, the same on every try
     case: str | None = None
+    channel: str = DIGITAL  # or PHYSICAL: a letter through the print service
+    address: tuple[str, ...] = ()  # the letter's address lines (physical mail only)
+    sender_lines: tuple[str, ...] = ()  # the letter's sender block: name, address, phone
 
     def __repr__(self) -> str:
         return f"Answer({self.memo_uuid} to {self.recipient_type})"
@@ -137,7 +143,10 @@ def seal(answer: Answer, key: bytes) -> bytes:
 
 
 def unseal(payload: bytes, key: bytes) -> Answer:
-    return Answer(**json.loads(Fernet(key).decrypt(payload)))
+    fields = json.loads(Fernet(key).decrypt(payload))
+    for name in ("address", "sender_lines"):
+        fields[name] = tuple(fields.get(name, ()))
+    return Answer(**fields)
 
 
 def new_answer(
@@ -147,6 +156,8 @@ def new_answer(
     text: str,
     sender_label: str,
     case: str | None,
+    address: Sequence[str] = (),
+    sender_lines: Sequence[str] = (),
 ) -> Answer:
     return Answer(
         message_id=message_id,
@@ -158,6 +169,9 @@ def new_answer(
         memo_uuid=str(uuid.uuid4()),
         created_at=datetime.now(UTC).isoformat(),
         case=case,
+        channel=PHYSICAL if address else DIGITAL,
+        address=tuple(address),
+        sender_lines=tuple(sender_lines),
     )
 
 
@@ -209,6 +223,17 @@ def build_memo(answer: Answer, sender_cvr: str) -> memo.Message:
 def memo_xml(message: memo.Message) -> bytes:
     """The MeMo document as the package serialises it for KombiPostAfsend."""
     return ElementTree.tostring(dataclass_to_xml(message), encoding="utf-8")
+
+
+def build_letter(answer: Answer, kind: int) -> physical.ForsendelseI:
+    """The letter for the print service, as python-serviceplatformen builds it, with the
+    answer's own id as AfsendelseIdentifikator: the same on every try, so a retry of a
+    letter that got through is refused as a duplicate rather than printed twice."""
+    sender = answer.sender_lines or (answer.sender_label,)
+    pdf = letter_pdf(answer.address, sender, answer.title, answer.text)
+    letter = physical.create_physical_mail(kind, pdf)
+    letter.afsendelse_identifikator = physical.AfsendelseIdentifikator(value=answer.memo_uuid)
+    return letter
 
 
 # -- Serviceplatformen -------------------------------------------------------------------------
@@ -284,6 +309,10 @@ class Serviceplatformen:
     def send(self, message: memo.Message) -> str:
         return send_memo(message, self._access)
 
+    def send_letter(self, letter: physical.ForsendelseI) -> str:
+        # The package's own call: a letter's XML is ASCII (the PDF travels in base64).
+        return str(sf1601.send_physical_mail(letter, self._access))
+
 
 def send_memo(message: memo.Message, access: KombitAccess) -> str:
     """python-serviceplatformen's ``send_message``, with one change: the body goes out as
@@ -339,14 +368,33 @@ def _duplicate(error: BaseException) -> bool:
     )
 
 
+class LetterOff(Exception):
+    """A letter was queued, but physical mail is no longer set up."""
+
+
 class DigitalPostSender:
     """Sends the outbox's digital-post items: the outbox's lease, retry and give-up rules,
     Serviceplatformen as the next hop."""
 
-    def __init__(self, service: Serviceplatformen, key: bytes, retry: Sequence[float]) -> None:
+    def __init__(
+        self,
+        service: Serviceplatformen,
+        key: bytes,
+        retry: Sequence[float],
+        *,
+        letter_kind: int | None = None,
+    ) -> None:
         self._service = service
         self._key = key
         self._retry = tuple(retry)
+        self._letter_kind = letter_kind
+
+    def _deliver(self, answer: Answer) -> str:
+        if answer.channel != PHYSICAL:
+            return self._service.send(build_memo(answer, self._service.cvr))
+        if self._letter_kind is None:
+            raise LetterOff()
+        return self._service.send_letter(build_letter(answer, self._letter_kind))
 
     def send(self, item: OutboxItem) -> SendResult:
         """One try (blocking: run it in a thread)."""
@@ -356,7 +404,9 @@ class DigitalPostSender:
             # Sealed under another web secret, or wiped: nobody can send it any more.
             return Failed("the answer cannot be read (web secret changed?)")
         try:
-            transaction = self._service.send(build_memo(answer, self._service.cvr))
+            transaction = self._deliver(answer)
+        except LetterOff:
+            return Failed("physical mail is switched off here (digital_post_physical_mail)")
         except Exception as e:
             if _duplicate(e):
                 log.info("outbox id=%d: Digital Post had this answer already", item.id)
@@ -379,6 +429,7 @@ class Desk:
     service: Serviceplatformen
     key: bytes
     wake: Callable[[], None]
+    physical_mail: bool = False  # letters through the print service for exempt citizens
 
 
 def set_up(
@@ -390,10 +441,12 @@ def set_up(
     secret: str,
     retry: Sequence[float],
     wake: Callable[[], None],
+    letter_kind: int | None = None,
 ) -> tuple[Desk, DigitalPostSender]:
     # SF1601's look-up takes the CPR number in the URL, and urllib3 logs every URL at DEBUG:
     # never below INFO, whatever log_level says.
     logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
     service = Serviceplatformen(certificate, cvr, production=production, base_url=base_url)
     key = sealing_key(secret)
-    return Desk(service, key, wake), DigitalPostSender(service, key, retry)
+    sender = DigitalPostSender(service, key, retry, letter_kind=letter_kind)
+    return Desk(service, key, wake, physical_mail=letter_kind is not None), sender

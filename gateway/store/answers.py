@@ -30,6 +30,7 @@ class NewAnswer:
     memo_uuid: str
     actor: str
     payload: bytes  # encrypted (gateway.act.digital_post.seal)
+    channel: str = "digital-post"  # or physical-mail: a letter through the print service
 
 
 def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -> int:
@@ -48,7 +49,7 @@ def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -
         .values(
             message_id=new.message_id,
             outbox_id=outbox_id,
-            channel="digital-post",
+            channel=new.channel,
             recipient_type=new.recipient_type,
             recipient_masked=new.recipient_masked,
             matched=new.matched,
@@ -63,6 +64,7 @@ def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -
         "recipient": f"{new.recipient_type} {new.recipient_masked}",
         "matched": new.matched,
         "memo": new.memo_uuid,
+        "channel": new.channel,
     }
     audit(connection, new.actor, "digital-post-queued", new.message_id, detail)
     return int(answer_id)

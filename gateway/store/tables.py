@@ -227,7 +227,7 @@ answers = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("message_id", String(36), ForeignKey("messages.id"), nullable=False),
     Column("outbox_id", Integer, nullable=True, comment="the outbox item that sends it"),
-    Column("channel", String(16), nullable=False, comment="digital-post"),
+    Column("channel", String(16), nullable=False, comment="digital-post or physical-mail"),
     Column("recipient_type", String(3), nullable=False, comment="CPR or CVR"),
     Column("recipient_masked", String(16), nullable=False, comment="150385-****, 12******"),
     Column("matched", Boolean, nullable=False, comment="the number matched a finding"),

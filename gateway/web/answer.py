@@ -84,17 +84,42 @@ async def step(request: Request, user: User) -> Response:
         return await _registration(request, user, row, desk, checked, values)
     title = str(form.get("title", "")).strip()[:MAX_TITLE]
     text = str(form.get("text", "")).strip()[:MAX_TEXT]
-    use_letterhead = form.get("letterhead") == "yes"
-    if not title or not text:
-        values |= {"title": title, "text": text}
-        return _page(request, user, row, "compose", 400, error="empty", **values)
-    body = dp.with_letterhead(
-        text, _letterhead(request, row.recipient_group) if use_letterhead else []
+    letter = form.get("channel") == dp.PHYSICAL
+    # Typed into the letter form, or carried line by line through the confirmation.
+    typed_address = "\n".join(str(v) for v in form.getlist("address_line")) or str(
+        form.get("address", "")
     )
-    values |= {"title": title, "text": text, "body": body, "use_letterhead": use_letterhead}
+    address = _address(typed_address) if letter else []
+    use_letterhead = form.get("letterhead") == "yes" and not letter  # a letter has its own
+    values |= {"title": title, "text": text, "letter": letter, "address": address}
+    if letter and not (desk.physical_mail and checked.kind == dp.CPR):
+        return _page(request, user, row, "recipient", 400, error="no-letter", **values)
+    step_back = "exempt" if letter else "compose"
+    if not title or not text:
+        return _page(request, user, row, step_back, 400, error="empty", **values)
+    if letter and len(address) < 2:
+        return _page(request, user, row, step_back, 400, error="address", **values)
+    lines = _letterhead(request, row.recipient_group)
+    body = dp.with_letterhead(text, lines if use_letterhead else [])
+    values |= {"body": body, "use_letterhead": use_letterhead}
     if action == "send" and form.get("confirm") == "yes":
-        return await _queue(request, user, row, desk, checked, matched, title, body)
+        answer = dp.new_answer(
+            row.id,
+            checked,
+            title,
+            body,
+            ctx(request).policy.current.contact_for(row.recipient_group).display_name,
+            row.case_number or row.case_hint,
+            address=address,
+            sender_lines=lines,
+        )
+        return await _queue(request, user, row, desk, checked, matched, answer)
     return _page(request, user, row, "confirm", **values)  # nothing is sent unconfirmed
+
+
+def _address(typed: str) -> list[str]:
+    """The letter's address block: at most six lines that fit an envelope window."""
+    return [line.strip()[:60] for line in typed.splitlines() if line.strip()][:6]
 
 
 async def _registration(
@@ -109,10 +134,13 @@ async def _registration(
         return _page(request, user, row, "recipient", 502, lookup_error=text, **values)
     detail = {"recipient": f"{checked.kind} {checked.masked}", "registered": registered}
     await store.run(review.audit, user.name, "digital-post-lookup", row.id, detail)
-    if not registered:
-        return _page(request, user, row, "exempt", **values)
     case = row.case_number or row.case_hint
-    return _page(request, user, row, "compose", title=dp.default_title(case), text="", **values)
+    values |= {"title": dp.default_title(case), "text": ""}
+    if not registered:
+        # A letter through the print service, where the municipality has it, for citizens.
+        letter = desk.physical_mail and checked.kind == dp.CPR
+        return _page(request, user, row, "exempt", letter=letter, address=[], **values)
+    return _page(request, user, row, "compose", **values)
 
 
 async def _queue(
@@ -122,13 +150,8 @@ async def _queue(
     desk: dp.Desk,
     checked: dp.Checked,
     matched: bool,
-    title: str,
-    body: str,
+    answer: dp.Answer,
 ) -> Response:
-    contact = ctx(request).policy.current.contact_for(row.recipient_group)
-    answer = dp.new_answer(
-        row.id, checked, title, body, contact.display_name, row.case_number or row.case_hint
-    )
     new = answers.NewAnswer(
         message_id=row.id,
         recipient_type=checked.kind,
@@ -137,8 +160,11 @@ async def _queue(
         memo_uuid=answer.memo_uuid,
         actor=user.name,
         payload=await asyncio.to_thread(dp.seal, answer, desk.key),
+        channel=answer.channel,
     )
     await ctx(request).store.run(answers.queue, new, user.scope)
-    log.info("Digital Post answer to %s %s queued for %s", checked.kind, checked.masked, row.id)
+    log.info(
+        "%s answer to %s %s queued for %s", answer.channel, checked.kind, checked.masked, row.id
+    )
     desk.wake()
     return RedirectResponse(f"/mail/{row.id}?answered=1", status_code=303)

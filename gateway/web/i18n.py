@@ -561,10 +561,40 @@ DIGITAL_POST = [
     ),
     (
         "dp.by_letter",
-        "Svaret skal sendes som brev. Postvagt kan ikke sende fysisk post.",
-        "The answer must go by letter. Postvagt cannot send physical mail.",
+        "Svaret skal sendes som brev. Fysisk post er ikke slået til i Postvagt.",
+        "The answer must go by letter. Physical mail is not switched on in Postvagt.",
     ),
     ("dp.back", "Tilbage til mailen", "Back to the mail"),
+    (
+        "dp.letter_offer",
+        "Kommunen kan sende svaret som fysisk brev gennem Digital Posts printløsning (fjernprint).",
+        "The municipality can send the answer as a physical letter through Digital Post's "
+        "print service (fjernprint).",
+    ),
+    ("dp.address", "Modtagerens navn og adresse", "The recipient's name and address"),
+    (
+        "dp.address_help",
+        "Som på kuverten: navn, vej og nummer, postnummer og by. Højst seks linjer.",
+        "As on the envelope: name, street and number, postcode and town. Six lines at most.",
+    ),
+    (
+        "dp.invalid.address",
+        "Skriv modtagerens navn og adresse (mindst to linjer).",
+        "Write the recipient's name and address (at least two lines).",
+    ),
+    (
+        "dp.invalid.no-letter",
+        "Fysisk post er ikke slået til her, eller modtageren er ikke en borger.",
+        "Physical mail is not switched on here, or the recipient is not a citizen.",
+    ),
+    (
+        "dp.confirm_letter",
+        "Brevet printes og sendes med posten til adressen ovenfor. Det kan ikke kaldes tilbage.",
+        "The letter is printed and posted to the address above. It cannot be recalled.",
+    ),
+    ("dp.send_letter", "Send som brev (fjernprint)", "Send as a letter (fjernprint)"),
+    ("dp.channel.digital-post", "Digital Post", "Digital Post"),
+    ("dp.channel.physical-mail", "Fysisk brev", "Physical letter"),
     ("dp.subject", "Titel", "Title"),
     ("dp.text", "Tekst", "Text"),
     ("dp.letterhead", "Tilføj kommunens afsenderoplysninger", "Add the municipality's letterhead"),

@@ -22,7 +22,9 @@ def upgrade() -> None:
         sa.Column(
             "outbox_id", sa.Integer(), nullable=True, comment="the outbox item that sends it"
         ),
-        sa.Column("channel", sa.String(16), nullable=False, comment="digital-post"),
+        sa.Column(
+            "channel", sa.String(16), nullable=False, comment="digital-post or physical-mail"
+        ),
         sa.Column("recipient_type", sa.String(3), nullable=False, comment="CPR or CVR"),
         sa.Column(
             "recipient_masked", sa.String(16), nullable=False, comment="150385-****, 12******"
