@@ -714,6 +714,13 @@ def test_digital_post_exempt_citizen_gets_a_physical_letter(site, fresh):
     for expected in ("Bo Fiktivsen", "9999 Testby", "Rådhuspladsen 1", "modtaget din ansøgning"):
         assert expected in text
     assert "Fysisk brev" in client.get(f"/mail/{message_id}").text
+    # A letter to a citizen Digital Post reaches is refused at "send", whatever the form says.
+    registered = {**data, "number": OTHER_CITIZEN, "address_line": lines}
+    refused = client.post(
+        f"/mail/{message_id}/answer", data={**registered, "step": "send", "confirm": "yes"}
+    )
+    assert refused.status_code == 400 and "intet brev er sendt" in refused.text
+    assert len([r for r in _answer_rows(engine, message_id) if r.channel == "physical-mail"]) == 1
 
 
 def test_digital_post_look_up_failure_is_said_plainly(site, fresh):

@@ -138,8 +138,9 @@ def test_nothing_of_the_content_is_kept(tmp_path):
 
 
 def test_digital_post_answer_keeps_no_number(tmp_path):
-    """A caseworker answers a mail through Digital Post (the stand-in): the CPR number typed
-    reaches the MeMo, and afterwards no table and no log line holds it unmasked."""
+    """A caseworker answers a mail through Digital Post (the stand-in) and another citizen,
+    exempt, by physical letter: the CPR numbers typed reach the MeMo and the letter's address
+    reaches the print service, and afterwards no table and no log line holds any of them."""
     from sqlalchemy import create_engine, select
 
     from gateway.store.tables import answers
@@ -149,9 +150,12 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
     (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
     rng = random.Random(19)
     number, municipality = fictional.cpr(rng), fictional.cvr(rng)
+    exempt = fictional.cpr(rng)
     digits = number.replace("-", "")
+    address = ["Lone Testesen", "Opdigtet Allé 12, 3. th.", "9999 Testby"]
     oces, _ = make_certificate(tmp_path / "oces", "oces3", key_inside=True)
     standin = StandIn(tmp_path / "standin", municipality, oces).start()
+    standin.switches.exempt.add(exempt.replace("-", ""))
     upstream, relay = Upstream().start(), Upstream().start()
     web_port = free_port()
     env = {
@@ -161,6 +165,7 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
         "POSTVAGT_DIGITAL_POST_CERTIFICATE": str(oces),
         "POSTVAGT_DIGITAL_POST_CVR": municipality,
         "POSTVAGT_DIGITAL_POST_BASE_URL": standin.url,
+        "POSTVAGT_DIGITAL_POST_PHYSICAL_MAIL": str(standin.letter_kind),
         "REQUESTS_CA_BUNDLE": standin.ca_bundle,
     }
     port = free_port()
@@ -192,11 +197,18 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
         sent = web.post(f"{href}/answer", data={**data, "step": "send", "confirm": "yes"})
         assert sent.status_code == 303
 
-        def state() -> str | None:
-            with engine.connect() as c:
-                return c.execute(select(answers.c.state)).scalar()
+        offer = web.post(f"{href}/answer", data={"csrf": token, "step": "check", "number": exempt})
+        assert "fjernprint" in offer.text
+        letter = {**data, "number": exempt, "channel": "physical-mail"}
+        letter["address"] = "\n".join(address)
+        sent = web.post(f"{href}/answer", data={**letter, "step": "send", "confirm": "yes"})
+        assert sent.status_code == 303
 
-        assert wait_for(lambda: state() == "sent", timeout=30)
+        def states() -> list[str]:
+            with engine.connect() as c:
+                return list(c.execute(select(answers.c.state)).scalars())
+
+        assert wait_for(lambda: states() == ["sent", "sent"], timeout=30)
         engine.dispose()
         page = web.get(href).text
         web.close()
@@ -208,6 +220,7 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
 
     (memo,) = standin.memos()  # it did reach Digital Post …
     assert digits in ElementTree.tostring(memo, encoding="unicode")
+    assert len(standin.letters) == 1 and standin.lookups == [digits, *[exempt.replace("-", "")] * 2]
     database = sqlite3.connect(tmp_path / "var" / "postvagt.db")
     database.execute(f"DELETE FROM {quarantine.name}")
     dump = "\n".join(database.iterdump())
@@ -216,7 +229,11 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
     leaks = [
         (where, needle)
         for where, text in haystacks.items()
-        for needle in (number, digits, number.replace("-", " "))
+        for needle in (
+            *(number, digits, number.replace("-", " ")),
+            *(exempt, exempt.replace("-", "")),
+            *address,
+        )
         if needle in text
     ]
     assert leaks == [], [x for x in logs.splitlines() if digits in x][:3]  # … nor here

@@ -592,6 +592,13 @@ DIGITAL_POST = [
         "Brevet printes og sendes med posten til adressen ovenfor. Det kan ikke kaldes tilbage.",
         "The letter is printed and posted to the address above. It cannot be recalled.",
     ),
+    (
+        "dp.invalid.registered",
+        "Modtageren kan modtage Digital Post (eller Digital Post kunne ikke spørges): "
+        "intet brev er sendt. Start forfra.",
+        "The recipient receives Digital Post (or Digital Post could not be asked): no letter "
+        "was sent. Start again.",
+    ),
     ("dp.send_letter", "Send som brev (fjernprint)", "Send as a letter (fjernprint)"),
     ("dp.channel.digital-post", "Digital Post", "Digital Post"),
     ("dp.channel.physical-mail", "Fysisk brev", "Physical letter"),
