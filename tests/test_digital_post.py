@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import create_engine, select, update
 
 from gateway.act import digital_post as dp
+from gateway.act import serviceplatformen as sp
 from gateway.act.outbox import OutboxSender
 from gateway.doctor import check_digital_post
 from gateway.settings import Settings, SettingsError, load_settings
@@ -250,16 +251,16 @@ def fresh(standin) -> StandIn:
     return standin
 
 
-def _service(standin: StandIn, oces: Path) -> dp.Serviceplatformen:
-    return dp.Serviceplatformen(str(oces), MUNICIPALITY_CVR, production=False, base_url=standin.url)
+def _service(standin: StandIn, oces: Path) -> sp.Serviceplatformen:
+    return sp.Serviceplatformen(str(oces), MUNICIPALITY_CVR, production=False, base_url=standin.url)
 
 
 def test_digital_post_registration_look_up(fresh, oces):
     fresh.switches.exempt.add(EXEMPT_CITIZEN.replace("-", ""))
     service = _service(fresh, oces)
-    assert service.is_registered(dp.check_number(CITIZEN)) is True
-    assert service.is_registered(dp.check_number(EXEMPT_CITIZEN)) is False
-    assert service.is_registered(dp.check_number(BUSINESS)) is True
+    assert service.is_registered(dp.check_number(CITIZEN).number) is True
+    assert service.is_registered(dp.check_number(EXEMPT_CITIZEN).number) is False
+    assert service.is_registered(dp.check_number(BUSINESS).number) is True
     assert fresh.lookups[-3:] == [
         CITIZEN.replace("-", ""),
         EXEMPT_CITIZEN.replace("-", ""),
@@ -267,12 +268,12 @@ def test_digital_post_registration_look_up(fresh, oces):
     ]
     fresh.switches.fail_lookup.append(500)
     with pytest.raises(Exception) as failed:
-        service.is_registered(dp.check_number(CITIZEN))
-    assert dp.explain(failed.value) == ("HTTP 500: opslag fejlede", True)
+        service.is_registered(dp.check_number(CITIZEN).number)
+    assert sp.explain(failed.value) == ("HTTP 500: opslag fejlede", True)
 
 
 def test_digital_post_the_packages_own_send_garbles_danish_letters(fresh, oces):
-    """Why gateway.act.digital_post.send_memo exists: python-serviceplatformen 3.2 posts the
+    """Why gateway.act.serviceplatformen.send_memo exists: python-serviceplatformen 3.2 posts the
     XML as a str (Latin-1 on the wire under a UTF-8 declaration). When this fails, the
     package is fixed and send_memo can go back to calling it."""
     from python_serviceplatformen import digital_post as sf1601
@@ -282,7 +283,7 @@ def test_digital_post_the_packages_own_send_garbles_danish_letters(fresh, oces):
     message = dp.build_memo(_answer(dp.check_number(CITIZEN)), MUNICIPALITY_CVR)
     with pytest.raises(HTTPError, match="400"):
         sf1601.send_message("Digital Post", message, service._access)
-    dp.send_memo(message, service._access)
+    sp.send_memo(message, service._access)
     label = fresh.accepted[message.messageHeader.messageUUID].findtext(f"{M}MessageHeader/{M}label")
     assert label == "Svar på din henvendelse (27.24.00-G01-5-19)"
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.act import digital_post as dp
+from gateway.act.serviceplatformen import explain
 from gateway.store import answers, review
 from gateway.store.users import User
 from gateway.web.views import ctx, login_required, render
@@ -127,7 +128,7 @@ def _address(typed: str) -> list[str]:
 
 async def _registered(desk: dp.Desk, checked: dp.Checked) -> bool:
     try:
-        return await asyncio.to_thread(desk.service.is_registered, checked)
+        return await asyncio.to_thread(desk.service.is_registered, checked.number)
     except Exception:
         return True  # unknown: no letter on a guess (the page says to try again)
 
@@ -137,9 +138,9 @@ async def _registration(
 ) -> Response:
     store = ctx(request).store
     try:
-        registered = await asyncio.to_thread(desk.service.is_registered, checked)
+        registered = await asyncio.to_thread(desk.service.is_registered, checked.number)
     except Exception as e:
-        text, _ = dp.explain(e)
+        text, _ = explain(e)
         log.warning("Digital Post look-up for %s %s failed: %s", checked.kind, checked.masked, text)
         return _page(request, user, row, "recipient", 502, lookup_error=text, **values)
     detail = {"recipient": f"{checked.kind} {checked.masked}", "registered": registered}
