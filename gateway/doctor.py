@@ -13,6 +13,7 @@ import ssl
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.settings import Settings
@@ -142,6 +143,41 @@ def check_data_dir(settings: Settings) -> Check:
     return Check("data_dir", True, f"{folder}")
 
 
+def check_digital_post(settings: Settings, now: datetime | None = None) -> Check:
+    """The OCES3 certificate for Serviceplatformen: in its validity period, and the key in
+    the file is the certificate's own. Read locally; nothing is called."""
+    path = settings.digital_post_certificate
+    if path is None:
+        return Check("digital post", True, "not set: no answers through Digital Post")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    fix = "a PEM file with the OCES3 certificate and its unencrypted key (see README)"
+    data = path.read_bytes()
+    try:
+        certificate = x509.load_pem_x509_certificate(data)
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as e:
+        return Check("digital post", False, f"{path}: {e}", fix)
+    public = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    if certificate.public_key().public_bytes(*public) != key.public_key().public_bytes(*public):
+        return Check("digital post", False, f"{path}: the key is not the certificate's", fix)
+    now = now or datetime.now(UTC)
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if not start <= now <= end:
+        when = f"valid {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+        return Check("digital post", False, f"{path}: {when}", "order a new one from KOMBIT")
+    left = (end - now).days
+    soon = f" — renew it, {left} days left" if left < 30 else ""
+    where = settings.digital_post_base_url or settings.digital_post_environment
+    return Check(
+        "digital post",
+        True,
+        f"{path}: valid until {end:%Y-%m-%d}{soon}; CVR {settings.digital_post_cvr}, {where}; "
+        f"physical mail {'on' if settings.digital_post_physical_mail else 'off'}",
+    )
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         lambda: check_data_dir(settings),
@@ -160,6 +196,7 @@ def run_checks(settings: Settings) -> list[Check]:
             )
         ),
         lambda: check_tls(settings),
+        lambda: check_digital_post(settings),
         check_libmagic,
         check_tesseract,
         lambda: check_tool("openssl", "openssl", "S/MIME signatures are not verified"),

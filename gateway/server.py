@@ -168,6 +168,7 @@ class Gateway:
             settings.max_connections, settings.max_connections_per_client, settings.trusted_clients
         )
         self.web: WebServer | None = None
+        self.web_context: WebContext | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
 
@@ -211,6 +212,7 @@ class Gateway:
                 "550 5.7.54) — see README, Auto-replies",
                 s.upstream,
             )
+        await self._set_up_digital_post()
         self.outbox.start()
         self._housekeeper = asyncio.ensure_future(self._housekeeping())
         log.info(
@@ -221,11 +223,41 @@ class Gateway:
             s.upstream or f"Maildir {s.maildir}",
         )
 
-    async def _start_web(self) -> None:
+    async def _secret(self) -> str:
         s = self.settings
-        secret = await asyncio.to_thread(
+        return await asyncio.to_thread(
             session_secret, s.web_secret_file or s.data_dir / "web-secret"
         )
+
+    async def _set_up_digital_post(self) -> None:
+        """Answers through Digital Post (issue 19), when the certificate is set."""
+        s = self.settings
+        if s.digital_post_certificate is None or s.digital_post_cvr is None:
+            return
+        from gateway.act import digital_post
+
+        desk, sender = digital_post.set_up(
+            str(s.digital_post_certificate),
+            s.digital_post_cvr,
+            production=s.digital_post_environment == "production",
+            base_url=s.digital_post_base_url,
+            secret=await self._secret(),
+            retry=s.reply_retry,
+            wake=self.outbox.wake,
+            letter_kind=s.digital_post_physical_mail,
+        )
+        self.outbox.digital_post = sender
+        if self.web_context is not None:
+            self.web_context.digital_post = desk
+        log.info(
+            "Digital Post answers on (%s, sender CVR %s)",
+            s.digital_post_base_url or s.digital_post_environment,
+            s.digital_post_cvr,
+        )
+
+    async def _start_web(self) -> None:
+        s = self.settings
+        secret = await self._secret()
         context = WebContext(
             store=self.store,
             policy=self.policy,
@@ -237,6 +269,7 @@ class Gateway:
             user_header=s.web_user_header,
             trusted_proxies=list(s.web_trusted_proxies),
         )
+        self.web_context = context
         app = build_app(context, secret=secret, secure_cookie=s.web_cookie_secure)
         self.web = WebServer(app, *s.web_address)
         await self.web.start()

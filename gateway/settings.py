@@ -262,6 +262,30 @@ class Settings(BaseModel):
         description="Seconds an outbox item stays claimed by one sender; after a crash another "
         "instance sends it then (a possible duplicate, counted).",
     )
+    digital_post_certificate: Path | None = Field(
+        None,
+        description="Answers through Digital Post: the municipality's OCES3 certificate for "
+        "Serviceplatformen, PEM with its key, mode 0600. Unset: no answering from the page.",
+    )
+    digital_post_cvr: str | None = Field(
+        None, description="The municipality's CVR number: the sender of Digital Post answers."
+    )
+    digital_post_environment: str = Field(
+        "test",
+        description="Serviceplatformen's test (exttest) or production environment for "
+        "Digital Post answers.",
+    )
+    digital_post_physical_mail: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="Physical mail (fjernprint) for citizens exempt from Digital Post: the "
+        "ForsendelseTypeIdentifikator the print provider gave the municipality for letters. "
+        "Unset: off; the page says the answer must go by letter.",
+    )
+    digital_post_base_url: str | None = Field(
+        None,
+        description="For tests only: one https:// address that stands in for Serviceplatformen "
+        "and KOMBIT's token service. Unset: the real ones of digital_post_environment.",
+    )
     log_format: str = Field("text", description="text or json (one object per line).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
@@ -346,8 +370,48 @@ class Settings(BaseModel):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
 
+    @field_validator("digital_post_environment")
+    @classmethod
+    def _check_environment(cls, value: str) -> str:
+        if value not in ("test", "production"):
+            raise ValueError("must be test or production")
+        return value
+
+    @field_validator("digital_post_cvr")
+    @classmethod
+    def _check_cvr(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from stdnum.dk import cvr
+
+        if not cvr.is_valid(value):
+            raise ValueError(f"{value!r} is not a CVR number (8 digits, modulus 11)")
+        return cvr.compact(value)
+
+    @field_validator("digital_post_certificate")
+    @classmethod
+    def _check_certificate_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            mode = value.stat().st_mode
+        except OSError as e:
+            raise ValueError(f"cannot read {value}: {e.strerror}") from None
+        # The file holds the municipality's private key: nobody but the service may read it.
+        if mode & 0o077:
+            raise ValueError(
+                f"{value} holds a private key but is readable by others (mode "
+                f"{mode & 0o777:04o}): chmod 600 {value}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
+        if (self.digital_post_certificate is None) != (self.digital_post_cvr is None):
+            raise ValueError(
+                "digital_post_certificate and digital_post_cvr go together: set both to "
+                "answer through Digital Post, or neither"
+            )
         if self.upstream and not self.domains:
             raise ValueError(
                 "upstream is set but domains is empty: name the local domains with "

@@ -9,6 +9,7 @@ import random
 import re
 import signal
 import sqlite3
+from xml.etree import ElementTree
 
 from gateway.store.tables import quarantine
 from tests import fictional
@@ -134,3 +135,106 @@ def test_nothing_of_the_content_is_kept(tmp_path):
     assert leaks == []
     assert "borger0@borger.example" in dump  # the envelope sender is kept for staff
     assert "DK_CPR" in dump and "HEALTH" in dump  # types and counts are
+
+
+def test_digital_post_answer_keeps_no_number(tmp_path):
+    """A caseworker answers a mail through Digital Post (the stand-in) and another citizen,
+    exempt, by physical letter: the CPR numbers typed reach the MeMo and the letter's address
+    reaches the print service, and afterwards no table and no log line holds any of them."""
+    from sqlalchemy import create_engine, select
+
+    from gateway.store.tables import answers
+    from tests.digital_post_standin import StandIn, make_certificate
+    from tests.test_web import login
+
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    rng = random.Random(19)
+    number, municipality = fictional.cpr(rng), fictional.cvr(rng)
+    exempt = fictional.cpr(rng)
+    digits = number.replace("-", "")
+    address = ["Lone Testesen", "Opdigtet Allé 12, 3. th.", "9999 Testby"]
+    oces, _ = make_certificate(tmp_path / "oces", "oces3", key_inside=True)
+    standin = StandIn(tmp_path / "standin", municipality, oces).start()
+    standin.switches.exempt.add(exempt.replace("-", ""))
+    upstream, relay = Upstream().start(), Upstream().start()
+    web_port = free_port()
+    env = {
+        "POSTVAGT_REPLY_RELAY": f"smtp://127.0.0.1:{relay.port}",
+        "POSTVAGT_OUTBOX_POLL": "0.2",
+        "POSTVAGT_DETECT_WORKERS": "1",
+        "POSTVAGT_DIGITAL_POST_CERTIFICATE": str(oces),
+        "POSTVAGT_DIGITAL_POST_CVR": municipality,
+        "POSTVAGT_DIGITAL_POST_BASE_URL": standin.url,
+        "POSTVAGT_DIGITAL_POST_PHYSICAL_MAIL": str(standin.letter_kind),
+        "REQUESTS_CA_BUNDLE": standin.ca_bundle,
+    }
+    port = free_port()
+    try:
+        proc = start_gateway(
+            port,
+            *("--web-listen", f"127.0.0.1:{web_port}"),
+            *("--upstream", f"smtp://127.0.0.1:{upstream.port}", "--domain", "kommune.example"),
+            *("--policy", str(tmp_path / "policy.yaml"), "--data-dir", str(tmp_path / "var")),
+            *("--log-format", "json", "--log-level", "DEBUG"),
+            env=env,
+        )
+        body = f"Kære kommune\n\nMit CPR-nummer er {number}. Jeg modtager kontanthjælp.\n"
+        send(port, "borger@borger.example", "borgerservice@kommune.example", "Spørgsmål", body)
+        made = users_add(
+            "sb", "en-lang-adgangskode", "--role", "staff", "--mailbox", "borgerservice",
+            "--data-dir", str(tmp_path / "var"), "--policy", str(tmp_path / "policy.yaml"),
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'postvagt.db'}")
+        web = login(f"http://127.0.0.1:{web_port}", "sb", "en-lang-adgangskode")
+        (href,) = set(re.findall(r'href="(/mail/[0-9a-f-]{36})"', web.get("/").text))
+        token = csrf(web.get(href).text)
+        checked = web.post(
+            f"{href}/answer", data={"csrf": token, "step": "check", "number": number}
+        )
+        assert "✓" in checked.text  # the number typed matches the mail's (masked) finding
+        data = {"csrf": token, "number": digits, "title": "Svar", "text": "Vi har modtaget den."}
+        sent = web.post(f"{href}/answer", data={**data, "step": "send", "confirm": "yes"})
+        assert sent.status_code == 303
+
+        offer = web.post(f"{href}/answer", data={"csrf": token, "step": "check", "number": exempt})
+        assert "fjernprint" in offer.text
+        letter = {**data, "number": exempt, "channel": "physical-mail"}
+        letter["address"] = "\n".join(address)
+        sent = web.post(f"{href}/answer", data={**letter, "step": "send", "confirm": "yes"})
+        assert sent.status_code == 303
+
+        def states() -> list[str]:
+            with engine.connect() as c:
+                return list(c.execute(select(answers.c.state)).scalars())
+
+        assert wait_for(lambda: states() == ["sent", "sent"], timeout=30)
+        engine.dispose()
+        page = web.get(href).text
+        web.close()
+        logs = stop(proc)
+    finally:
+        standin.close()
+        upstream.close()
+        relay.close()
+
+    (memo,) = standin.memos()  # it did reach Digital Post …
+    assert digits in ElementTree.tostring(memo, encoding="unicode")
+    assert len(standin.letters) == 1 and standin.lookups == [digits, *[exempt.replace("-", "")] * 2]
+    database = sqlite3.connect(tmp_path / "var" / "postvagt.db")
+    database.execute(f"DELETE FROM {quarantine.name}")
+    dump = "\n".join(database.iterdump())
+    database.close()
+    haystacks = {"database": dump, "logs": logs, "detail page after": page}
+    leaks = [
+        (where, needle)
+        for where, text in haystacks.items()
+        for needle in (
+            *(number, digits, number.replace("-", " ")),
+            *(exempt, exempt.replace("-", "")),
+            *address,
+        )
+        if needle in text
+    ]
+    assert leaks == [], [x for x in logs.splitlines() if digits in x][:3]  # … nor here
+    assert f"{number[:6]}-****" in dump and "digital-post-sent" in dump

@@ -1,8 +1,9 @@
 """The staff page in a real headless Chromium (Debian's, driven by Playwright through
 executable_path): log in, filter, open an entry, journal it, see the audit entry; a
 caseworker's morning (search, bulk work, release, export, statistics) with screenshots kept
-outside the checkout ($POSTVAGT_SCREENSHOTS, else the temp folder); sessions that end at
-logout and survive a cross-site link; guessing from another address that locks nobody out —
+outside the checkout ($POSTVAGT_SCREENSHOTS, else postvagt-screenshots/ in the temp folder);
+sessions that end at logout and survive a cross-site link; guessing from another address that
+locks nobody out; an answer through Digital Post (a local stand-in for Serviceplatformen) —
 and a corpus of hostile subjects and addresses that must execute nothing."""
 
 from __future__ import annotations
@@ -312,4 +313,108 @@ def test_guessing_from_another_address_locks_nobody_out(served, browser):
     page = context.new_page()
     _log_in(page, served, "morgen")  # … and the owner, here, is not
     expect(page.get_by_role("heading", name="Markerede mails")).to_be_visible()
+    context.close()
+
+
+# -- answering through Digital Post (issue 19) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digital_post_site(tmp_path_factory):
+    """A gateway that answers through a local Serviceplatformen stand-in, with one mail."""
+    from tests.digital_post_standin import StandIn, make_certificate
+    from tests.servers import RunningGateway
+
+    folder = tmp_path_factory.mktemp("browser-dp")
+    rng = random.Random(1919)
+    citizen, municipality = fictional.cpr(rng), fictional.cvr(rng)
+    oces, _ = make_certificate(folder / "oces", "oces3", key_inside=True)
+    standin = StandIn(folder / "standin", municipality, oces).start()
+    before = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = standin.ca_bundle  # the gateway runs in this process
+    gw, upstream = staff_site(folder)
+    gw.close()  # the same site, now with Digital Post set up
+    settings = gw.settings.model_copy(
+        update={
+            "digital_post_certificate": oces,
+            "digital_post_cvr": municipality,
+            "digital_post_base_url": standin.url,
+            "outbox_poll": 0.2,
+        }
+    )
+    gw = RunningGateway(settings)
+    send(
+        gw.port,
+        "anna@borger.example",
+        "borgerservice@kommune.example",
+        "Ansøgning om boligstøtte",
+        f"Hej\nMit CPR-nummer er {citizen}.\n",
+    )
+    engine = create_engine(settings.database)
+    with engine.begin() as c:
+        add_user(
+            c,
+            "sagsbehandler",
+            role="staff",
+            mailboxes=["borgerservice"],
+            password_hash=hash_password(PASSWORD),
+            actor="test",
+        )
+    engine.dispose()
+    yield f"http://127.0.0.1:{gw.gateway.web.port}", standin, citizen
+    gw.close()
+    upstream.close()
+    standin.close()
+    if before is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = before
+
+
+def test_digital_post_a_caseworker_answers_in_chromium(digital_post_site, browser):
+    base, standin, citizen = digital_post_site
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    _log_in(page, base, "sagsbehandler")
+    page.locator("tbody tr").first.get_by_role("link").click()
+    page.get_by_role("link", name="Besvar via Digital Post").click()
+    expect(page.get_by_role("heading", name="Besvar via Digital Post")).to_be_visible()
+    # A wrong number (30 February) is refused before Digital Post is asked anything.
+    page.get_by_label("CPR- eller CVR-nummer").fill("300286-2001")
+    page.get_by_role("button", name="Tjek modtager").click()
+    expect(page.get_by_role("alert")).to_contain_text("datoen eller århundredet passer ikke")
+    assert standin.lookups == []
+    page.get_by_label("CPR- eller CVR-nummer").fill(citizen)
+    page.get_by_role("button", name="Tjek modtager").click()
+    expect(page.get_by_text("✓ svarer til nummeret i mailen")).to_be_visible()
+    expect(page.get_by_text("Modtageren kan modtage Digital Post.")).to_be_visible()
+    expect(page.get_by_label("Titel")).to_have_value("Svar på din henvendelse")
+    page.get_by_label("Tekst").fill(
+        "Hej Anna\n\nTak for din ansøgning. Vi behandler den og skriver til dig inden 14 dage."
+    )
+    _shot(page, "digital-post-1-compose")
+    page.get_by_role("button", name="Se svaret før afsendelse").click()
+    expect(page.locator("pre.memo")).to_contain_text("Testby Kommune")
+    _shot(page, "digital-post-2-confirm")
+    page.get_by_role("button", name="Send via Digital Post").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Svaret er lagt i kø til Digital Post. Status står herunder."
+    )
+    for _ in range(50):  # the outbox sends within a poll or two
+        if page.locator(".dp-sent").count():
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    expect(page.locator("ul.answers")).to_contain_text("Sendt")
+    expect(page.get_by_text("markér mailen som journaliseret")).to_be_visible()
+    history = page.locator("ol.history").inner_text()
+    assert "sagsbehandler: besvarede via Digital Post (i kø)" in history
+    assert "postvagt: svar sendt via Digital Post" in history
+    _shot(page, "digital-post-3-sent")
+    (memo,) = standin.memos()
+    assert citizen.replace("-", "") in "".join(memo.itertext())  # sent, yet shown nowhere:
+    assert citizen not in page.content() and citizen.replace("-", "") not in page.content()
+    page.get_by_label("Sagsnummer").fill("27.12.00-G01-1-23")
+    page.get_by_role("button", name="Markér som journaliseret").click()
+    expect(page.get_by_role("status")).to_have_text("Gemt.")
     context.close()

@@ -20,6 +20,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gateway.act.send import send_message
 from gateway.metrics import Metrics
@@ -34,6 +35,9 @@ from gateway.store.primitives import (
     claim_outbox,
     finish_outbox,
 )
+
+if TYPE_CHECKING:  # the Digital Post client's imports are only needed where it is set up
+    from gateway.act.digital_post import DigitalPostSender
 
 log = logging.getLogger("postvagt.outbox")
 _CODE = re.compile(r"\b[2-5]\d\d\b")
@@ -62,8 +66,10 @@ class OutboxSender:
         lease: float,
         timeout: float,
         metrics: Metrics | None = None,
+        digital_post: DigitalPostSender | None = None,
     ) -> None:
         self._store = store
+        self.digital_post = digital_post
         self._hop = hop
         # Unique per run: a restarted process must not finish its predecessor's claims.
         self.worker = f"{instance}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -159,6 +165,11 @@ class OutboxSender:
             log.warning("outbox id=%d: lease lost while sending (sent twice?)", item.id)
 
     async def _send(self, item: OutboxItem) -> SendResult:
+        if item.kind == "digital-post":
+            if self.digital_post is None:
+                return Failed("Digital Post is not set up on this instance")
+            # A blocking HTTPS call (requests): off the loop that serves SMTP.
+            return await asyncio.to_thread(self.digital_post.send, item)
         reply = await send_message(
             self._hop,
             item.mail_from,

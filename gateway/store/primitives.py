@@ -206,9 +206,9 @@ def finish_outbox(
         values = {"state": "queued", "not_before": result.not_before, "last_error": result.error}
     else:
         values = {"state": "failed", "last_error": result.error}
-    if item.kind == "journal-copy" and not isinstance(result, Retry):
-        # A journal copy is the whole message: once it is sent (or given up) the database
-        # keeps no copy of it — the held-mail retention must not be outlived by the outbox.
+    if item.kind in ("journal-copy", "digital-post") and not isinstance(result, Retry):
+        # A journal copy is the whole message, a Digital Post answer holds the recipient's
+        # CPR number (encrypted): once sent (or given up) the database keeps no copy of it.
         values["payload"] = b""
     if isinstance(values.get("last_error"), str):
         values["last_error"] = str(values["last_error"])[:512]
@@ -219,6 +219,10 @@ def finish_outbox(
     )
     if changed.rowcount != 1:
         return False
+    if item.kind == "digital-post":
+        from gateway.store.answers import settle  # answers builds on these primitives
+
+        settle(connection, item, result)
     if item.kind == "reply" and item.message_id is not None and not isinstance(result, Retry):
         if isinstance(result, Failed):
             # Never reached the sender: a later mail within the period may be answered.

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Connection, delete, select, update
 
 from gateway.store.records import QuarantinePlace
-from gateway.store.tables import messages, outbox, quarantine, rate_limits
+from gateway.store.tables import answers, messages, outbox, quarantine, rate_limits
 
 log = logging.getLogger("postvagt.retention")
 BATCH = 500
@@ -97,6 +97,7 @@ def purge_batch(
         ).scalars()
         done.files.extend(files)
         connection.execute(delete(quarantine).where(quarantine.c.message_id.in_(old)))
+        connection.execute(delete(answers).where(answers.c.message_id.in_(old)))
         done.outbox = connection.execute(
             delete(outbox).where(outbox.c.message_id.in_(old))
         ).rowcount

@@ -216,3 +216,28 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
     Index("ix_audit_log_at", "at"),
 )
+
+ANSWER_STATES = ("queued", "sent", "failed")
+
+# Answers to a mail sent through Digital Post (issue 19). The recipient's number is kept
+# masked only; the typed number lives encrypted in the outbox item until the send settles.
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), ForeignKey("messages.id"), nullable=False),
+    Column("outbox_id", Integer, nullable=True, comment="the outbox item that sends it"),
+    Column("channel", String(16), nullable=False, comment="digital-post or physical-mail"),
+    Column("recipient_type", String(3), nullable=False, comment="CPR or CVR"),
+    Column("recipient_masked", String(16), nullable=False, comment="150385-****, 12******"),
+    Column("matched", Boolean, nullable=False, comment="the number matched a finding"),
+    Column("memo_uuid", String(36), nullable=False, unique=True, comment="MeMo messageUUID"),
+    Column("state", String(16), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Column("transaction_id", String(64), nullable=True, comment="Serviceplatformen's"),
+    Column("last_error", String(512), nullable=True),
+    CheckConstraint(f"state IN {ANSWER_STATES!r}", name="state"),
+    Index("ix_answers_message_id", "message_id"),
+)

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.web import views, work
+from gateway.web import answer, views, work
 from gateway.web.i18n import Words
 from gateway.web.views import WebContext
 
@@ -114,6 +114,8 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
         Route("/mail/{id}/release", views.release, methods=["POST"]),
         Route("/mail/{id}/delete-held", views.delete_held, methods=["POST"]),
         Route("/mail/{id}/original.eml", views.download),
+        Route("/mail/{id}/answer", answer.start, methods=["GET"]),
+        Route("/mail/{id}/answer", answer.step, methods=["POST"]),
         Route("/health", views.health),
         Route("/healthz", views.healthz),
         Route("/metrics", views.metrics),

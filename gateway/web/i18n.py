@@ -493,10 +493,164 @@ MORE = [
     ("no", "nej", "no"),
 ]
 
+# Answers through Digital Post (gateway.web.answer, issue 19).
+DIGITAL_POST = [
+    ("dp.title", "Besvar via Digital Post", "Answer through Digital Post"),
+    ("dp.answer", "Besvar via Digital Post", "Answer through Digital Post"),
+    ("dp.step.recipient", "Modtager", "Recipient"),
+    ("dp.step.registration", "Tilmelding", "Registration"),
+    ("dp.step.compose", "Svar", "Answer"),
+    ("dp.step.confirm", "Bekræft", "Confirm"),
+    (
+        "dp.off",
+        "Digital Post er ikke sat op her. Administratoren skal angive certifikat og CVR-nummer.",
+        "Digital Post is not set up here. The administrator must set the certificate and CVR.",
+    ),
+    ("dp.number", "CPR- eller CVR-nummer", "CPR or CVR number"),
+    (
+        "dp.number_help",
+        "Skriv nummeret. Postvagt gemmer kun den maskerede form.",
+        "Type the number. Postvagt keeps only its masked form.",
+    ),
+    ("dp.check", "Tjek modtager", "Check recipient"),
+    (
+        "dp.invalid.shape",
+        "Det er hverken et CPR-nummer (10 cifre) eller et CVR-nummer (8 cifre).",
+        "That is neither a CPR number (10 digits) nor a CVR number (8 digits).",
+    ),
+    (
+        "dp.invalid.cpr-date",
+        "Det er ikke et gyldigt CPR-nummer: datoen eller århundredet passer ikke.",
+        "That is not a valid CPR number: the date or century does not fit.",
+    ),
+    (
+        "dp.invalid.cvr-checksum",
+        "Det er ikke et gyldigt CVR-nummer (kontrolcifferet passer ikke).",
+        "That is not a valid CVR number (the check digit does not fit).",
+    ),
+    ("dp.invalid.empty", "Skriv både titel og tekst.", "Write both a title and a text."),
+    (
+        "dp.lookup_failed",
+        "Digital Post kunne ikke spørges lige nu. Prøv igen om lidt.",
+        "Digital Post could not be asked just now. Try again in a while.",
+    ),
+    ("dp.recipient", "Modtager", "Recipient"),
+    ("dp.kind.CPR", "Borger, CPR", "Citizen, CPR"),
+    ("dp.kind.CVR", "Virksomhed, CVR", "Business, CVR"),
+    ("dp.matches", "svarer til nummeret i mailen", "matches the number in the mail"),
+    (
+        "dp.no_match",
+        "(ikke fundet i mailen – det er tilladt, men tjek nummeret)",
+        "(not found in the mail – allowed, but check the number)",
+    ),
+    ("dp.registration", "Digital Post", "Digital Post"),
+    (
+        "dp.registered",
+        "Modtageren kan modtage Digital Post.",
+        "The recipient receives Digital Post.",
+    ),
+    (
+        "dp.exempt.CPR",
+        "Borgeren er fritaget for Digital Post og får fysisk post.",
+        "The citizen is exempt from Digital Post and gets physical mail.",
+    ),
+    (
+        "dp.exempt.CVR",
+        "Virksomheden kan ikke modtage Digital Post.",
+        "The business cannot receive Digital Post.",
+    ),
+    (
+        "dp.by_letter",
+        "Svaret skal sendes som brev. Fysisk post er ikke slået til i Postvagt.",
+        "The answer must go by letter. Physical mail is not switched on in Postvagt.",
+    ),
+    ("dp.back", "Tilbage til mailen", "Back to the mail"),
+    (
+        "dp.letter_offer",
+        "Kommunen kan sende svaret som fysisk brev gennem Digital Posts printløsning (fjernprint).",
+        "The municipality can send the answer as a physical letter through Digital Post's "
+        "print service (fjernprint).",
+    ),
+    ("dp.address", "Modtagerens navn og adresse", "The recipient's name and address"),
+    (
+        "dp.address_help",
+        "Som på kuverten: navn, vej og nummer, postnummer og by. Højst seks linjer.",
+        "As on the envelope: name, street and number, postcode and town. Six lines at most.",
+    ),
+    (
+        "dp.invalid.address",
+        "Skriv modtagerens navn og adresse (mindst to linjer).",
+        "Write the recipient's name and address (at least two lines).",
+    ),
+    (
+        "dp.invalid.no-letter",
+        "Fysisk post er ikke slået til her, eller modtageren er ikke en borger.",
+        "Physical mail is not switched on here, or the recipient is not a citizen.",
+    ),
+    (
+        "dp.confirm_letter",
+        "Brevet printes og sendes med posten til adressen ovenfor. Det kan ikke kaldes tilbage.",
+        "The letter is printed and posted to the address above. It cannot be recalled.",
+    ),
+    (
+        "dp.invalid.registered",
+        "Modtageren kan modtage Digital Post (eller Digital Post kunne ikke spørges): "
+        "intet brev er sendt. Start forfra.",
+        "The recipient receives Digital Post (or Digital Post could not be asked): no letter "
+        "was sent. Start again.",
+    ),
+    ("dp.send_letter", "Send som brev (fjernprint)", "Send as a letter (fjernprint)"),
+    ("dp.channel.digital-post", "Digital Post", "Digital Post"),
+    ("dp.channel.physical-mail", "Fysisk brev", "Physical letter"),
+    ("dp.subject", "Titel", "Title"),
+    ("dp.text", "Tekst", "Text"),
+    ("dp.letterhead", "Tilføj kommunens afsenderoplysninger", "Add the municipality's letterhead"),
+    ("dp.review", "Se svaret før afsendelse", "Review before sending"),
+    (
+        "dp.confirm_what",
+        "Svaret sendes til modtagerens digitale postkasse. Det kan ikke kaldes tilbage.",
+        "The answer goes to the recipient's digital mailbox. It cannot be recalled.",
+    ),
+    ("dp.send", "Send via Digital Post", "Send through Digital Post"),
+    (
+        "dp.queued_note",
+        "Svaret er lagt i kø til Digital Post. Status står herunder.",
+        "The answer is queued for Digital Post. Its state is shown below.",
+    ),
+    ("dpstate.queued", "I kø", "Queued"),
+    ("dpstate.sent", "Sendt", "Sent"),
+    ("dpstate.failed", "Fejlet", "Failed"),
+    ("dp.sent_at", "sendt", "sent"),
+    ("dp.transaction", "transaktion", "transaction"),
+    ("dp.last_error", "sidste fejl", "last error"),
+    (
+        "dp.journal_next",
+        "Svaret er en del af sagen: markér mailen som journaliseret.",
+        "The answer is part of the case: mark the mail journaled.",
+    ),
+    ("act.digital-post-lookup", "slog op i Digital Post", "looked up in Digital Post"),
+    (
+        "act.digital-post-number-refused",
+        "skrev et ugyldigt CPR/CVR-nummer",
+        "typed an invalid CPR/CVR number",
+    ),
+    (
+        "act.digital-post-queued",
+        "besvarede via Digital Post (i kø)",
+        "answered through Digital Post (queued)",
+    ),
+    ("act.digital-post-sent", "svar sendt via Digital Post", "answer sent through Digital Post"),
+    (
+        "act.digital-post-failed",
+        "svar via Digital Post fejlede",
+        "answer through Digital Post failed",
+    ),
+]
+
 for _code, (_da, _en) in ENTITIES.items():
     TEXT["da"][f"entity.{_code}"] = _da
     TEXT["en"][f"entity.{_code}"] = _en
-for _key, _da, _en in MORE:
+for _key, _da, _en in MORE + DIGITAL_POST:
     TEXT["da"][_key] = _da
     TEXT["en"][_key] = _en
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -24,12 +24,15 @@ from starlette.templating import Jinja2Templates
 from gateway.decide.holder import PolicyHolder
 from gateway.metrics import Metrics
 from gateway.model import Reply
-from gateway.store import Store, StoreUnavailable, records, retention, review
+from gateway.store import Store, StoreUnavailable, answers, records, retention, review
 from gateway.store.tables import JOURNAL_STATES
 from gateway.store.users import User, change_password, end_sessions, find_user
 from gateway.web import throttle
 from gateway.web.auth import csrf_ok, hash_password, new_csrf_token, verify_password
 from gateway.web.i18n import LANGUAGES, WORDS, Words
+
+if TYPE_CHECKING:
+    from gateway.act.digital_post import Desk
 
 log = logging.getLogger("postvagt.web")
 
@@ -75,6 +78,8 @@ class WebContext:
     in_flight: Callable[[], int] = lambda: 0
     user_header: str | None = None
     trusted_proxies: list[str] = field(default_factory=list)
+    # Answers through Digital Post (gateway.web.answer); None: not set up.
+    digital_post: Desk | None = None
     # Password checks at once: bounded CPU during a login flood.
     hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
@@ -359,11 +364,16 @@ async def detail(request: Request, user: User) -> Response:
     message_id = request.path_params["id"]
     store = ctx(request).store
     row = await store.run(review.view, message_id, user.scope, user.name)
+    # Answers before the history: an answer shown as sent has its audit entry below it.
+    answered = await store.run(answers.for_message, message_id)
     events = await store.run(review.history, message_id)
     held = await store.run(review.quarantine_entry, message_id)
     return render(
         request,
         "detail.html",
+        answers=answered,
+        answered=request.query_params.get("answered") == "1",
+        can_answer=ctx(request).digital_post is not None,
         user=user,
         row=row,
         events=events,

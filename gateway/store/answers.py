@@ -1,0 +1,105 @@
+"""Answers sent through Digital Post: queued with their outbox item in one transaction,
+settled when the outbox item is, read back for the detail page.
+
+The row holds what staff and the case need (who, when, to which masked number, the
+transaction id and state); never the number itself, the title or the text. Those travel
+encrypted in the outbox item's payload and are wiped from it once the send settles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from gateway.store.primitives import Failed, OutboxItem, Retry, SendResult, Sent, enqueue
+from gateway.store.review import audit, get_flagged
+from gateway.store.tables import answers
+
+KIND = "digital-post"
+
+
+@dataclass(frozen=True)
+class NewAnswer:
+    message_id: str
+    recipient_type: str  # CPR or CVR
+    recipient_masked: str
+    matched: bool
+    memo_uuid: str
+    actor: str
+    payload: bytes  # encrypted (gateway.act.digital_post.seal)
+    channel: str = "digital-post"  # or physical-mail: a letter through the print service
+
+
+def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -> int:
+    """The answer and its outbox item, or neither; audited. Returns the answer's id."""
+    get_flagged(connection, new.message_id, mailboxes)  # the caller may see this mail
+    outbox_id = enqueue(
+        connection,
+        message_id=new.message_id,
+        kind=KIND,
+        mail_from="",
+        recipient=f"{new.recipient_type} {new.recipient_masked}",
+        payload=new.payload,
+    )
+    answer_id = connection.execute(
+        insert(answers)
+        .values(
+            message_id=new.message_id,
+            outbox_id=outbox_id,
+            channel=new.channel,
+            recipient_type=new.recipient_type,
+            recipient_masked=new.recipient_masked,
+            matched=new.matched,
+            memo_uuid=new.memo_uuid,
+            state="queued",
+            created_by=new.actor,
+            created_at=datetime.now(UTC),
+        )
+        .returning(answers.c.id)
+    ).scalar_one()
+    detail = {
+        "recipient": f"{new.recipient_type} {new.recipient_masked}",
+        "matched": new.matched,
+        "memo": new.memo_uuid,
+        "channel": new.channel,
+    }
+    audit(connection, new.actor, "digital-post-queued", new.message_id, detail)
+    return int(answer_id)
+
+
+def settle(connection: Connection, item: OutboxItem, result: SendResult) -> None:
+    """The answer follows its outbox item (called by finish_outbox, same transaction)."""
+    values: dict[str, Any]
+    if isinstance(result, Sent):
+        values = {"state": "sent", "sent_at": datetime.now(UTC), "last_error": None}
+        values["transaction_id"] = result.reply[:64] or None
+    elif isinstance(result, Retry):
+        values = {"last_error": result.error[:512]}  # still queued: the page says why
+    else:
+        values = {"state": "failed", "last_error": result.error[:512]}
+    row = connection.execute(
+        update(answers)
+        .where(answers.c.outbox_id == item.id)
+        .values(**values)
+        .returning(answers.c.message_id, answers.c.recipient_masked, answers.c.recipient_type)
+    ).first()
+    if row is None or isinstance(result, Retry):
+        return
+    action = "digital-post-sent" if isinstance(result, Sent) else "digital-post-failed"
+    detail: dict[str, Any] = {"recipient": f"{row.recipient_type} {row.recipient_masked}"}
+    if isinstance(result, Sent):
+        detail["transaction"] = result.reply[:64]
+    elif isinstance(result, Failed):
+        detail["error"] = result.error[:200]
+    audit(connection, "postvagt", action, row.message_id, detail)
+
+
+def for_message(connection: Connection, message_id: str) -> list[Row[Any]]:
+    return list(
+        connection.execute(
+            select(answers).where(answers.c.message_id == message_id).order_by(answers.c.id)
+        )
+    )
