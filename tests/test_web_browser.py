@@ -1,7 +1,7 @@
 """The staff page in a real headless Chromium (Debian's, driven by Playwright through
 executable_path): log in, filter, open an entry, journal it, see the audit entry; a
 caseworker's morning (search, bulk work, release, export, statistics) with screenshots kept
-outside the checkout ($POSTVAGT_SCREENSHOTS, else postvagt-screenshots/ in the temp folder);
+outside the checkout ($CI_ARTIFACTS/screenshots, else postvagt-screenshots/ in the temp folder);
 sessions that end at logout and survive a cross-site link; guessing from another address that
 locks nobody out; an answer through Digital Post (a local stand-in for Serviceplatformen) —
 and a corpus of hostile subjects and addresses that must execute nothing."""
@@ -28,7 +28,10 @@ from tests.test_web import PASSWORD, csrf, send, staff_site
 # Tests write nothing into the checkout (conftest checks): screenshots are kept where CI or
 # a developer asks, else in the temp folder, where they outlive the run for a look.
 SHOTS = Path(
-    os.environ.get("POSTVAGT_SCREENSHOTS") or Path(tempfile.gettempdir()) / "postvagt-screenshots"
+    # Not POSTVAGT_…: that prefix is the gateway's settings, which refuse unknown names.
+    Path(os.environ["CI_ARTIFACTS"]) / "screenshots"
+    if os.environ.get("CI_ARTIFACTS")
+    else Path(tempfile.gettempdir()) / "postvagt-screenshots"
 )
 MORNING = [
     ("anna.berg@borger.example", "Ansøgning om boligstøtte"),
