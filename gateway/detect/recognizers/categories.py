@@ -95,20 +95,31 @@ class LexiconIndex:
         self.longest = max(len(words) for words in self.phrases)
 
     def scan(self, text: str, deadline: float | None = None) -> dict[str, list[TermMatch]]:
-        # Words at C speed first; positions only when a lexicon's first word is among them
-        # (most mail has none, and building a tuple per word was half the detector's time).
         lower = text.lower()
         if len(lower) != len(text):  # a few characters lower-case to two: keep offsets true
             lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-        words = _WORD.findall(lower)
-        first_words, phrases = self.first_words, self.phrases
-        hits = [i for i, word in enumerate(words) if word in first_words]
+        first_words, phrases, longest = self.first_words, self.phrases, self.longest
+        # One pass: every word, and the positions of only those a phrase can cover (a
+        # lexicon's first word and the words after it): a span for each of 5 000 words of a
+        # long letter cost more than the rest of the scan.
+        words: list[str] = []
+        hits: list[int] = []
+        spans: dict[int, tuple[int, int]] = {}
+        after_hit = 0
+        for match in _WORD.finditer(lower):
+            word = match.group()
+            if word in first_words:
+                hits.append(len(words))
+                after_hit = longest
+            if after_hit:
+                spans[len(words)] = match.span()
+                after_hit -= 1
+            words.append(word)
         if deadline is not None and time.monotonic() > deadline:
             raise ScanIncomplete("category lexicons: out of time")
         found: dict[str, list[TermMatch]] = {}
         if not hits:
             return found
-        spans = [m.span() for m in _WORD.finditer(lower)]
         next_free = 0
         for i in hits:
             if i < next_free:
