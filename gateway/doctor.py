@@ -153,7 +153,16 @@ def check_digital_post(settings: Settings, now: datetime | None = None) -> Check
     from cryptography.hazmat.primitives import serialization
 
     fix = "a PEM file with the OCES3 certificate and its unencrypted key (see README)"
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        return Check(
+            "digital post",
+            False,
+            f"{path}: cannot be read ({why})",
+            "run doctor as the user postvagt runs as (the file is 0600), and check the path",
+        )
     try:
         certificate = x509.load_pem_x509_certificate(data)
         key = serialization.load_pem_private_key(data, password=None)

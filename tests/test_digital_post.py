@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import random
 import re
 import subprocess
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,6 +223,10 @@ def test_digital_post_doctor_checks_dates_and_key(oces, tmp_path):
     wrong = check_digital_post(settings(mixed))
     assert not wrong.ok and "not the certificate's" in wrong.detail
     assert check_digital_post(Settings()).ok  # not set up: nothing to check
+    gone = settings(mixed)
+    mixed.unlink()  # or unreadable to the user doctor runs as: a sentence, not a traceback
+    missing = check_digital_post(gone)
+    assert not missing.ok and "cannot be read" in missing.detail and "0600" in missing.fix
 
 
 # -- the stand-in and the outbox, at the store -------------------------------------------
@@ -466,12 +472,18 @@ def test_digital_post_timeout_then_retry_is_not_sent_twice(store, fresh, oces):
     assert row.state == "sent" and item.attempts == 2 and _accepted(fresh, answer) == 1
 
 
-def test_digital_post_not_set_up_fails_plainly(store):
+def test_digital_post_answers_wait_for_an_instance_that_has_it_set_up(store, fresh, oces):
+    """Instances share the outbox: one without Digital Post leaves the answers alone (it
+    sends the other items), and one with it sends them."""
     _message(store)
     _queue(store, dp.sealing_key("s"))
     asyncio.run(_drain(_sender(store, None), 0.3))  # type: ignore[arg-type]
     (row,), (item,) = _rows(store)
-    assert row.state == "failed" and "not set up" in row.last_error and item.payload == b""
+    assert row.state == "queued" and item.attempts == 0 and item.payload != b""
+    sender = dp.DigitalPostSender(_service(fresh, oces), dp.sealing_key("s"), [0.05])
+    asyncio.run(_drain(_sender(store, sender), 0.5))
+    (row,), (item,) = _rows(store)
+    assert row.state == "sent" and item.payload == b""
 
 
 def test_digital_post_answer_sealed_under_another_secret_is_given_up(store, fresh, oces):
@@ -562,6 +574,12 @@ def _actions(engine, message_id: str) -> list[str]:
         return list(c.execute(query.order_by(audit_log.c.id)).scalars())
 
 
+def _memo(page: httpx.Response) -> str:
+    """The answer's id the confirmation page carries to "Send"."""
+    (found,) = re.findall(r'name="memo_uuid" value="([^"]+)"', page.text)
+    return found
+
+
 def _check(client: httpx.Client, message_id: str, number: str) -> httpx.Response:
     token = csrf(client.get(f"/mail/{message_id}/answer").text)
     data = {"csrf": token, "step": "check", "number": number}
@@ -592,11 +610,14 @@ def test_digital_post_answer_from_the_page(site, fresh):
     confirm = client.post(f"/mail/{message_id}/answer", data={**data, "step": "confirm"})
     assert confirm.status_code == 200 and "Send via Digital Post" in confirm.text
     assert _answer_rows(engine, message_id) == []  # nothing is queued before "Send"
-    sent = client.post(
-        f"/mail/{message_id}/answer", data={**data, "step": "send", "confirm": "yes"}
-    )
+    send = {**data, "step": "send", "confirm": "yes", "memo_uuid": _memo(confirm)}
+    sent = client.post(f"/mail/{message_id}/answer", data=send)
     assert sent.status_code == 303 and sent.headers["location"] == f"/mail/{message_id}?answered=1"
+    # A second click on "Send" (or Back and send again) names the same answer: queued once.
+    again = client.post(f"/mail/{message_id}/answer", data=send)
+    assert again.status_code == 303
     assert wait_for(lambda: _answer_rows(engine, message_id)[0].state == "sent", timeout=15)
+    assert len(_answer_rows(engine, message_id)) == 1
     (row,) = _answer_rows(engine, message_id)
     assert (row.recipient_masked, row.matched, row.created_by) == (masked, True, "bs")
     memo = fresh.accepted[row.memo_uuid]
@@ -616,11 +637,11 @@ def test_digital_post_answer_from_the_page(site, fresh):
     page = client.get(f"/mail/{message_id}").text
     assert "Sendt" in page and row.transaction_id in page
     assert "markér mailen som journaliseret" in page
-    assert [a for a in _actions(engine, message_id) if a.startswith("digital-post")] == [
-        "digital-post-lookup",
-        "digital-post-queued",
-        "digital-post-sent",
-    ]
+    done = [a for a in _actions(engine, message_id) if a.startswith("digital-post")]
+    # The caseworker's check, the look-up again right before the send, and the second click's
+    # own look-up (which queues nothing); then one answer queued and sent.
+    assert done[:3] == ["digital-post-lookup", "digital-post-lookup", "digital-post-queued"]
+    assert sorted(done[3:]) == ["digital-post-lookup", "digital-post-sent"]
     with engine.connect() as c:
         (item,) = c.execute(select(outbox).where(outbox.c.kind == "digital-post")).all()
     assert item.state == "sent" and item.payload == b""
@@ -697,9 +718,11 @@ def test_digital_post_exempt_citizen_gets_a_physical_letter(site, fresh):
     assert confirm.status_code == 200 and "Send som brev (fjernprint)" in confirm.text
     lines = re.findall(r'name="address_line" value="([^"]+)"', confirm.text)
     assert lines == ["Bo Fiktivsen", "Opdigtet Vej 1", "9999 Testby"]
+    assert "Borgeren er fritaget for Digital Post" in confirm.text  # not "can receive"
     sent = client.post(
         f"/mail/{message_id}/answer",
-        data={**data, "step": "send", "confirm": "yes", "address_line": lines},
+        data={**data, "step": "send", "confirm": "yes", "address_line": lines}
+        | {"memo_uuid": _memo(confirm)},
     )
     assert sent.status_code == 303
     assert wait_for(
@@ -717,11 +740,54 @@ def test_digital_post_exempt_citizen_gets_a_physical_letter(site, fresh):
     assert "Fysisk brev" in client.get(f"/mail/{message_id}").text
     # A letter to a citizen Digital Post reaches is refused at "send", whatever the form says.
     registered = {**data, "number": OTHER_CITIZEN, "address_line": lines}
+    registered["memo_uuid"] = str(uuid.uuid4())
     refused = client.post(
         f"/mail/{message_id}/answer", data={**registered, "step": "send", "confirm": "yes"}
     )
     assert refused.status_code == 400 and "intet brev er sendt" in refused.text
     assert len([r for r in _answer_rows(engine, message_id) if r.channel == "physical-mail"]) == 1
+
+
+def test_digital_post_send_asks_digital_post_again_whatever_the_form_says(site, fresh):
+    """Straight to "Send" with a number nobody looked up (or one changed after the look-up):
+    the registration is asked then, and an exempt citizen gets nothing by Digital Post."""
+    _, base, engine, message_id = site
+    fresh.switches.exempt.add(EXEMPT_CITIZEN.replace("-", ""))
+    client = login(base, "bs")
+    before = len(_answer_rows(engine, message_id))
+    token = csrf(client.get(f"/mail/{message_id}/answer").text)
+    data = {"csrf": token, "step": "send", "confirm": "yes", "number": EXEMPT_CITIZEN}
+    data |= {"title": "Svar", "text": "Tekst", "memo_uuid": str(uuid.uuid4())}
+    refused = client.post(f"/mail/{message_id}/answer", data=data)
+    assert refused.status_code == 400 and "intet er sendt" in refused.text
+    assert len(_answer_rows(engine, message_id)) == before
+    assert "digital-post-lookup" in _actions(engine, message_id)[-1:]
+    # A send without the confirmation's answer id is sent back to be confirmed.
+    stale = client.post(f"/mail/{message_id}/answer", data={**data, "memo_uuid": "x"})
+    assert stale.status_code == 400 and "Bekræftelsen var ikke gyldig" in stale.text
+    assert len(_answer_rows(engine, message_id)) == before
+
+
+def test_digital_post_error_texts_keep_no_digit_of_a_number():
+    """Serviceplatformen's error texts may quote the number in any spelling: every digit is
+    masked before a text reaches a log, a page, the outbox or the audit."""
+    import requests
+
+    for quoted in ("150385-2001", "150385 2001", "1503852001", "15-03-85-2001"):
+        response = requests.Response()
+        response.status_code = 400
+        response._content = json.dumps({"title": f"Ukendt modtager {quoted}"}).encode()
+        text, again = sp.explain(requests.HTTPError(response=response))
+        assert not re.search(r"\d{2}", text.removeprefix("HTTP 400")), text
+        assert again is False
+    response = requests.Response()
+    response.status_code = 401
+    assert sp.explain(requests.HTTPError(response=response))[1] is True  # new tokens next try
+
+
+def test_digital_post_full_width_digits_are_no_number():
+    with pytest.raises(dp.NotANumber):
+        dp.check_number("1208\uff1992863")
 
 
 def test_digital_post_look_up_failure_is_said_plainly(site, fresh):

@@ -194,14 +194,22 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
         )
         assert "✓" in checked.text  # the number typed matches the mail's (masked) finding
         data = {"csrf": token, "number": digits, "title": "Svar", "text": "Vi har modtaget den."}
-        sent = web.post(f"{href}/answer", data={**data, "step": "send", "confirm": "yes"})
+        confirm = web.post(f"{href}/answer", data={**data, "step": "confirm"})
+        (memo,) = re.findall(r'name="memo_uuid" value="([^"]+)"', confirm.text)
+        sent = web.post(
+            f"{href}/answer", data={**data, "step": "send", "confirm": "yes", "memo_uuid": memo}
+        )
         assert sent.status_code == 303
 
         offer = web.post(f"{href}/answer", data={"csrf": token, "step": "check", "number": exempt})
         assert "fjernprint" in offer.text
         letter = {**data, "number": exempt, "channel": "physical-mail"}
         letter["address"] = "\n".join(address)
-        sent = web.post(f"{href}/answer", data={**letter, "step": "send", "confirm": "yes"})
+        confirm = web.post(f"{href}/answer", data={**letter, "step": "confirm"})
+        (memo,) = re.findall(r'name="memo_uuid" value="([^"]+)"', confirm.text)
+        sent = web.post(
+            f"{href}/answer", data={**letter, "step": "send", "confirm": "yes", "memo_uuid": memo}
+        )
         assert sent.status_code == 303
 
         def states() -> list[str]:
@@ -220,7 +228,11 @@ def test_digital_post_answer_keeps_no_number(tmp_path):
 
     (memo,) = standin.memos()  # it did reach Digital Post …
     assert digits in ElementTree.tostring(memo, encoding="unicode")
-    assert len(standin.letters) == 1 and standin.lookups == [digits, *[exempt.replace("-", "")] * 2]
+    assert len(standin.letters) == 1 and standin.lookups == [
+        digits,
+        digits,
+        *[exempt.replace("-", "")] * 2,
+    ]
     database = sqlite3.connect(tmp_path / "var" / "postvagt.db")
     database.execute(f"DELETE FROM {quarantine.name}")
     dump = "\n".join(database.iterdump())

@@ -67,7 +67,7 @@ def check_number(typed: str) -> Checked:
     """A CPR number by the detector's own date and century rules (no second CPR rule), or a
     CVR number by modulus 11; anything else is refused before anything is sent."""
     digits = re.sub(r"[\s-]", "", typed)
-    if not digits.isdigit():
+    if not re.fullmatch(r"[0-9]+", digits):  # isdigit() takes full-width and other digits
         raise NotANumber("shape")
     if len(digits) == 10:
         if dk_cpr.birth_date(digits) is None:
@@ -146,7 +146,10 @@ def new_answer(
     case: str | None,
     address: Sequence[str] = (),
     sender_lines: Sequence[str] = (),
+    memo_uuid: str | None = None,
 ) -> Answer:
+    """``memo_uuid``: the answer's id, chosen when the caseworker was asked to confirm (a
+    second "Send" names the same answer); a new one where none was."""
     return Answer(
         message_id=message_id,
         recipient_type=checked.kind,
@@ -154,7 +157,7 @@ def new_answer(
         title=title,
         text=text,
         sender_label=sender_label,
-        memo_uuid=str(uuid.uuid4()),
+        memo_uuid=memo_uuid or str(uuid.uuid4()),
         created_at=datetime.now(UTC).isoformat(),
         case=case,
         channel=PHYSICAL if address else DIGITAL,

@@ -26,6 +26,7 @@ from gateway.act.send import send_message
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
 from gateway.store import Store, StoreUnavailable
+from gateway.store.answers import KIND as DIGITAL_POST
 from gateway.store.primitives import (
     Failed,
     OutboxItem,
@@ -125,7 +126,12 @@ class OutboxSender:
         batch sent one after another); returns how many were handled."""
         handled = 0
         while not self._stopping:
-            items = await self._store.run(claim_outbox, self.worker, limit=1, lease=self._lease)
+            # An instance without Digital Post set up leaves the answers to one that has it
+            # (several instances share the outbox; an older one would mistake them for mail).
+            skip = () if self.digital_post is not None else (DIGITAL_POST,)
+            items = await self._store.run(
+                claim_outbox, self.worker, limit=1, lease=self._lease, skip_kinds=skip
+            )
             if not items:
                 break
             await self._handle(items[0])

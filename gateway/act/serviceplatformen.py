@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from xml.etree import ElementTree
 
 import requests
@@ -25,7 +27,7 @@ from python_serviceplatformen.models.xml_util import dataclass_to_xml
 # The entity ids KOMBIT's token service issues tokens for (python-serviceplatformen's).
 LOOKUP_SERVICE = "http://entityid.kombit.dk/service/postforespoerg/1"
 SEND_SERVICE = "http://entityid.kombit.dk/service/kombipostafsend/1"
-_DIGITS = re.compile(r"\d{6,}")
+_DIGIT = re.compile(r"\d")
 
 
 class _Access(KombitAccess):
@@ -94,14 +96,31 @@ class Serviceplatformen:
 
     def is_registered(self, number: str) -> bool:
         """Whether the CPR (10 digits) or CVR (8 digits) number receives Digital Post."""
-        return bool(sf1601.is_registered(number, "digitalpost", self._access))
+        return bool(
+            self._fresh_tokens_on_401(
+                lambda: sf1601.is_registered(number, "digitalpost", self._access)
+            )
+        )
 
     def send(self, message: memo.Message) -> str:
-        return send_memo(message, self._access)
+        return str(self._fresh_tokens_on_401(lambda: send_memo(message, self._access)))
 
     def send_letter(self, letter: physical.ForsendelseI) -> str:
         # The package's own call: a letter's XML is ASCII (the PDF travels in base64).
-        return str(sf1601.send_physical_mail(letter, self._access))
+        return str(
+            self._fresh_tokens_on_401(lambda: sf1601.send_physical_mail(letter, self._access))
+        )
+
+    def _fresh_tokens_on_401(self, call: Callable[[], Any]) -> Any:
+        """A 401 means a cached token was expired or revoked before its stated time: the
+        tokens are dropped, so the next try (the outbox's retry) fetches new ones."""
+        try:
+            return call()
+        except requests.HTTPError as e:
+            if e.response is not None and e.response.status_code == 401:
+                self._access._saml_tokens.clear()
+                self._access._access_tokens.clear()
+            raise
 
 
 def send_memo(message: memo.Message, access: KombitAccess) -> str:
@@ -139,9 +158,12 @@ def explain(error: BaseException) -> tuple[str, bool]:
             )
         except ValueError:
             pass
-        # An error text may quote the recipient's number: digit runs are masked.
-        title = _DIGITS.sub(lambda m: m.group(0)[:2] + "…", title)[:200]
-        retry = status >= 500 or status in (408, 429)
+        # An error text may quote the recipient's number in any spelling (150385-2001,
+        # 150385 2001): every digit is masked, as in masked subjects.
+        title = _DIGIT.sub("•", title)[:200]
+        # 401: a cached access token expired or was revoked early; the next try fetches new
+        # ones (the caller drops its cache), so it is not final.
+        retry = status >= 500 or status in (401, 408, 429)
         return f"HTTP {status}{': ' + title if title else ''}", retry
     if isinstance(error, requests.Timeout):
         return "no answer in time (timeout)", True

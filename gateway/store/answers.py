@@ -34,8 +34,19 @@ class NewAnswer:
 
 
 def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -> int:
-    """The answer and its outbox item, or neither; audited. Returns the answer's id."""
+    """The answer and its outbox item, or neither; audited. Returns the answer's id.
+
+    Once per answer: the same ``memo_uuid`` again (a second click on "Send", Back and send
+    again) queues nothing and returns the first one's id; two at the same moment meet the
+    unique constraint (the caller treats that as queued)."""
     get_flagged(connection, new.message_id, mailboxes)  # the caller may see this mail
+    earlier = connection.execute(
+        select(answers.c.id).where(
+            answers.c.memo_uuid == new.memo_uuid, answers.c.message_id == new.message_id
+        )
+    ).scalar()
+    if earlier is not None:
+        return int(earlier)
     outbox_id = enqueue(
         connection,
         message_id=new.message_id,

@@ -16,6 +16,7 @@ item whose sender died is claimed again after ``lease`` (at least once, duplicat
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -135,14 +136,22 @@ def enqueue(
 
 
 def claim_outbox(
-    connection: Connection, worker: str, *, limit: int = 10, lease: timedelta
+    connection: Connection,
+    worker: str,
+    *,
+    limit: int = 10,
+    lease: timedelta,
+    skip_kinds: Sequence[str] = (),
 ) -> list[OutboxItem]:
-    """Claim up to ``limit`` items that are due, or whose earlier claim has expired."""
+    """Claim up to ``limit`` items that are due, or whose earlier claim has expired; never
+    one of ``skip_kinds`` (what this instance cannot send: another instance will)."""
     now = datetime.now(UTC)
     due = or_(
         and_(outbox.c.state == "queued", outbox.c.not_before <= now),
         and_(outbox.c.state == "sending", outbox.c.claimed_until < now),
     )
+    if skip_kinds:
+        due = and_(due, outbox.c.kind.not_in(list(skip_kinds)))
     query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)

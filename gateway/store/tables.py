@@ -240,4 +240,5 @@ answers = Table(
     Column("last_error", String(512), nullable=True),
     CheckConstraint(f"state IN {ANSWER_STATES!r}", name="state"),
     Index("ix_answers_message_id", "message_id"),
+    Index("ix_answers_outbox_id", "outbox_id"),
 )

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -104,9 +106,19 @@ async def step(request: Request, user: User) -> Response:
     body = dp.with_letterhead(text, lines if use_letterhead else [])
     values |= {"body": body, "use_letterhead": use_letterhead}
     if action == "send" and form.get("confirm") == "yes":
-        if letter and await _registered(desk, checked):
-            # Paper only for whom Digital Post cannot reach: asked again, right before it.
-            return _page(request, user, row, "recipient", 400, error="registered", **values)
+        memo_uuid = _memo_uuid(form.get("memo_uuid"))
+        if memo_uuid is None:
+            values |= {"memo_uuid": str(uuid.uuid4()), "registered": False if letter else None}
+            return _page(request, user, row, "confirm", 400, error="stale", **values)
+        # The registration is asked again right before the send, whatever the form says:
+        # the number may have been changed after the look-up (the hidden field is the
+        # browser's), and the answer goes only by the channel that reaches the recipient.
+        registered, failure = await _registered(request, user, row, desk, checked)
+        if registered is None:
+            return _page(request, user, row, "recipient", 502, lookup_error=failure, **values)
+        if registered == letter:
+            error = "registered" if letter else "not-registered"
+            return _page(request, user, row, "recipient", 400, error=error, **values)
         answer = dp.new_answer(
             row.id,
             checked,
@@ -116,9 +128,21 @@ async def step(request: Request, user: User) -> Response:
             row.case_number or row.case_hint,
             address=address,
             sender_lines=lines,
+            memo_uuid=memo_uuid,
         )
         return await _queue(request, user, row, desk, checked, matched, answer)
-    return _page(request, user, row, "confirm", **values)  # nothing is sent unconfirmed
+    # Nothing is sent unconfirmed. The answer's id is chosen now and travels with the
+    # confirmation: a second click on "Send" (or Back and send again) names the same answer,
+    # and the store queues it once.
+    values |= {"memo_uuid": str(uuid.uuid4()), "registered": False if letter else None}
+    return _page(request, user, row, "confirm", **values)
+
+
+def _memo_uuid(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(str(value or "")))
+    except ValueError:
+        return None
 
 
 def _address(typed: str) -> list[str]:
@@ -126,27 +150,30 @@ def _address(typed: str) -> list[str]:
     return [line.strip()[:60] for line in typed.splitlines() if line.strip()][:6]
 
 
-async def _registered(desk: dp.Desk, checked: dp.Checked) -> bool:
-    try:
-        return await asyncio.to_thread(desk.service.is_registered, checked.number)
-    except Exception:
-        return True  # unknown: no letter on a guess (the page says to try again)
-
-
-async def _registration(
-    request: Request, user: User, row: Any, desk: dp.Desk, checked: dp.Checked, values: dict
-) -> Response:
-    store = ctx(request).store
+async def _registered(
+    request: Request, user: User, row: Any, desk: dp.Desk, checked: dp.Checked
+) -> tuple[bool | None, str]:
+    """Digital Post's registration answer, audited; None and why when it could not be
+    asked (nothing is sent on a guess: the page says to try again)."""
     try:
         registered = await asyncio.to_thread(desk.service.is_registered, checked.number)
     except Exception as e:
         text, _ = explain(e)
         log.warning("Digital Post look-up for %s %s failed: %s", checked.kind, checked.masked, text)
-        return _page(request, user, row, "recipient", 502, lookup_error=text, **values)
+        return None, text
     detail = {"recipient": f"{checked.kind} {checked.masked}", "registered": registered}
-    await store.run(review.audit, user.name, "digital-post-lookup", row.id, detail)
+    await ctx(request).store.run(review.audit, user.name, "digital-post-lookup", row.id, detail)
+    return bool(registered), ""
+
+
+async def _registration(
+    request: Request, user: User, row: Any, desk: dp.Desk, checked: dp.Checked, values: dict
+) -> Response:
+    registered, failure = await _registered(request, user, row, desk, checked)
+    if registered is None:
+        return _page(request, user, row, "recipient", 502, lookup_error=failure, **values)
     case = row.case_number or row.case_hint
-    values |= {"title": dp.default_title(case), "text": ""}
+    values |= {"title": dp.default_title(case), "text": "", "registered": registered}
     if not registered:
         # A letter through the print service, where the municipality has it, for citizens.
         letter = desk.physical_mail and checked.kind == dp.CPR
@@ -173,7 +200,12 @@ async def _queue(
         payload=await asyncio.to_thread(dp.seal, answer, desk.key),
         channel=answer.channel,
     )
-    await ctx(request).store.run(answers.queue, new, user.scope)
+    try:
+        await ctx(request).store.run(answers.queue, new, user.scope)
+    except IntegrityError:
+        # The same answer sent twice at the same moment (a double click): the other request
+        # queued it. Anything else with this id (a forged one) queues nothing either.
+        return RedirectResponse(f"/mail/{row.id}?answered=1", status_code=303)
     log.info(
         "%s answer to %s %s queued for %s", answer.channel, checked.kind, checked.masked, row.id
     )

@@ -583,6 +583,21 @@ DIGITAL_POST = [
         "Write the recipient's name and address (at least two lines).",
     ),
     (
+        "dp.invalid.stale",
+        "Bekræftelsen var ikke gyldig. Se svaret igennem og send igen.",
+        "The confirmation was not valid. Review the answer and send again.",
+    ),
+    (
+        "dp.invalid.not-registered",
+        "Modtageren kan ikke (længere) modtage Digital Post: intet er sendt. Start forfra.",
+        "The recipient cannot (any longer) receive Digital Post: nothing was sent. Start again.",
+    ),
+    (
+        "dp.asked_again",
+        "Digital Post spørges igen, lige før svaret sendes.",
+        "Digital Post is asked again right before the answer is sent.",
+    ),
+    (
         "dp.invalid.no-letter",
         "Fysisk post er ikke slået til her, eller modtageren er ikke en borger.",
         "Physical mail is not switched on here, or the recipient is not a citizen.",

@@ -44,8 +44,11 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_answers_message_id", "answers", ["message_id"])
+    # Settling an answer finds it by its outbox item (gateway.store.answers.settle).
+    op.create_index("ix_answers_outbox_id", "answers", ["outbox_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_answers_outbox_id", table_name="answers")
     op.drop_index("ix_answers_message_id", table_name="answers")
     op.drop_table("answers")
