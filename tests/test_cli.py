@@ -49,7 +49,7 @@ def test_the_readme_quick_start_shows_flag_reply_and_staff_page(tmp_path: Path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    number = fictional.cpr(random.Random(4))
+    number = fictional.cpr(random.Random(0))  # the README's own (test_docs)
     var = tmp_path / "var"
     try:
         wait_listening(port, proc)
@@ -99,12 +99,15 @@ def test_the_readme_quick_start_shows_flag_reply_and_staff_page(tmp_path: Path):
     [
         (["--upstream", "smtp://127.0.0.1:10026"], {}, "name the local domains with --domain"),
         ([], {"POSTVAGT_MAX_MESSAGE_SIZE": "big"}, "POSTVAGT_MAX_MESSAGE_SIZE"),
-        (["--listen", "0.0.0.0:2525"], {}, "may only listen on loopback"),
+        (["--listen", "0.0.0.0:0"], {}, "may only listen on loopback"),
     ],
 )
 def test_bad_settings_stop_start_up_with_a_clear_message(tmp_path, args, env, message):
+    # Free ports unless the case names its own: never the defaults 2525/8025, whatever
+    # start-up checks first.
+    ports = [] if "--listen" in args else ["--listen", "127.0.0.1:0"]
     result = subprocess.run(
-        [*POSTVAGT, "run", *args],
+        [*POSTVAGT, "run", *ports, "--web-listen", "127.0.0.1:0", *args],
         cwd=tmp_path,
         env={**clean_env(), **env},
         capture_output=True,

@@ -190,7 +190,11 @@ def test_digital_post_start_refuses_a_readable_key_without_a_traceback(oces, tmp
         "POSTVAGT_DIGITAL_POST_CVR": MUNICIPALITY_CVR,
     }
     ran = subprocess.run(
-        [*POSTVAGT, "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "var")],
+        [
+            *POSTVAGT,
+            *("run", "--listen", "127.0.0.1:0", "--web-listen", "127.0.0.1:0"),
+            *("--data-dir", str(tmp_path / "var")),
+        ],
         env=env,
         capture_output=True,
         text=True,

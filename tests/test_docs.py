@@ -33,3 +33,38 @@ def test_the_shipped_examples_are_valid():
         load_policy(policy)
     unit = (ROOT / "docs" / "postvagt.service").read_text()
     assert "ExecStart=/opt/postvagt/.venv/bin/postvagt run" in unit
+
+
+def test_every_cpr_shaped_number_outside_tests_is_fictional():
+    """shared/DOMAIN.md section 7: a CPR-shaped number in code, comments, docs or README is
+    an "improbable" one — a real date other than 1 January whose serial fails modulus 11, as
+    tests/fictional.py makes them (no such number has been issued). The quick start's is the
+    generator's own (seed 0), and the test of the quick start sends that one."""
+    import random
+    import subprocess
+
+    from gateway.detect.recognizers import dk_cpr
+    from tests import fictional
+
+    shaped = re.compile(r"(?<!\d)(\d{6})[-\u2013\u00a0 ]?(\d{4})(?!\d)")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = []
+    for name in tracked:
+        if name.startswith("tests/"):
+            continue
+        try:
+            text = (ROOT / name).read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # pictures: the screenshots show masked values only (the browser test)
+        for match in shaped.finditer(text):
+            digits = match.group(1) + match.group(2)
+            born = dk_cpr.birth_date(digits)
+            if born is None:
+                continue  # not a date: an account number, a reference
+            found.append(match.group(0))
+            assert not fictional.mod11_ok(digits), f"{name}: {match.group(0)} passes mod 11"
+            assert (born.month, born.day) != (1, 1), f"{name}: {match.group(0)} is 1 January"
+    assert found  # the check reads something
+    assert f"Mit CPR-nr. er {fictional.cpr(random.Random(0))}" in README

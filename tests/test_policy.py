@@ -207,6 +207,8 @@ def test_a_bad_policy_stops_start_up(tmp_path):
             "run",
             "--listen",
             "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
             "--policy",
             str(HERE / "policies" / "typo.yaml"),
         ],
