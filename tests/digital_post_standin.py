@@ -210,16 +210,22 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             body = {"RequestedSecurityToken": {"Assertion": assertion}, "Lifetime": lifetime}
             return 200, json.dumps(body).encode(), "application/json"
 
-        def _memo(self, body: bytes) -> tuple[int, bytes, str]:
+        def _receive(self, body: bytes, slow: bool = False) -> tuple[int, bytes, str] | None:
+            """Every send: authorised, recorded, slow or failing where a test asked for it;
+            None when it goes on to be read."""
             if not self._authorised():
                 return _problem(401, "missing or unknown access token")
             with standin._lock:
                 standin.received.append(body)
                 failing = standin.switches.fail_next.pop(0) if standin.switches.fail_next else 0
-            if standin.switches.slow:
+            if slow and standin.switches.slow:
                 time.sleep(standin.switches.slow)
-            if failing:
-                return _problem(failing, "Serviceplatformen fejl (test)")
+            return _problem(failing, "Serviceplatformen fejl (test)") if failing else None
+
+        def _memo(self, body: bytes) -> tuple[int, bytes, str]:
+            refused = self._receive(body, slow=True)
+            if refused:
+                return refused
             try:
                 root = ElementTree.fromstring(body)
             except ElementTree.ParseError:
@@ -241,13 +247,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
 
         def _letter(self, body: bytes) -> tuple[int, bytes, str]:
             """Physical mail (fjernprint): a ForsendelseI with the letter as a PDF."""
-            if not self._authorised():
-                return _problem(401, "missing or unknown access token")
-            with standin._lock:
-                standin.received.append(body)
-                failing = standin.switches.fail_next.pop(0) if standin.switches.fail_next else 0
-            if failing:
-                return _problem(failing, "Serviceplatformen fejl (test)")
+            refused = self._receive(body)
+            if refused:
+                return refused
             root = ElementTree.fromstring(body)
             letter = root.find(f"{{{FJERNPRINT}}}ForsendelseISamling/{{{FJERNPRINT}}}ForsendelseI")
             if root.findtext("KombiValgKode") != "Fysisk Post" or letter is None:

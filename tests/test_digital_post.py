@@ -37,8 +37,7 @@ from gateway.web.auth import hash_password
 from tests import fictional
 from tests.digital_post_standin import MEMO, StandIn, make_certificate, memo_schema_errors
 from tests.helpers import POSTVAGT, clean_env, wait_for
-from tests.servers import RunningGateway, Upstream
-from tests.test_web import PASSWORD, POLICY, csrf, login, send
+from tests.test_web import PASSWORD, POLICY, csrf, login, send, staff_site
 
 M = f"{{{MEMO}}}"
 RNG = random.Random(1601)
@@ -514,27 +513,15 @@ PAGE_POLICY = POLICY.replace(
 def site(tmp_path_factory, standin, oces):
     """A detecting gateway that answers through the stand-in, with a mail to answer."""
     folder = tmp_path_factory.mktemp("dp-site")
-    (folder / "policy.yaml").write_text(PAGE_POLICY, encoding="utf-8")
-    upstream = Upstream().start()
-    gw = RunningGateway(
-        Settings(
-            listen="127.0.0.1:0",
-            web_listen="127.0.0.1:0",
-            upstream=f"smtp://127.0.0.1:{upstream.port}",
-            domains=["kommune.example"],
-            data_dir=folder / "var",
-            policy=folder / "policy.yaml",
-            hostname="gateway.test",
-            sender_checks=False,
-            detect_workers=1,
-            shutdown_grace=5,
-            outbox_poll=0.1,
-            reply_retry=[0.2, 0.2, 0.2],
-            digital_post_certificate=oces,
-            digital_post_cvr=MUNICIPALITY_CVR,
-            digital_post_base_url=standin.url,
-            digital_post_physical_mail=standin.letter_kind,
-        )
+    gw, upstream = staff_site(
+        folder,
+        PAGE_POLICY,
+        outbox_poll=0.1,
+        reply_retry=[0.2, 0.2, 0.2],
+        digital_post_certificate=oces,
+        digital_post_cvr=MUNICIPALITY_CVR,
+        digital_post_base_url=standin.url,
+        digital_post_physical_mail=standin.letter_kind,
     )
     send(
         gw.port,

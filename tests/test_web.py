@@ -8,6 +8,7 @@ import random
 import re
 import smtplib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,9 +53,10 @@ def send(port: int, sender: str, rcpt: str, subject: str, body: str) -> None:
         client.sendmail(sender, [rcpt], data)
 
 
-def staff_site(folder: Path) -> tuple[RunningGateway, Upstream]:
-    """A detecting gateway with the staff page, POLICY's two mailboxes and an upstream."""
-    (folder / "policy.yaml").write_text(POLICY, encoding="utf-8")
+def staff_site(folder: Path, policy: str = POLICY, **more: Any) -> tuple[RunningGateway, Upstream]:
+    """A detecting gateway with the staff page, ``policy``'s mailboxes (POLICY's two) and
+    an upstream; ``more``: further settings (Digital Post's, for instance)."""
+    (folder / "policy.yaml").write_text(policy, encoding="utf-8")
     upstream = Upstream().start()
     settings = Settings(
         listen="127.0.0.1:0",
@@ -67,6 +69,7 @@ def staff_site(folder: Path) -> tuple[RunningGateway, Upstream]:
         sender_checks=False,
         detect_workers=1,
         shutdown_grace=5,
+        **more,
     )
     return RunningGateway(settings), upstream
 

@@ -326,7 +326,6 @@ def test_guessing_from_another_address_locks_nobody_out(served, browser):
 def digital_post_site(tmp_path_factory):
     """A gateway that answers through a local Serviceplatformen stand-in, with one mail."""
     from tests.digital_post_standin import StandIn, make_certificate
-    from tests.servers import RunningGateway
 
     folder = tmp_path_factory.mktemp("browser-dp")
     rng = random.Random(1919)
@@ -335,17 +334,14 @@ def digital_post_site(tmp_path_factory):
     standin = StandIn(folder / "standin", municipality, oces).start()
     before = os.environ.get("REQUESTS_CA_BUNDLE")
     os.environ["REQUESTS_CA_BUNDLE"] = standin.ca_bundle  # the gateway runs in this process
-    gw, upstream = staff_site(folder)
-    gw.close()  # the same site, now with Digital Post set up
-    settings = gw.settings.model_copy(
-        update={
-            "digital_post_certificate": oces,
-            "digital_post_cvr": municipality,
-            "digital_post_base_url": standin.url,
-            "outbox_poll": 0.2,
-        }
+    gw, upstream = staff_site(
+        folder,
+        digital_post_certificate=oces,
+        digital_post_cvr=municipality,
+        digital_post_base_url=standin.url,
+        outbox_poll=0.2,
     )
-    gw = RunningGateway(settings)
+    settings = gw.settings
     send(
         gw.port,
         "anna@borger.example",

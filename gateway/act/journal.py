@@ -15,6 +15,7 @@ from gateway.model import Inspection, ReviewFacts, Verdict
 # KLE emne (HH.GG.EE), handlingsfacet, serial, two-digit year: 27.24.00-G01-5-19 (DOMAIN.md 5).
 CASE_NUMBER = re.compile(r"\b\d{2}\.\d{2}\.\d{2}-[A-Z]\d{2}-\d{1,7}-\d{2}\b")
 MASKED_SUBJECT_LENGTH = 120
+_DIGIT = re.compile(r"\d")
 
 
 def case_hint(subject: str | None) -> str | None:
@@ -22,10 +23,16 @@ def case_hint(subject: str | None) -> str | None:
     return found.group(0) if found else None
 
 
+def hide_digits(text: str) -> str:
+    """Every digit as "•": CPR, phone and account numbers are digits, in any spelling (the
+    masked subject; Serviceplatformen's error texts, which may quote the recipient)."""
+    return _DIGIT.sub("•", text)
+
+
 def mask_subject(subject: str) -> str:
-    """Digits hidden (CPR, phone and account numbers are digits), length capped. Words stay
-    readable: that is why it is off unless an admin switches it on for a mailbox."""
-    masked = re.sub(r"\d", "•", subject)
+    """Digits hidden, length capped. Words stay readable: that is why it is off unless an
+    admin switches it on for a mailbox."""
+    masked = hide_digits(subject)
     if len(masked) > MASKED_SUBJECT_LENGTH:
         masked = masked[: MASKED_SUBJECT_LENGTH - 1] + "…"
     return masked

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING
 from gateway.act.send import send_message
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
-from gateway.store import Store, StoreUnavailable
-from gateway.store.answers import KIND as DIGITAL_POST
+from gateway.store import Store, StoreUnavailable, answers
 from gateway.store.primitives import (
     Failed,
     OutboxItem,
@@ -128,7 +127,7 @@ class OutboxSender:
         while not self._stopping:
             # An instance without Digital Post set up leaves the answers to one that has it
             # (several instances share the outbox; an older one would mistake them for mail).
-            skip = () if self.digital_post is not None else (DIGITAL_POST,)
+            skip = () if self.digital_post is not None else (answers.KIND,)
             items = await self._store.run(
                 claim_outbox, self.worker, limit=1, lease=self._lease, skip_kinds=skip
             )
@@ -166,7 +165,8 @@ class OutboxSender:
             log.error("outbox id=%d %s given up (%s)", item.id, item.kind, code)
         if item.kind == "reply" and not isinstance(result, Retry):
             self._metrics.replies.labels("sent" if isinstance(result, Sent) else "failed").inc()
-        kept = await self._store.run(finish_outbox, item, self.worker, result)
+        settle = answers.settle if item.kind == answers.KIND else None
+        kept = await self._store.run(finish_outbox, item, self.worker, result, settle)
         if not kept:
             log.warning("outbox id=%d: lease lost while sending (sent twice?)", item.id)
 

@@ -8,7 +8,6 @@ in its URL (SF1601's design), so nothing here logs a URL or an exception's text.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -24,10 +23,11 @@ from python_serviceplatformen.models import message as memo
 from python_serviceplatformen.models import physical_mail as physical
 from python_serviceplatformen.models.xml_util import dataclass_to_xml
 
+from gateway.act.journal import hide_digits
+
 # The entity ids KOMBIT's token service issues tokens for (python-serviceplatformen's).
 LOOKUP_SERVICE = "http://entityid.kombit.dk/service/postforespoerg/1"
 SEND_SERVICE = "http://entityid.kombit.dk/service/kombipostafsend/1"
-_DIGIT = re.compile(r"\d")
 
 
 class _Access(KombitAccess):
@@ -160,7 +160,7 @@ def explain(error: BaseException) -> tuple[str, bool]:
             pass
         # An error text may quote the recipient's number in any spelling (150385-2001,
         # 150385 2001): every digit is masked, as in masked subjects.
-        title = _DIGIT.sub("•", title)[:200]
+        title = hide_digits(title)[:200]
         # 401: a cached access token expired or was revoked early; the next try fetches new
         # ones (the caller drops its cache), so it is not final.
         retry = status >= 500 or status in (401, 408, 429)

@@ -16,7 +16,7 @@ item whose sender died is claimed again after ``lease`` (at least once, duplicat
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -202,11 +202,25 @@ class Failed:
 SendResult = Sent | Retry | Failed
 
 
+WIPED_WHEN_SETTLED = frozenset({"journal-copy", "digital-post"})
+"""Kinds whose payload is personal data (a journal copy is the whole message; a Digital Post
+answer holds the recipient's number, encrypted): once sent or given up, the database keeps
+no copy of it, and the held-mail retention is not outlived by the outbox."""
+
+Settle = Callable[[Connection, "OutboxItem", "SendResult"], None]
+
+
 def finish_outbox(
-    connection: Connection, item: OutboxItem, worker: str, result: SendResult
+    connection: Connection,
+    item: OutboxItem,
+    worker: str,
+    result: SendResult,
+    settle: Settle | None = None,
 ) -> bool:
     """Record a claimed item's send: sent, due again later, or given up (and the message's
-    reply state with it). False if the lease was lost to another sender meanwhile."""
+    reply state with it). ``settle``: what the item's own record does with the result, in the
+    same transaction (a Digital Post answer's state). False if the lease was lost to another
+    sender meanwhile."""
     now = datetime.now(UTC)
     values: dict[str, object]
     if isinstance(result, Sent):
@@ -215,9 +229,7 @@ def finish_outbox(
         values = {"state": "queued", "not_before": result.not_before, "last_error": result.error}
     else:
         values = {"state": "failed", "last_error": result.error}
-    if item.kind in ("journal-copy", "digital-post") and not isinstance(result, Retry):
-        # A journal copy is the whole message, a Digital Post answer holds the recipient's
-        # CPR number (encrypted): once sent (or given up) the database keeps no copy of it.
+    if item.kind in WIPED_WHEN_SETTLED and not isinstance(result, Retry):
         values["payload"] = b""
     if isinstance(values.get("last_error"), str):
         values["last_error"] = str(values["last_error"])[:512]
@@ -228,9 +240,7 @@ def finish_outbox(
     )
     if changed.rowcount != 1:
         return False
-    if item.kind == "digital-post":
-        from gateway.store.answers import settle  # answers builds on these primitives
-
+    if settle is not None:
         settle(connection, item, result)
     if item.kind == "reply" and item.message_id is not None and not isinstance(result, Retry):
         if isinstance(result, Failed):
