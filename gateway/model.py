@@ -251,7 +251,7 @@ class ReplyPlan:
     hourly_cap: int = 200
 
 
-# -- the contract between the SMTP front and the next hop (act/relay, act/maildir) ----------
+# -- the contract between the SMTP front and the next hop (gateway.nexthop) ----------
 
 
 class Transaction(abc.ABC):
@@ -276,7 +276,7 @@ class Transaction(abc.ABC):
 
 
 class NextHop(Protocol):
-    """Whatever receives the mail next (act.relay, act.maildir); the SMTP front works in
+    """Whatever receives the mail next (gateway.nexthop); the SMTP front works in
     lock-step with it, as Postfix's before-queue proxy does."""
 
     async def begin(self) -> Transaction: ...

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.act import digest
-from gateway.act.maildir import MaildirNextHop
+from gateway.nexthop.maildir import MaildirNextHop
 from gateway.act.outbox import OutboxSender
-from gateway.act.relay import SmtpNextHop
+from gateway.nexthop.smtp import SmtpNextHop
 from gateway.act.release import release_held
 from gateway.act.reply import ReplyIdentity
 from gateway.authentication import DnsResolver, Resolver, warm_up

@@ -21,6 +21,7 @@ RANKS: dict[str, int] = {
     "gateway.rawmail": 1,
     "gateway.metrics": 1,
     "gateway.connections": 1,
+    "gateway.nexthop": 2,
     "gateway.logsetup": 1,
     "gateway.store": 2,
     "gateway.parse": 3,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.act.maildir import mailbox_dir
+from gateway.nexthop.maildir import mailbox_dir
 from tests.helpers import SENDER, message, send
 
 

@@ -539,7 +539,7 @@ def test_two_senders_and_a_slow_relay_send_each_reply_once(relay, tmp_path):
     """One lease covers one send: with a relay slower than the lease for a batch, two
     senders sharing the outbox still send every item exactly once."""
     from gateway.act.outbox import OutboxSender
-    from gateway.act.relay import SmtpNextHop
+    from gateway.nexthop.smtp import SmtpNextHop
     from gateway.store import Store, primitives
 
     relay.handler.stall["DATA"] = 0.3

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from gateway.act.send import send_message
+from gateway.nexthop.send import send_message
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
 from gateway.store import Store, StoreUnavailable, answers

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from gateway.act.headers import released_bytes
-from gateway.act.send import send_message
+from gateway.nexthop.send import send_message
 from gateway.model import TEMPFAIL, NextHop, Reply
 from gateway.store import Store, review
 
