@@ -254,17 +254,42 @@ class ReplyPlan:
 # -- the contract between the SMTP front and the next hop (gateway.nexthop) ----------
 
 
+@dataclass(frozen=True)
+class DsnRequest:
+    """What the client asked of delivery reports (RFC 3461), as it wrote it: ``notify`` and
+    ``orcpt`` come with a recipient, ``ret`` and ``envid`` with the sender."""
+
+    notify: tuple[str, ...] = ()
+    orcpt: str | None = None
+    ret: str | None = None
+    envid: str | None = None
+
+    def mail_options(self) -> list[str]:
+        return [f"{k}={v}" for k, v in (("RET", self.ret), ("ENVID", self.envid)) if v]
+
+    def rcpt_options(self) -> list[str]:
+        options = [f"NOTIFY={','.join(self.notify)}"] if self.notify else []
+        return options + ([f"ORCPT={self.orcpt}"] if self.orcpt else [])
+
+
+NOTIFY_NEVER = DsnRequest(notify=("NEVER",))
+"""For mail Postvagt sends itself (replies, digests): no delivery reports, where offered."""
+
+
 class Transaction(abc.ABC):
     """One SMTP transaction with the next hop, opened at MAIL FROM. A hop never raises for a
     refusal or an outage: it returns the ``Reply`` the client should get (its own 4xx/5xx,
     or our 451 when it cannot be reached)."""
 
     @abc.abstractmethod
-    async def mail(self, sender: str, options: list[str], smtputf8: bool) -> Reply: ...
+    async def mail(
+        self, sender: str, options: list[str], smtputf8: bool, *, dsn: DsnRequest | None = None
+    ) -> Reply:
+        """``dsn``: RET/ENVID to pass on where the hop offers DSN (RFC 3461)."""
 
     @abc.abstractmethod
-    async def rcpt(self, recipient: str, smtputf8: bool, *, notify_never: bool = False) -> Reply:
-        """``notify_never``: ask for no delivery reports (DSN), where the hop offers DSN."""
+    async def rcpt(self, recipient: str, smtputf8: bool, *, dsn: DsnRequest | None = None) -> Reply:
+        """``dsn``: NOTIFY/ORCPT to pass on where the hop offers DSN (RFC 3461)."""
 
     @abc.abstractmethod
     async def data(self, message: bytes, timeout: float) -> Reply:
@@ -273,6 +298,17 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     async def release(self) -> None:
         """End the transaction (RSET if it is still open) and give the connection back."""
+
+    async def park(self) -> None:  # noqa: B027 (optional: most hops have nothing to park)
+        """The client is still sending slowly: give the next hop's connection back for now
+        (``data`` takes it up again). A hop without connections has nothing to give."""
+
+    relayed_dsn: tuple[str, ...] | list[str] = ()
+    """Recipients whose client asked NOTIFY=SUCCESS of a hop that offers no DSN: they are
+    owed a "relayed" report once the hop accepted the message (RFC 3461 section 5.2.2)."""
+
+    tls_version: str | None = None
+    """The TLS version of the connection to the hop, None in cleartext (or no network)."""
 
 
 class NextHop(Protocol):

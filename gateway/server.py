@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.act import digest
-from gateway.nexthop.maildir import MaildirNextHop
 from gateway.act.outbox import OutboxSender
-from gateway.nexthop.smtp import SmtpNextHop
 from gateway.act.release import release_held
 from gateway.act.reply import ReplyIdentity
 from gateway.authentication import DnsResolver, Resolver, warm_up
@@ -24,10 +22,13 @@ from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
+from gateway.nexthop.maildir import MaildirNextHop
+from gateway.nexthop.smtp import SmtpNextHop
+from gateway.nexthop.tls import ClientTls, client_tls
 from gateway.pipeline import Pipeline
 from gateway.reader_pool import ReaderPool
 from gateway.settings import Settings
-from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf
+from gateway.smtp import DataLimits, GatewayHandler, GatewaySMTP, GroupOf
 from gateway.stages import AuthStage, DetectStage, ParseStage, Stage
 from gateway.store import Store, retention
 from gateway.web.app import WebServer, build_app, templates
@@ -38,7 +39,11 @@ log = logging.getLogger("postvagt.server")
 
 
 def _hop(
-    settings: Settings, address: tuple[str, int] | None, maildir: Path, idle_connections: int
+    settings: Settings,
+    address: tuple[str, int] | None,
+    maildir: Path,
+    idle_connections: int,
+    tls: ClientTls,
 ) -> NextHop:
     if address is None:
         return MaildirNextHop(maildir)
@@ -49,18 +54,23 @@ def _hop(
         timeout=settings.upstream_timeout,
         max_idle_connections=idle_connections,
         idle_seconds=settings.upstream_idle,
+        tls=tls,
     )
 
 
 def build_next_hop(settings: Settings) -> NextHop:
-    return _hop(
-        settings, settings.upstream_address, settings.maildir, settings.upstream_connections
+    s = settings
+    tls = client_tls(
+        s.upstream_tls_level, ca=s.upstream_tls_ca, cert=s.upstream_tls_cert, key=s.upstream_tls_key
     )
+    return _hop(s, s.upstream_address, s.maildir, s.upstream_connections, tls)
 
 
 def build_reply_hop(settings: Settings) -> NextHop:
     """Where auto-replies leave: the reply relay, the upstream, or (embedded) a Maildir."""
-    return _hop(settings, settings.reply_relay_address, settings.reply_maildir, 2)
+    level, ca, cert, key = settings.reply_tls_settings
+    tls = client_tls(level, ca=ca, cert=cert, key=key)
+    return _hop(settings, settings.reply_relay_address, settings.reply_maildir, 2, tls)
 
 
 def build_store(settings: Settings) -> Store:
@@ -158,6 +168,8 @@ class Gateway:
             trusted_clients=settings.trusted_clients,
             max_recipients=settings.max_recipients,
             max_inflight=settings.max_inflight,
+            max_inflight_per_client=settings.max_inflight_per_client,
+            offer_dsn=settings.upstream is not None,  # the Maildir is no DSN-aware delivery
             group_of=group_of or self.policy.group_of,
         )
         self._tls = build_tls_context(settings)
@@ -178,6 +190,7 @@ class Gateway:
             self.handler,
             line_length_limit=s.max_line_length,
             limit=self.connections,
+            data_limits=DataLimits(deadline=s.data_timeout, min_rate=s.data_min_rate),
             data_size_limit=s.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.domains import a_label
 from gateway.model import Slot
+from gateway.nexthop.tls import TlsLevel, default_level
 from gateway.security import TrustConfig
 from gateway.spelling import did_you_mean
 
@@ -119,6 +121,20 @@ class Settings(BaseModel):
         200,
         description="Open transactions above which MAIL gets 451 4.3.2: refuse work we "
         "could not finish within the reply budget.",
+    )
+    max_inflight_per_client: Annotated[int, Field(ge=1)] = Field(
+        10,
+        description="Open transactions from one client address (trusted_clients are not "
+        "limited): past it MAIL gets 451 4.3.2, so slow senders cannot take every slot.",
+    )
+    data_timeout: Annotated[float, Field(gt=0)] = Field(
+        600.0,
+        description="Seconds the whole DATA phase may take; past it the client gets 421.",
+    )
+    data_min_rate: Annotated[float, Field(ge=0)] = Field(
+        500.0,
+        description="Bytes a second the DATA phase must average after its first 30 seconds "
+        "(as Postfix's smtpd_min_data_rate); slower clients get 421 and are disconnected.",
     )
     inspect_workers: Annotated[int, Field(ge=1)] = Field(
         8,
@@ -238,6 +254,33 @@ class Settings(BaseModel):
         "Unset: the upstream (which must then allow the gateway to relay: Exchange answers "
         "550 5.7.54 until a receive connector does), or a Maildir under the data dir without one.",
     )
+    upstream_tls: TlsLevel | None = Field(
+        None,
+        description="TLS to the upstream, as Postfix's smtp_tls_security_level: none, may, "
+        "encrypt (required, certificate not checked) or verify (required, chain and host "
+        "name checked). Unset: verify, or none for an upstream on loopback. Where TLS is "
+        "required and cannot be had, the sender gets 451 and nothing is sent.",
+    )
+    upstream_tls_ca: Path | None = Field(
+        None,
+        description="PEM bundle the upstream's certificate must chain to; unset: the system's.",
+    )
+    upstream_tls_cert: Path | None = Field(
+        None,
+        description="PEM client certificate (chain) Postvagt presents to the upstream: what an "
+        "Exchange Online connector or Postfix's smtpd_tls_req_ccert identifies it by.",
+    )
+    upstream_tls_key: Path | None = Field(None, description="PEM key of upstream_tls_cert.")
+    reply_tls: TlsLevel | None = Field(
+        None,
+        description="TLS to the reply relay, as upstream_tls. Unset: the upstream's settings "
+        "when replies go through the upstream, else verify (none on loopback).",
+    )
+    reply_tls_ca: Path | None = Field(None, description="As upstream_tls_ca, for the reply relay.")
+    reply_tls_cert: Path | None = Field(
+        None, description="As upstream_tls_cert, for the reply relay."
+    )
+    reply_tls_key: Path | None = Field(None, description="PEM key of reply_tls_cert.")
     reply_from: str | None = Field(
         None,
         description="From address of the auto-replies: a monitored mailbox, never postmaster. "
@@ -321,7 +364,7 @@ class Settings(BaseModel):
         for domain in cleaned:
             if "@" in domain or " " in domain or "." not in domain.strip("."):
                 raise ValueError(f"{domain!r} is not a mail domain; give e.g. kommune.dk")
-        return cleaned
+        return [a_label(d) for d in cleaned]  # ærø.dk and xn--r-3fa9c.dk are one domain
 
     @field_validator("trusted_clients", "web_trusted_proxies")
     @classmethod
@@ -424,6 +467,11 @@ class Settings(BaseModel):
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: set both or neither")
+        for prefix in ("upstream_tls", "reply_tls"):
+            if (getattr(self, f"{prefix}_cert") is None) != (
+                getattr(self, f"{prefix}_key") is None
+            ):
+                raise ValueError(f"{prefix}_cert and {prefix}_key go together: set both or neither")
         if self.inspect_budget >= self.reply_budget:
             raise ValueError("inspect_budget must be smaller than reply_budget")
         if self.outbox_lease <= self.upstream_timeout * 4:
@@ -475,6 +523,29 @@ class Settings(BaseModel):
         parts = urlsplit(url)
         assert parts.hostname is not None and parts.port is not None
         return parts.hostname, parts.port
+
+    @property
+    def upstream_tls_level(self) -> TlsLevel:
+        address = self.upstream_address
+        if self.upstream_tls is not None:
+            return self.upstream_tls
+        return default_level(address[0]) if address else TlsLevel.NONE
+
+    @property
+    def reply_tls_settings(self) -> tuple[TlsLevel, Path | None, Path | None, Path | None]:
+        """Level, CA, certificate and key for the reply relay: its own, or the upstream's
+        when replies leave through the upstream."""
+        if not self.reply_relay:
+            return (
+                self.upstream_tls_level,
+                self.upstream_tls_ca,
+                self.upstream_tls_cert,
+                self.upstream_tls_key,
+            )
+        address = self.reply_relay_address
+        assert address is not None
+        level = self.reply_tls if self.reply_tls is not None else default_level(address[0])
+        return level, self.reply_tls_ca, self.reply_tls_cert, self.reply_tls_key
 
     @property
     def reply_from_address(self) -> str:

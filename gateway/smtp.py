@@ -11,14 +11,27 @@ import asyncio
 import ipaddress
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
+from gateway import dsn
 from gateway.connections import BUSY, ConnectionLimit
-from gateway.model import TEMPFAIL, NextHop, Received, Reply, Slot, TlsInfo, Transaction
+from gateway.domains import a_label
+from gateway.model import (
+    TEMPFAIL,
+    DsnRequest,
+    NextHop,
+    Received,
+    Reply,
+    Slot,
+    TlsInfo,
+    Transaction,
+)
 from gateway.pipeline import Pipeline
 
 log = logging.getLogger("postvagt.smtp")
@@ -72,10 +85,32 @@ class GatewaySession(Session):
         self.group: str | None = None
         self.tls: TlsInfo | None = None
         self.busy = False  # a message of this session is being inspected or delivered
+        self.counted_peer: str | None = None  # its transaction counts for this address
+        self.mail_dsn: DsnRequest | None = None  # RET/ENVID of the MAIL being handled
+        self.rcpt_dsn: DsnRequest | None = None  # NOTIFY/ORCPT of the RCPT being handled
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """How long the DATA phase may take and how slowly it may trickle (Postfix has
+    ``smtpd_min_data_rate``, Exchange its message rate limits): past ``deadline`` seconds,
+    or slower on average than ``min_rate`` bytes a second after ``grace`` seconds, the
+    client gets 421 and is disconnected. After ``park_after`` seconds the next-hop
+    connection is given back until the data is complete."""
+
+    deadline: float = 600.0
+    min_rate: float = 500.0
+    grace: float = 30.0
+    park_after: float = 2.0
+    tick: float = 1.0
+
+
+TOO_SLOW = "421 4.4.2 Message data too slow or too long; closing connection"
 
 
 class GatewaySMTP(SMTP):
-    """aiosmtpd's SMTP with a longer line limit and a hook when the client goes away."""
+    """aiosmtpd's SMTP with a longer line limit, DSN parameters, a watch on the DATA phase,
+    and a hook when the client goes away."""
 
     def __init__(
         self,
@@ -83,6 +118,7 @@ class GatewaySMTP(SMTP):
         *,
         line_length_limit: int,
         limit: ConnectionLimit | None = None,
+        data_limits: DataLimits | None = None,
         **kwargs: Any,
     ) -> None:
         # Read by SMTP.__init__ to size its stream buffer, so set it first.
@@ -92,9 +128,92 @@ class GatewaySMTP(SMTP):
         self._limit = limit
         self._counted: str | None = None  # the peer this connection is counted for
         self._refused = False
+        self._data_limits = data_limits or DataLimits()
+        self._bytes_in = 0  # every byte the client sent, for the DATA rate
+
+    def data_received(self, data: bytes) -> None:
+        self._bytes_in += len(data)
+        super().data_received(data)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        session = self.session
+        watch = None
+        if isinstance(session, GatewaySession) and session.transaction is not None and not arg:
+            watch = self.loop.create_task(self._watch_data(session))
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            if watch is not None:
+                watch.cancel()
+
+    async def _watch_data(self, session: GatewaySession) -> None:
+        """While the client sends its data (until handle_DATA marks the session busy)."""
+        limits = self._data_limits
+        started, bytes_before = self.loop.time(), self._bytes_in
+        parked = False
+        while True:
+            await asyncio.sleep(limits.tick)
+            if session.busy or self.transport is None:
+                return
+            elapsed = self.loop.time() - started
+            if not parked and elapsed >= limits.park_after and session.transaction is not None:
+                parked = True
+                await session.transaction.park()
+            rate = (self._bytes_in - bytes_before) / elapsed
+            if elapsed > limits.deadline or (elapsed > limits.grace and rate < limits.min_rate):
+                log.warning(
+                    "client %s: DATA too slow (%.0f bytes/s over %.0f s); disconnected",
+                    _peer_address(session),
+                    rate,
+                    elapsed,
+                )
+                await self.push(TOO_SLOW)
+                if self.transport is not None:
+                    self.transport.close()
+                return
 
     def _create_session(self) -> GatewaySession:
         return GatewaySession(self.loop)
+
+    # -- DSN parameters (RFC 3461): taken out before aiosmtpd, which refuses any with 555 --
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        assert isinstance(self.session, GatewaySession)
+        try:
+            arg, self.session.mail_dsn = self._take_dsn(arg, "FROM:", dsn.MAIL_KEYWORDS)
+        except dsn.DsnSyntaxError as e:
+            await self.push(str(e))
+            return
+        await super().smtp_MAIL(arg)
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        assert isinstance(self.session, GatewaySession)
+        try:
+            arg, self.session.rcpt_dsn = self._take_dsn(arg, "TO:", dsn.RCPT_KEYWORDS)
+        except dsn.DsnSyntaxError as e:
+            await self.push(str(e))
+            return
+        await super().smtp_RCPT(arg)
+
+    def _take_dsn(
+        self, arg: str | None, keyword: str, keywords: frozenset[str]
+    ) -> tuple[str | None, DsnRequest | None]:
+        """The argument for aiosmtpd without its DSN parameters, and those parameters.
+        Only after EHLO: a HELO client's parameters stay aiosmtpd's syntax error."""
+        assert self.session is not None
+        if not arg or not self.session.extended_smtp:
+            return arg, None
+        stripped = self._strip_command_keyword(keyword, arg)
+        if stripped is None:
+            return arg, None
+        address, params = self._getaddr(stripped)
+        if address is None or not params:
+            return arg, None
+        taken = dsn.split_params(stripped[: len(stripped) - len(params)], params, keywords)
+        return f"{keyword}{taken.rest}", dsn.request(taken.params)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._limit is not None and self._counted is None and self.transport is None:
@@ -136,26 +255,30 @@ class GatewayHandler:
         trusted_clients: list[str],
         max_recipients: int,
         max_inflight: int,
+        max_inflight_per_client: int | None = None,
+        offer_dsn: bool = True,
         group_of: GroupOf = single_group,
     ) -> None:
         self._next_hop = next_hop
         self._pipeline = pipeline
         self._slot = slot
-        self._domains = frozenset(domains)
+        self._domains = frozenset(a_label(d) for d in domains)
         self._trusted = [ipaddress.ip_network(n, strict=False) for n in trusted_clients]
         self._max_recipients = max_recipients
         self._max_inflight = max_inflight
+        self._max_per_client = max_inflight_per_client or max_inflight
+        self._offer_dsn = offer_dsn
         self._group_of = group_of
         self.inflight = 0
+        self._inflight_by_peer: Counter[str] = Counter()
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- who may send to whom --------------------------------------------------------------
 
     def _is_local(self, address: str) -> bool:
-        domain = address.rpartition("@")[2].lower().rstrip(".")
         if not self._domains:
             return True  # the embedded Maildir default: loopback only, every domain is local
-        return domain in self._domains
+        return a_label(address.rpartition("@")[2]) in self._domains
 
     def _trusted_peer(self, session: Session) -> bool:
         peer = session.peer  # (host, port) for TCP; aiosmtpd types it loosely
@@ -182,6 +305,8 @@ class GatewayHandler:
     ) -> list[str]:
         session.host_name = hostname
         await self._end_transaction(session)
+        if self._offer_dsn:
+            responses.insert(len(responses) - 1, "250-DSN")  # before the closing "250 HELP"
         return responses
 
     async def handle_MAIL(
@@ -200,11 +325,17 @@ class GatewayHandler:
             return problem
         if self.inflight >= self._max_inflight:
             return "451 4.3.2 System busy, please try again later"
+        peer = None if self._trusted_peer(session) else _peer_address(session)
+        if peer is not None and self._inflight_by_peer[peer] >= self._max_per_client:
+            # Slow clients from one address cannot take every slot (README, promise table).
+            return "451 4.3.2 Too many transactions from your address, please try again later"
         session.tls = _tls_info(server)
         transaction = await self._next_hop.begin()
-        self.inflight += 1
+        self._count_in(session, peer)
         session.transaction = transaction
-        reply = await transaction.mail(_sender(address), mail_options, envelope.smtp_utf8)
+        reply = await transaction.mail(
+            _sender(address), mail_options, envelope.smtp_utf8, dsn=session.mail_dsn
+        )
         if not reply.positive:
             await self._end_transaction(session)
             return str(reply)
@@ -233,7 +364,7 @@ class GatewayHandler:
         if session.group is not None and group != session.group:
             # One transaction, one verdict: the client sends this recipient separately.
             return "452 4.5.3 Recipient of another policy group; send it in a separate transaction"
-        reply = await session.transaction.rcpt(address, envelope.smtp_utf8)
+        reply = await session.transaction.rcpt(address, envelope.smtp_utf8, dsn=session.rcpt_dsn)
         if reply.positive:
             session.group = group
             envelope.rcpt_tos.append(address)
@@ -299,8 +430,22 @@ class GatewayHandler:
         assert isinstance(session, GatewaySession)
         transaction, session.transaction, session.group = session.transaction, None, None
         if transaction is not None:
-            self.inflight -= 1
+            self._count_out(session)
             await transaction.release()
+
+    def _count_in(self, session: GatewaySession, peer: str | None) -> None:
+        self.inflight += 1
+        session.counted_peer = peer
+        if peer is not None:
+            self._inflight_by_peer[peer] += 1
+
+    def _count_out(self, session: GatewaySession) -> None:
+        self.inflight -= 1
+        peer, session.counted_peer = session.counted_peer, None
+        if peer is not None:
+            self._inflight_by_peer[peer] -= 1
+            if self._inflight_by_peer[peer] <= 0:
+                del self._inflight_by_peer[peer]
 
     def session_closed(self, session: GatewaySession) -> None:
         """The client went away: give back an upstream transaction it left open."""
@@ -322,6 +467,11 @@ class GatewayHandler:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _peer_address(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
 
 def _tls_info(server: SMTP) -> TlsInfo | None:

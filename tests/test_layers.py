@@ -18,6 +18,8 @@ GATEWAY = Path(__file__).resolve().parents[1] / "gateway"
 RANKS: dict[str, int] = {
     "gateway.model": 0,
     "gateway.spelling": 1,
+    "gateway.domains": 1,
+    "gateway.dsn": 1,
     "gateway.rawmail": 1,
     "gateway.metrics": 1,
     "gateway.connections": 1,

@@ -14,7 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
-from gateway.model import TEMPFAIL, Reply, Transaction
+from gateway.model import TEMPFAIL, DsnRequest, Reply, Transaction
 from gateway.rawmail import normalise_line_ends
 
 _UNSAFE = re.compile(r"[^a-z0-9._+@=-]")
@@ -54,11 +54,13 @@ class MaildirTransaction(Transaction):
         self._mail_from = ""
         self._rcpts: list[str] = []
 
-    async def mail(self, sender: str, options: list[str], smtputf8: bool) -> Reply:
+    async def mail(
+        self, sender: str, options: list[str], smtputf8: bool, *, dsn: DsnRequest | None = None
+    ) -> Reply:
         self._mail_from = sender
         return Reply(250, "2.1.0 Ok")
 
-    async def rcpt(self, recipient: str, smtputf8: bool, *, notify_never: bool = False) -> Reply:
+    async def rcpt(self, recipient: str, smtputf8: bool, *, dsn: DsnRequest | None = None) -> Reply:
         self._rcpts.append(recipient)
         return Reply(250, "2.1.5 Ok")
 

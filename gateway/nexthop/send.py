@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.model import NextHop, Reply
+from gateway.model import DsnRequest, NextHop, Reply
 
 
 def needs_smtputf8(mail_from: str, recipients: Sequence[str]) -> bool:
@@ -23,7 +23,7 @@ async def send_message(
     data: bytes,
     *,
     timeout: float,
-    notify_never: bool = False,
+    dsn: DsnRequest | None = None,
 ) -> Reply:
     """The next hop's answer for the whole message: its first refusal, or its DATA reply.
     All recipients or none: a refused recipient ends the transaction before DATA."""
@@ -32,7 +32,7 @@ async def send_message(
     try:
         reply = await transaction.mail(mail_from, ["SMTPUTF8"] if smtputf8 else [], smtputf8)
         for recipient in recipients if reply.positive else []:
-            reply = await transaction.rcpt(recipient, smtputf8, notify_never=notify_never)
+            reply = await transaction.rcpt(recipient, smtputf8, dsn=dsn)
             if not reply.positive:
                 return reply
         if reply.positive:
