@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -303,9 +304,15 @@ class Transaction(abc.ABC):
         """The client is still sending slowly: give the next hop's connection back for now
         (``data`` takes it up again). A hop without connections has nothing to give."""
 
-    relayed_dsn: tuple[str, ...] | list[str] = ()
+    relayed_dsn: Sequence[tuple[str, DsnRequest]] = ()
     """Recipients whose client asked NOTIFY=SUCCESS of a hop that offers no DSN: they are
     owed a "relayed" report once the hop accepted the message (RFC 3461 section 5.2.2)."""
+
+    mail_dsn: DsnRequest | None = None
+    """RET/ENVID as the client gave them at MAIL."""
+
+    hop_name: str = "localhost"
+    """The next hop, as a relayed report names it."""
 
     tls_version: str | None = None
     """The TLS version of the connection to the hop, None in cleartext (or no network)."""

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from gateway.act.dsn_report import relayed_report
 from gateway.act.headers import outgoing_bytes
 from gateway.act.record import Recorder
 from gateway.act.reply import ReplyIdentity, planned_reply
@@ -42,6 +43,7 @@ from gateway.model import (
     Unscanned,
     Verdict,
 )
+from gateway.rawmail import header_block_end
 from gateway.stages import DEFAULT_STAGES, Stage, failed, run_stages
 from gateway.store import Store, StoreUnavailable
 from gateway.store.records import RecordRef
@@ -173,6 +175,8 @@ class Pipeline:
             remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
             reply = await transaction.data(message, timeout=remaining)
         delivered = reply.positive and (verdict is None or verdict.action == "deliver")
+        if delivered and transaction.relayed_dsn and received.mail_from:
+            await self._report_relayed(received, transaction)
         outcome = Outcome(reply=reply, delivered=delivered, inspection=facts)
         copy = (verdict.copy_to, message) if delivered and verdict and verdict.copy_to else None
         try:
@@ -182,6 +186,23 @@ class Pipeline:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.
             log.exception("id=%s bookkeeping after delivery failed", received.id)
         return outcome
+
+    async def _report_relayed(self, received: Received, transaction: Transaction) -> None:
+        """The sender asked to hear of delivery and the next hop will not tell: say that it
+        was relayed (RFC 3461 section 5.2.2). After the 250, so it never changes the reply."""
+        dsn = transaction.mail_dsn
+        report = relayed_report(
+            reporting_host=self._hostname,
+            next_hop=transaction.hop_name,
+            recipients=transaction.relayed_dsn,
+            envid=dsn.envid if dsn else None,
+            original_headers=received.raw[: header_block_end(received.raw)],
+            arrival=received.received_at,
+        )
+        try:
+            await self._recorder.notify_sender(received.mail_from, report)
+        except Exception:
+            log.exception("id=%s the relayed delivery report could not be queued", received.id)
 
     async def _quarantine(
         self,

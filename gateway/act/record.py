@@ -17,11 +17,12 @@ from gateway.act.journal import review_facts
 from gateway.decide.policy import Policy
 from gateway.metrics import Metrics
 from gateway.model import Inspection, Received, Reply, ReplyPlan
-from gateway.store import Store, StoreUnavailable
+from gateway.store import Store, StoreUnavailable, primitives
 from gateway.store.records import RecordRef
 
 log = logging.getLogger("postvagt.pipeline")
 RETRY_DELAYS = (1, 5, 15, 30, 60)
+REPORT_KIND = "delivery-report"  # outbox kind of the relayed reports (RFC 3461)
 
 
 class Recorder:
@@ -84,6 +85,13 @@ class Recorder:
         if state == "queued":
             self._on_reply_queued()
         return state
+
+    async def notify_sender(self, recipient: str, report: bytes) -> None:
+        """Queue a delivery report to a message's sender (from the null sender)."""
+        await self._store.run(
+            primitives.enqueue, kind=REPORT_KIND, mail_from="", recipient=recipient, payload=report
+        )
+        self._on_reply_queued()
 
     async def aclose(self) -> None:
         for task in list(self._followups):

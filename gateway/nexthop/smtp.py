@@ -170,14 +170,15 @@ class SmtpTransaction(Transaction):
         self._rcpts: list[tuple[str, bool, DsnRequest | None]] = []
         self._parked = False
         self._ascii_only = False  # SMTPUTF8 asked for, but the hop does not offer it
-        self.relayed_dsn: list[str] = []
-        """Recipients whose client asked NOTIFY=SUCCESS from a hop without DSN."""
+        self.relayed_dsn: list[tuple[str, DsnRequest]] = []
         self.tls_version: str | None = None
+        self.hop_name = hop.host
 
     async def mail(
         self, sender: str, options: list[str], smtputf8: bool, *, dsn: DsnRequest | None = None
     ) -> Reply:
         self._mail = (sender, options, smtputf8, dsn)
+        self.mail_dsn = dsn
         pooled = self._hop.take_idle()
         for client in ([pooled] if pooled else []) + [None]:
             try:
@@ -244,7 +245,7 @@ class SmtpTransaction(Transaction):
         if reply.positive:
             self._rcpts.append((recipient, smtputf8, dsn))
             if dsn is not None and "SUCCESS" in dsn.notify and not self._offers_dsn():
-                self.relayed_dsn.append(recipient)
+                self.relayed_dsn.append((recipient, dsn))
         return reply
 
     def _offers_dsn(self) -> bool:
