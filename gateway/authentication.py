@@ -25,6 +25,7 @@ import authheaders.dmarc_lookup
 import authres
 import spf
 
+from gateway.domains import a_label
 from gateway.model import SenderAuth, TlsInfo
 from gateway.rawmail import header_block_end, parse_message
 
@@ -209,7 +210,7 @@ _RECEIVED_BY = re.compile(r"\bby\s+([^\s;()]+)", re.IGNORECASE)
 
 def from_trusted_headers(raw: bytes, trusted: list[str]) -> SenderAuth:
     """The facts the trusted servers recorded (``before-queue`` and ``after-queue``)."""
-    ids = {t.lower() for t in trusted}
+    ids = {a_label(t) for t in trusted}
     headers = parse_message(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
     results: dict[str, str] | None = None
     for value in headers.get_all("Authentication-Results", []):
@@ -219,14 +220,14 @@ def from_trusted_headers(raw: bytes, trusted: list[str]) -> SenderAuth:
             )
         except Exception:
             continue
-        if str(parsed.authserv_id).lower() in ids:
+        if a_label(str(parsed.authserv_id)) in ids:
             results = _results("Authentication-Results: " + " ".join(str(value).split()))
             break  # the topmost: the trusted server removes older ones with its own id
     tls_version = None
     for value in headers.get_all("Received", []):
         text = " ".join(str(value).split())
         by = _RECEIVED_BY.search(text)
-        if by and by.group(1).lower() in ids:
+        if by and a_label(by.group(1)) in ids:
             found = _TLS_IN_RECEIVED.search(text)
             tls_version = found.group(1) if found else None
             break

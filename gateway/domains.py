@@ -25,7 +25,17 @@ def a_label(domain: str) -> str:
     try:
         return idna.encode(name, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):
-        return name
+        # Label by label, so a mailbox pattern such as *.ærø.dk still finds its form.
+        return ".".join(_label(label) for label in name.split("."))
+
+
+def _label(label: str) -> str:
+    if label.isascii():
+        return label
+    try:
+        return idna.encode(label, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return label
 
 
 def address_key(address: str) -> str:

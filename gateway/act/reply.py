@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from gateway.decide.load import REPLY_TEMPLATES as TEMPLATES
 from gateway.decide.policy import Contact, Policy, Replies
+from gateway.domains import a_label
 from gateway.extract.text import header_text
 from gateway.model import Inspection, Received, ReplyPlan, SenderAuth, Verdict
 from gateway.parse import MAX_HEADER_BYTES
@@ -81,7 +82,7 @@ class ReplyCheck:
 
 def _aligned(envelope_domain: str, from_domain: str) -> bool:
     """Relaxed alignment, conservatively: the same domain, or one a subdomain of the other."""
-    a, b = envelope_domain.lower().rstrip("."), from_domain.lower().rstrip(".")
+    a, b = a_label(envelope_domain), a_label(from_domain)
     return bool(a and b) and (a == b or a.endswith("." + b) or b.endswith("." + a))
 
 
@@ -148,7 +149,7 @@ def should_reply(
         return ReplyCheck(False, f"automatic reply ({robot})")
     if encrypted:
         return ReplyCheck(False, "encrypted mail")
-    if domain.lower() in no_reply_domains:
+    if a_label(domain) in no_reply_domains:
         return ReplyCheck(False, "sender domain is a secure channel (no_reply_domains)")
     if require_authentication and not sender_authenticated:
         reason = "failed" if sender_authenticated is False else "not checked"
@@ -173,7 +174,7 @@ def reply_check(
             facts.parsed.from_address if facts.parsed else None,
         ),
         require_authentication=settings.require_authentication,
-        no_reply_domains=frozenset(d.lower() for d in settings.no_reply_domains),
+        no_reply_domains=frozenset(a_label(d) for d in settings.no_reply_domains),
     )
 
 

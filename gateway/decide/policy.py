@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.detect.entities import check_entity
+from gateway.domains import address_key
 
 Action = Literal["deliver", "quarantine", "reject"]
 EntityName = Annotated[str, AfterValidator(check_entity)]
@@ -78,8 +79,8 @@ class Mailbox(Contact):
     )
 
     def matches(self, address: str) -> bool:
-        address = address.lower()
-        return any(fnmatch.fnmatchcase(address, pattern.lower()) for pattern in self.addresses)
+        address = address_key(address)  # post@ærø.dk and post@xn--r-3fa9c.dk alike
+        return any(fnmatch.fnmatchcase(address, address_key(p)) for p in self.addresses)
 
 
 SenderKind = Literal["business", "citizen"]

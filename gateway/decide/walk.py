@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.decide.load import REPO_POLICIES
 from gateway.decide.policy import TLS_ORDER, Mailbox, Policy, Rule, SenderKind
+from gateway.domains import a_label, address_key, domain_of
 from gateway.model import Finding, Verdict
 
 
@@ -65,13 +66,13 @@ def _matches(rule: Rule, facts: Facts, policy: Policy) -> tuple[bool, list[str]]
         if bool(facts.unscanned) != when.unscanned:
             return False, why
         why.append("unscanned: " + ",".join(facts.unscanned) if facts.unscanned else "scanned")
-    domain = facts.mail_from.rpartition("@")[2].lower()
+    domain = domain_of(facts.mail_from)
     if when.sender_domains is not None:
-        if domain not in {d.lower() for d in when.sender_domains}:
+        if domain not in {a_label(d) for d in when.sender_domains}:
             return False, why
         why.append(f"sender domain {domain}")
     if when.sender_addresses is not None:
-        if facts.mail_from.lower() not in {a.lower() for a in when.sender_addresses}:
+        if address_key(facts.mail_from) not in {address_key(a) for a in when.sender_addresses}:
             return False, why
         why.append("listed sender")
     if when.dmarc is not None:
@@ -90,7 +91,7 @@ def shipped_consumer_domains() -> frozenset[str]:
     """policies/consumer-domains.txt: one domain a line, # comments."""
     lines = (REPO_POLICIES / "consumer-domains.txt").read_text(encoding="utf-8").splitlines()
     return frozenset(
-        line.split("#", 1)[0].strip().lower() for line in lines if line.split("#", 1)[0].strip()
+        a_label(line.split("#", 1)[0]) for line in lines if line.split("#", 1)[0].strip()
     )
 
 
@@ -106,14 +107,14 @@ def sender_kind(policy: Policy, facts: Facts) -> SenderKind:
     body, signature), or a sender domain that is not a consumer mail domain, makes the sender
     a business.
     """
-    domain = facts.mail_from.rpartition("@")[2].lower()
-    overrides = {d.lower(): portal for d, portal in policy.portal_by_domain.items()}
+    domain = domain_of(facts.mail_from)
+    overrides = {a_label(d): portal for d, portal in policy.portal_by_domain.items()}
     if domain in overrides:
         return "business" if overrides[domain] == "virk.dk" else "citizen"
     if any(f.entity == "DK_CVR" and f.location in OWN_TEXT for f in facts.findings):
         return "business"
     consumer = (
-        {d.lower() for d in policy.consumer_domains}
+        {a_label(d) for d in policy.consumer_domains}
         if policy.consumer_domains is not None
         else shipped_consumer_domains()
     )
