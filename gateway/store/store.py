@@ -132,10 +132,11 @@ class Store:
         self, received: Received, facts: Inspection, review: ReviewFacts | None = None
     ) -> RecordRef:
         message_id = facts.parsed.message_id if facts.parsed else None
+        trace_end = facts.parsed.trace_end if facts.parsed else 0
         if len(received.raw) < HASH_ON_LOOP:
-            key = records.idempotency_key(received, message_id)
+            key = records.idempotency_key(received, message_id, trace_end)
         else:  # hashing 30 MB takes the event loop ~60 ms: other sessions would wait
-            key = await asyncio.to_thread(records.idempotency_key, received, message_id)
+            key = await asyncio.to_thread(records.idempotency_key, received, message_id, trace_end)
         return await self.run(
             records.record_pending,
             received,
