@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.act import digest
-from gateway.nexthop.maildir import MaildirNextHop
 from gateway.act.outbox import OutboxSender
-from gateway.nexthop.smtp import SmtpNextHop
 from gateway.act.release import release_held
 from gateway.act.reply import ReplyIdentity
 from gateway.authentication import DnsResolver, Resolver, warm_up
@@ -24,12 +22,14 @@ from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
+from gateway.nexthop.maildir import MaildirNextHop
+from gateway.nexthop.smtp import SmtpNextHop
 from gateway.pipeline import Pipeline
 from gateway.reader_pool import ReaderPool
 from gateway.settings import Settings
 from gateway.smtp import GatewayHandler, GatewaySMTP, GroupOf
 from gateway.stages import AuthStage, DetectStage, ParseStage, Stage
-from gateway.store import Store, retention
+from gateway.store import Store, records, retention
 from gateway.web.app import WebServer, build_app, templates
 from gateway.web.auth import session_secret
 from gateway.web.views import WebContext
@@ -287,9 +287,17 @@ class Gateway:
         )
 
     async def housekeep(self) -> None:
-        """Retention and the daily digests: run every few minutes by every instance (the
-        store's claims make each digest once a day; purges are idempotent)."""
+        """Interrupted records, retention and the daily digests: run every few minutes by
+        every instance (the store's claims make each digest once a day; purges are
+        idempotent)."""
         s = self.settings
+        # A record left pending by a try that broke off (and whose settling failed too) is
+        # not left pending and open on the staff page until the next start.
+        recovered = await self.store.run(
+            records.recover_interrupted, timedelta(seconds=2 * s.reply_budget)
+        )
+        if recovered:
+            log.warning("%d message records were left pending; marked failed", recovered)
         while True:
             batch = await self.store.run(
                 retention.purge_batch,
