@@ -61,6 +61,9 @@ class ParsedMail:
     subject: str | None = None
     """Decoded. Never stored or logged as such: it may carry a CPR number or a diagnosis."""
     from_address: str | None = None
+    trace_end: int = 0
+    """Offset of the first header field below the trace fields (``Received`` …) that the
+    hops put on top: the message from there on is the same on every try of the sender."""
 
 
 class Unscanned(enum.StrEnum):

@@ -11,7 +11,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 
 from gateway.model import ParsedMail
-from gateway.rawmail import address, decoded_header, header_block_end
+from gateway.rawmail import address, decoded_header, header_block_end, trace_block_end
 
 MAX_HEADER_BYTES = 128 * 1024
 """Postfix's header_size_limit is 100 KiB. Parsing this much takes about 2.5 ms here, which
@@ -40,6 +40,7 @@ def parse(raw: bytes) -> ParsedMail:
         defects=tuple(defects),
         subject=_subject(message.get("Subject")),
         from_address=address(message.get("From", "")) or None,
+        trace_end=trace_block_end(head),
     )
 
 

@@ -168,12 +168,21 @@ class Pipeline:
             # is reset when it is released) and nobody gets a bounce.
             reply = Reply(550, verdict.reject_text)
         else:
-            if len(received.raw) < LARGE_MESSAGE:
-                message = outgoing_bytes(received, facts, self._hostname)
-            else:  # copying and scanning tens of MB: off the event loop
-                message = await asyncio.to_thread(outgoing_bytes, received, facts, self._hostname)
-            remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
-            reply = await transaction.data(message, timeout=remaining)
+            try:
+                if len(received.raw) < LARGE_MESSAGE:
+                    message = outgoing_bytes(received, facts, self._hostname)
+                else:  # copying and scanning tens of MB: off the event loop
+                    message = await asyncio.to_thread(
+                        outgoing_bytes, received, facts, self._hostname
+                    )
+                remaining = max(1.0, self._reply_budget - (time.monotonic() - started))
+                reply = await transaction.data(message, timeout=remaining)
+            except BaseException:
+                # The client gets 451 (or nothing, at shutdown): the record must not stay
+                # pending and open for a try that was never delivered.
+                if ref is not None:
+                    self._recorder.interrupted(ref)
+                raise
         delivered = reply.positive and (verdict is None or verdict.action == "deliver")
         if delivered and transaction.relayed_dsn and received.mail_from:
             await self._report_relayed(received, transaction)
@@ -219,6 +228,7 @@ class Pipeline:
         except StoreUnavailable as e:
             log.error("id=%s could not be quarantined, answering 451: %s", received.id, e)
             reply = TEMPFAIL
+            await self._recorder.outcome(ref, reply, plan)  # retried in the background
         else:
             reply = Reply(250, f"2.0.0 Ok: held for review as {ref.id}")
         outcome = Outcome(reply=reply, delivered=False, inspection=facts)

@@ -49,6 +49,40 @@ def header_block_end(raw: bytes) -> int:
     return blank.start() + 1 if blank else len(raw)
 
 
+TRACE_FIELDS = frozenset(
+    {
+        b"received",
+        b"return-path",
+        b"delivered-to",
+        b"x-original-to",
+        b"authentication-results",
+        b"received-spf",
+        b"arc-seal",
+        b"arc-message-signature",
+        b"arc-authentication-results",
+    }
+)
+"""Fields a hop puts on top of the message as it passes (RFC 5321 §4.4, RFC 8601, RFC 8617)."""
+
+
+def trace_block_end(raw: bytes) -> int:
+    """Offset of the first header field below the trace fields on top of the message.
+
+    Each hop prepends its own (a Postfix in front of us adds a fresh ``Received`` with a new
+    queue id and time on every try); what lies below them is the sender's message, the same
+    on every try.
+    """
+    end = header_block_end(raw)
+    for line in _LINE.finditer(raw, 0, end):
+        text = line.group()
+        if text[:1] in (b" ", b"\t") and line.start() > 0:
+            continue  # a continuation of the trace field above
+        name = _FIELD_NAME.match(text)
+        if name is None or name.group(1).lower() not in TRACE_FIELDS:
+            return line.start()
+    return end
+
+
 def strip_fields(raw: bytes, prefix: bytes = OUR_PREFIX) -> bytes:
     """Remove every header field whose name starts with ``prefix`` (case-insensitive).
 

@@ -166,6 +166,12 @@ class ReaderPool:
         except ProcessExpired as e:
             raise WorkerCrashed(str(e)) from e
 
+    def alive(self) -> bool:
+        """False once the pool is broken (pebble gives up on the whole pool when a worker
+        dies with no job running, killed by the OOM killer say): then every message would
+        go unscanned."""
+        return bool(self._pool.active)
+
     def close(self) -> None:
         self._pool.stop()
         self._pool.join(timeout=10)

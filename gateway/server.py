@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from gateway.act import digest
 from gateway.act.outbox import OutboxSender
 from gateway.act.release import release_held
@@ -20,6 +22,7 @@ from gateway.authentication import DnsResolver, Resolver, warm_up
 from gateway.connections import ConnectionLimit
 from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
+from gateway.health import Health
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
 from gateway.nexthop.maildir import MaildirNextHop
@@ -30,7 +33,8 @@ from gateway.reader_pool import ReaderPool
 from gateway.settings import Settings
 from gateway.smtp import DataLimits, GatewayHandler, GatewaySMTP, GroupOf
 from gateway.stages import AuthStage, DetectStage, ParseStage, Stage
-from gateway.store import Store, retention
+from gateway.store import Store, records, retention
+from gateway.store.engine import is_sqlite
 from gateway.web.app import WebServer, build_app, templates
 from gateway.web.auth import session_secret
 from gateway.web.views import WebContext
@@ -83,6 +87,20 @@ def build_store(settings: Settings) -> Store:
         sqlite_synchronous=settings.sqlite_synchronous,
         quarantine_dir=settings.quarantine_dir,
     )
+
+
+def folders_written(settings: Settings) -> list[tuple[str, Path]]:
+    """The folders a message is written to (for /healthz), named by their setting."""
+    out: list[tuple[str, Path]] = []
+    if settings.upstream is None or settings.database_url is None:
+        out.append(("data_dir", settings.data_dir))  # the Maildir, the SQLite database
+    if settings.database_url is not None and is_sqlite(settings.database_url):
+        database = make_url(settings.database_url).database
+        if database and database != ":memory:":
+            out.append(("database_url", Path(database).parent))
+    if settings.quarantine_dir is not None:
+        out.append(("quarantine_dir", settings.quarantine_dir))
+    return out
 
 
 def build_tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -279,6 +297,9 @@ class Gateway:
             release=self.release,
             preview=self._preview if self.detectors is not None else None,
             in_flight=lambda: self.handler.inflight,
+            health=Health(
+                self.store, folders_written(s), s.health_min_free_mb, self.detectors
+            ).problems,
             user_header=s.web_user_header,
             trusted_proxies=list(s.web_trusted_proxies),
         )
@@ -300,9 +321,17 @@ class Gateway:
         )
 
     async def housekeep(self) -> None:
-        """Retention and the daily digests: run every few minutes by every instance (the
-        store's claims make each digest once a day; purges are idempotent)."""
+        """Interrupted records, retention and the daily digests: run every few minutes by
+        every instance (the store's claims make each digest once a day; purges are
+        idempotent)."""
         s = self.settings
+        # A record left pending by a try that broke off (and whose settling failed too) is
+        # not left pending and open on the staff page until the next start.
+        recovered = await self.store.run(
+            records.recover_interrupted, timedelta(seconds=2 * s.reply_budget)
+        )
+        if recovered:
+            log.warning("%d message records were left pending; marked failed", recovered)
         while True:
             batch = await self.store.run(
                 retention.purge_batch,

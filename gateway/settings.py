@@ -148,6 +148,11 @@ class Settings(BaseModel):
     shutdown_grace: Annotated[float, Field(ge=0)] = Field(
         30.0, description="Seconds to let messages in flight finish on SIGTERM."
     )
+    health_min_free_mb: Annotated[int, Field(ge=0)] = Field(
+        100,
+        description="/healthz answers 503 when a folder mail is written to (data_dir, "
+        "quarantine_dir) has less free space than this, in MB (0: no check).",
+    )
     database_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the database; unset: SQLite file postvagt.db in the "

@@ -55,11 +55,14 @@ class UpstreamHandler:
     ``replies``: command ("MAIL", "RCPT", "DATA") → reply string, used instead of 250.
     ``stall``: command → seconds to wait before answering.
     ``drop``: commands at which the connection is cut without an answer.
+    ``times``: command → how many more times its scripted reply is given (then 250 again);
+    absent: every time.
     For "DATA" these apply after the whole message was received (at the final ".").
     """
 
     messages: list[Delivered] = field(default_factory=list)
     replies: dict[str, str] = field(default_factory=dict)
+    times: dict[str, int] = field(default_factory=dict)
     stall: dict[str, float] = field(default_factory=dict)
     drop: set[str] = field(default_factory=set)
     connections: int = 0
@@ -71,6 +74,10 @@ class UpstreamHandler:
             assert server.transport is not None
             server.transport.abort()
             await asyncio.sleep(3600)  # cancelled by aiosmtpd when the connection is lost
+        if command in self.replies and command in self.times:
+            if self.times[command] <= 0:
+                return None
+            self.times[command] -= 1
         return self.replies.get(command)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):

@@ -41,6 +41,7 @@ RANKS: dict[str, int] = {
     "gateway.pipeline": 10,
     "gateway.smtp": 11,
     "gateway.web": 11,
+    "gateway.health": 11,
     "gateway.scan": 11,
     "gateway.settings": 11,
     "gateway.server": 12,

@@ -13,9 +13,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from gateway.settings import Settings
+from gateway.store import review
+from gateway.store.tables import messages
 from gateway.store.users import add_user
 from gateway.web.auth import hash_password
 from tests import fictional
@@ -81,7 +83,9 @@ def swaks(port: int, sender: str, body: str, subject: str = "Ansøgning") -> str
     return result.stdout + result.stderr
 
 
-def chain(tmp_path: Path, slot: str):
+def chain(tmp_path: Path, slot: str, next_hop: int | None = None):
+    """Postfix in front (and behind, for re-injection and the replies) and Postvagt between;
+    ``next_hop``: a port Postvagt delivers to instead of the re-injection smtpd."""
     ports = {"front": free_port(), "gw": free_port(), "reinject": free_port()}
     postfix = Postfix("", mailboxes=[MAILBOX, CITIZEN, REFUSED])
     conf = postfix.conf
@@ -93,7 +97,7 @@ def chain(tmp_path: Path, slot: str):
         slot=slot,
         listen=f"127.0.0.1:{ports['gw']}",
         web_listen="127.0.0.1:0",
-        upstream=f"smtp://127.0.0.1:{ports['reinject']}",
+        upstream=f"smtp://127.0.0.1:{next_hop or ports['reinject']}",
         reply_relay=f"smtp://127.0.0.1:{ports['reinject']}",
         domains=["kommune.example"],
         policy=tmp_path / "policy.yaml",
@@ -194,6 +198,70 @@ def test_before_queue_refusal_and_outage_reach_the_client(tmp_path):
         codes = str(refused)
         assert " 4" in codes or "(4" in codes or "451" in codes or "421" in codes, codes
         assert postfix.delivered(MAILBOX) == []  # nothing half-delivered, the client retries
+    finally:
+        gateway.close()
+        postfix.stop()
+        engine.dispose()
+
+
+def retried_until_accepted(port: int, data: bytes, tries: int) -> list[int]:
+    """A sending MTA's retries: the same message again after each 4xx; the codes it got."""
+    codes = []
+    for _ in range(tries):
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+                client.ehlo("mx.borger.example")
+                client.sendmail(CITIZEN, [MAILBOX], data)
+            codes.append(250)
+            break
+        except smtplib.SMTPDataError as e:
+            assert 400 <= e.smtp_code < 500, e
+            codes.append(e.smtp_code)
+    return codes
+
+
+def flagged_open(engine) -> int:
+    with engine.connect() as c:
+        return int(review.counts(c)["flagged_open"])
+
+
+def test_before_queue_retries_keep_one_record(tmp_path, upstream):
+    """The front Postfix adds a fresh Received on every try: the sender's retries after the
+    next hop's 451 still find the first record, and the failed tries leave nothing open."""
+    postfix, settings, ports, engine = chain(tmp_path, "before-queue", next_hop=upstream.port)
+    upstream.handler.replies["DATA"] = "451 4.3.0 Mailbox store busy"
+    upstream.handler.times["DATA"] = 3
+    gateway = RunningGateway(settings)
+
+    def mail(n: int) -> bytes:
+        return (
+            f"From: <{CITIZEN}>\r\nTo: <{MAILBOX}>\r\nSubject: Ansøgning\r\n"
+            f"Message-ID: <retry-{n}@borger.example>\r\nDate: Mon, 3 Mar 2025 10:00:00 +0100\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            + cpr_mail(CITIZEN, n).replace("\n", "\r\n")
+        ).encode()
+
+    try:
+        assert retried_until_accepted(ports["front"], mail(3), tries=6) == [451, 451, 451, 250]
+        assert len(upstream.messages) == 1
+        delivered = upstream.messages[0].content
+        assert b"X-Postvagt-Journal: required" in delivered
+        assert delivered.count(b"by mx.kommune.example (Postfix)") == 1  # this try's only
+        with engine.connect() as c:
+            (row,) = c.execute(select(messages)).all()
+        assert (row.state, row.attempts, row.journal_state) == ("delivered", 4, "open")
+        assert row.upstream_reply.startswith("250 ")
+        assert f"X-Postvagt-Id: {row.id}".encode() in delivered
+        assert flagged_open(engine) == 1
+        # A message whose every try fails, until the sender gives up: one record, settled
+        # with the next hop's reason, and nothing open for journaling.
+        upstream.handler.times["DATA"] = 10
+        assert retried_until_accepted(ports["front"], mail(4), tries=2) == [451, 451]
+        with engine.connect() as c:
+            rows = c.execute(select(messages).where(messages.c.id != row.id)).all()
+        assert [(r.state, r.attempts, r.journal_state) for r in rows] == [("failed", 2, None)]
+        assert "Mailbox store busy" in rows[0].upstream_reply
+        assert flagged_open(engine) == 1
     finally:
         gateway.close()
         postfix.stop()

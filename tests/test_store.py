@@ -14,8 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
-from gateway.model import Inspection, ParsedMail, Received, Reply, Unscanned
-from gateway.store import Store, StoreUnavailable, migrate, primitives, records
+from gateway.model import Inspection, ParsedMail, Received, Reply, ReviewFacts, Unscanned
+from gateway.parse import parse
+from gateway.store import Store, StoreUnavailable, migrate, primitives, records, review
 from gateway.store.engine import make_engine
 from gateway.store.tables import messages, metadata, outbox, quarantine, rate_limits
 
@@ -173,20 +174,115 @@ def test_idempotency_key_covers_envelope_and_body(change):
     )
 
 
+BELOW_TRACE = b"Message-ID: <7@example.net>\r\nSubject: x\r\n\r\nbody\r\n"
+
+
+def try_through_postfix(queue_id: str, below: bytes = BELOW_TRACE) -> Received:
+    """One try of a message as a Postfix in front of us passes it on: a fresh Received
+    (new queue id and time) on top of the sender's own trace and message."""
+    raw = (
+        f"Received: from mx.borger.example (mx.borger.example [192.0.2.7])\r\n"
+        f"\tby mx.kommune.example (Postfix) with ESMTPS id {queue_id}\r\n"
+        f"\tfor <post@kommune.example>; Mon, 3 Mar 2025 10:0{queue_id[-1]}:00 +0100\r\n"
+        "Authentication-Results: mx.kommune.example; spf=pass\r\n"
+        "Received: by mail.borger.example; Mon, 3 Mar 2025 09:59:00 +0100\r\n"
+    ).encode() + below
+    return received(raw=raw)
+
+
+def key_of(r: Received) -> str:
+    parsed = parse(r.raw)
+    return records.idempotency_key(r, parsed.message_id, parsed.trace_end)
+
+
+def test_idempotency_key_leaves_out_the_trace_fields_on_top():
+    assert key_of(try_through_postfix("4XyZ1")) == key_of(try_through_postfix("4XyZ2"))
+    assert key_of(try_through_postfix("4XyZ1")) == key_of(received(raw=BELOW_TRACE))
+    other = BELOW_TRACE.replace(b"body", b"other body")
+    assert key_of(try_through_postfix("4XyZ1")) != key_of(try_through_postfix("4XyZ1", other))
+    # A Received below the sender's own fields is part of the message, not a hop's trace.
+    moved = b"Subject: x\r\nReceived: by a\r\n\r\nbody\r\n"
+    assert key_of(received(raw=moved)) != key_of(received(raw=moved.replace(b"by a", b"by b")))
+
+
+async def test_a_retry_through_postfix_reopens_the_first_record(store: Store):
+    tries = [try_through_postfix(queue_id) for queue_id in ("4XyZ1", "4XyZ2")]
+    one, two = [await store.record_pending(t, Inspection(parsed=parse(t.raw))) for t in tries]
+    assert (two.id, two.attempt) == (one.id, 2)
+    assert len(rows(store)) == 1
+
+
+OPEN = ReviewFacts(journal_state="open")
+
+
+@pytest.mark.parametrize(
+    ("reply", "state"),
+    [(Reply(451, "4.3.0 later"), "failed"), (Reply(554, "5.7.1 no"), "rejected")],
+)
+async def test_a_try_that_was_not_delivered_is_settled_and_not_open(store: Store, reply, state):
+    first = received()
+    one = await store.record_pending(first, FACTS, OPEN)
+    assert rows(store)[0].journal_state == "open"
+    await store.record_outcome(one, reply)
+    (row,) = rows(store)
+    assert (row.state, row.upstream_reply, row.journal_state) == (state, str(reply), None)
+    with store.engine.connect() as connection:
+        assert review.counts(connection)["flagged_open"] == 0
+    # The sender's retry reopens the first record, flagged again, and completes it.
+    two = await store.record_pending(received(raw=first.raw), FACTS, OPEN)
+    assert (two.id, two.attempt) == (first.id, 2)
+    (row,) = rows(store)
+    assert (row.state, row.journal_state, row.upstream_reply) == ("pending", "open", None)
+    await store.record_outcome(two, Reply(250, "2.0.0 Ok"))
+    (row,) = rows(store)
+    assert (row.state, row.journal_state, row.attempts) == ("delivered", "open", 2)
+
+
+async def test_a_failed_retry_does_not_undo_a_delivery(store: Store):
+    first = received()
+    one = await store.record_pending(first, FACTS, OPEN)
+    await store.record_outcome(one, Reply(250, "2.0.0 Ok: queued as A"))
+    # Our 250 was lost on the way: the sender tries again, and this time the next hop fails.
+    two = await store.record_pending(received(raw=first.raw), FACTS, OPEN)
+    assert rows(store)[0].state == "delivered"
+    await store.record_outcome(two, Reply(451, "4.3.0 later"))
+    (row,) = rows(store)
+    assert (row.state, row.upstream_reply, row.journal_state, row.attempts) == (
+        "delivered",
+        "250 2.0.0 Ok: queued as A",
+        "open",
+        2,
+    )
+
+
+async def test_what_staff_decided_survives_a_retry(store: Store):
+    first = received()
+    one = await store.record_pending(first, FACTS, OPEN)
+    await store.record_outcome(one, Reply(250, "2.0.0 Ok"))
+    with store.engine.begin() as connection:
+        connection.execute(messages.update().values(journal_state="journaled"))
+    two = await store.record_pending(received(raw=first.raw), FACTS, OPEN)
+    await store.record_outcome(two, Reply(451, "4.3.0 later"))
+    assert rows(store)[0].journal_state == "journaled"
+
+
 def test_start_up_recovers_interrupted_records(store: Store):
     old, fresh = received(), received(raw=b"Subject: y\r\n\r\n")
     with store.engine.begin() as connection:
-        records.record_pending(connection, old, FACTS, key="c" * 64, instance="i", slot="mx")
-        records.record_pending(connection, fresh, FACTS, key="d" * 64, instance="i", slot="mx")
+        for r, key in ((old, "c"), (fresh, "d")):
+            records.record_pending(
+                connection, r, FACTS, key=key * 64, instance="i", slot="mx", review=OPEN
+            )
         connection.execute(
             messages.update()
             .where(messages.c.id == old.id)
             .values(updated_at=datetime.now(UTC) - timedelta(minutes=10))
         )
     assert store.prepare(recover_after=timedelta(minutes=2)) == 1
-    states = {row.id: (row.state, row.upstream_reply) for row in rows(store)}
+    states = {row.id: (row.state, row.upstream_reply, row.journal_state) for row in rows(store)}
     assert states[old.id][0] == "failed" and "interrupted" in states[old.id][1]
-    assert states[fresh.id][0] == "pending"
+    assert states[old.id][2] is None  # never delivered: not open for journaling
+    assert states[fresh.id][0] == "pending" and states[fresh.id][2] == "open"
 
 
 @pytest.mark.parametrize("in_folder", [False, True], ids=["in-database", "in-folder"])

@@ -15,9 +15,21 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from gateway.model import Reply, Transaction
+from gateway.nexthop.smtp import SmtpNextHop
 from gateway.store import Store
 from gateway.store.tables import messages
-from tests.helpers import MAILBOX, POSTVAGT, SENDER, clean_env, message, send, split, wait_listening
+from tests.helpers import (
+    MAILBOX,
+    POSTVAGT,
+    SENDER,
+    clean_env,
+    message,
+    send,
+    split,
+    wait_for,
+    wait_listening,
+)
 from tests.servers import free_port
 
 
@@ -222,3 +234,59 @@ def test_kill_between_upstream_250_and_record_update_loses_no_record(upstream, d
     assert len(upstream.messages) == 2  # the unavoidable duplicate, counted
     assert {postvagt_id(m.content) for m in upstream.messages} == {row.id}
     print("\nfigure: kill after upstream 250: records lost 0, duplicates 1 (same Postvagt id)")
+
+
+FLAG_ALL = "version: 1\nrules:\n  - {name: flag-all, then: {action: deliver, journal: true}}\n"
+
+
+class BreaksAtData:
+    """The SMTP next hop, except that the first ``times`` transactions raise at DATA (an
+    error of ours after the pending record was written)."""
+
+    def __init__(self, port: int, times: int) -> None:
+        self._hop = SmtpNextHop(
+            "127.0.0.1",
+            port,
+            local_hostname="gateway.test",
+            timeout=10,
+            max_idle_connections=2,
+            idle_seconds=5,
+        )
+        self.times = times
+
+    async def begin(self) -> Transaction:
+        transaction = await self._hop.begin()
+        if self.times > 0:
+            self.times -= 1
+
+            async def broken(message: bytes, timeout: float) -> Reply:
+                raise RuntimeError("broken off before the next hop answered")
+
+            transaction.data = broken  # type: ignore[method-assign]
+        return transaction
+
+    async def close(self) -> None:
+        await self._hop.close()
+
+
+def test_a_try_broken_off_is_settled_and_its_retry_completes_the_record(
+    upstream, make_gateway, db_url, tmp_path
+):
+    (tmp_path / "policy.yaml").write_text(FLAG_ALL)
+    gw = make_gateway(
+        upstream,
+        database_url=db_url,
+        policy=tmp_path / "policy.yaml",
+        next_hop=BreaksAtData(upstream.port, times=1),
+    )
+    data = message()
+    with pytest.raises(smtplib.SMTPDataError) as failed:
+        send(gw.port, data)
+    assert failed.value.smtp_code == 451
+    assert wait_for(lambda: records(db_url)[0].state == "failed")
+    (row,) = records(db_url)
+    assert row.journal_state is None and "interrupted" in row.upstream_reply
+    send(gw.port, data)
+    (row,) = records(db_url)
+    assert (row.state, row.attempts, row.journal_state) == ("delivered", 2, "open")
+    assert postvagt_id(upstream.messages[0].content) == row.id

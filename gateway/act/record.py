@@ -23,6 +23,7 @@ from gateway.store.records import RecordRef
 log = logging.getLogger("postvagt.pipeline")
 RETRY_DELAYS = (1, 5, 15, 30, 60)
 REPORT_KIND = "delivery-report"  # outbox kind of the relayed reports (RFC 3461)
+INTERRUPTED = Reply(451, "4.3.0 interrupted before the next hop answered")
 
 
 class Recorder:
@@ -61,14 +62,23 @@ class Recorder:
             task.add_done_callback(self._followups.discard)
             return "pending" if plan is not None else None
 
+    def interrupted(self, ref: RecordRef) -> None:
+        """The try broke off before the next hop answered (an error of ours, a shutdown):
+        settled as failed in the background, so it is neither left pending nor open."""
+        task = asyncio.ensure_future(self._retry(ref, INTERRUPTED, None, None, first=0))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+
     async def _retry(
         self,
         ref: RecordRef,
         reply: Reply,
         plan: ReplyPlan | None,
         copy: tuple[str, bytes] | None,
+        first: float | None = None,
     ) -> None:
-        for delay in RETRY_DELAYS:
+        delays = RETRY_DELAYS if first is None else (first, *RETRY_DELAYS)
+        for delay in delays:
             await asyncio.sleep(delay)
             try:
                 self._settled(await self._store.record_outcome(ref, reply, plan, copy))

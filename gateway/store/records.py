@@ -1,8 +1,10 @@
 """The message record: written in the order of shared/DESIGN.md's commit contract.
 
 pending (before the final "." goes upstream) → delivered | rejected | failed (after the next
-hop's answer) or quarantined (raw message and record committed together). Functions here
-take an open Connection inside a transaction; gateway.store.store runs them off the loop.
+hop's answer) or quarantined (raw message and record committed together). A try that was not
+delivered is no longer open for journaling; a sender's retry (same idempotency key) reopens
+the record, and never undoes an earlier try's delivery. Functions here take an open
+Connection inside a transaction; gateway.store.store runs them off the loop.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, select, update
+from sqlalchemy import Connection, Update, bindparam, case, func, null, select, update
 
 from gateway.model import Inspection, Received, Reply, ReviewFacts
 from gateway.store.tables import messages, quarantine
@@ -29,16 +31,18 @@ class RecordRef:
     attempt: int
 
 
-def idempotency_key(received: Received, message_id: str | None) -> str:
-    """Message-ID plus a hash of the envelope and the body as received.
+def idempotency_key(received: Received, message_id: str | None, trace_end: int = 0) -> str:
+    """Message-ID, the envelope, and a hash of the message below its trace fields.
 
-    A sender that retries after our 451 sends the same bytes to the same envelope, so its
+    A sender that retries after our 451 sends the same message to the same envelope, so its
     retry finds the record of the first attempt instead of adding a second one.
+    ``trace_end`` (ParsedMail.trace_end) leaves out the trace fields on top: a Postfix in
+    front of us (before-queue) adds a new ``Received`` on every try.
     """
     digest = hashlib.sha256()
     for part in (message_id or "", received.mail_from, *received.rcpt_tos):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
-    digest.update(received.raw)
+    digest.update(memoryview(received.raw)[trace_end:])
     return digest.hexdigest()
 
 
@@ -53,6 +57,11 @@ def _insert_for(dialect: str) -> Any:
     return sqlite_insert
 
 
+HANDED_ON = ("delivered", "quarantined")
+"""States in which the message is with the next hop or held: no later try undoes them."""
+_handed_on = messages.c.state.in_(HANDED_ON)
+
+
 @functools.cache
 def _pending_statement(dialect: str) -> Any:
     """Built once per dialect and cached compiled by SQLAlchemy: the hot path of every
@@ -61,14 +70,22 @@ def _pending_statement(dialect: str) -> Any:
     return statement.on_conflict_do_update(
         index_elements=[messages.c.idempotency_key],
         set_={
-            "state": "pending",
+            # A message the next hop (or quarantine) already has stays so: this try can
+            # only repeat that, and its failure would not take the message back.
+            "state": case((_handed_on, messages.c.state), else_="pending"),
             "attempts": messages.c.attempts + 1,
             "updated_at": statement.excluded.updated_at,
             "instance": statement.excluded.instance,
             "unscanned": statement.excluded.unscanned,
             "findings": statement.excluded.findings,
+            "entity_types": statement.excluded.entity_types,
             "verdict": statement.excluded.verdict,
-            "upstream_reply": None,
+            "upstream_reply": case((_handed_on, messages.c.upstream_reply), else_=None),
+            # Flagged again if an earlier try that was never delivered was unflagged; what
+            # staff already decided stays.
+            "journal_state": func.coalesce(
+                messages.c.journal_state, statement.excluded.journal_state
+            ),
         },
     ).returning(messages.c.id, messages.c.attempts)
 
@@ -175,6 +192,12 @@ def protection_facts(received: Received, facts: Inspection) -> dict[str, Any]:
     return out
 
 
+def _unflagged() -> Any:
+    """journal_state for mail that was not delivered: no longer "open" (what staff decided
+    stays)."""
+    return case((messages.c.journal_state == "open", null()), else_=messages.c.journal_state)
+
+
 def state_for(reply: Reply) -> str:
     if reply.positive:
         return "delivered"
@@ -191,11 +214,28 @@ _OUTCOME: Update = (
     )
 )
 
+_NOT_DELIVERED: Update = (
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"), messages.c.attempts == bindparam("attempt"))
+    .values(
+        state=case((_handed_on, messages.c.state), else_=bindparam("new_state")),
+        updated_at=bindparam("now"),
+        upstream_reply=case((_handed_on, messages.c.upstream_reply), else_=bindparam("reply")),
+        journal_state=case((_handed_on, messages.c.journal_state), else_=_unflagged()),
+    )
+)
+
 
 def record_outcome(connection: Connection, ref: RecordRef, reply: Reply) -> bool:
-    """False when a newer attempt of the same message has taken the record over."""
+    """False when a newer attempt of the same message has taken the record over.
+
+    A try that was not delivered is settled as ``rejected`` or ``failed`` with the reply
+    as its reason, and is no longer open for journaling: nobody got the mail. A sender's
+    retry reopens the record (record_pending). An earlier try's delivery (or quarantine)
+    stands: this try's failure changes nothing of it.
+    """
     result = connection.execute(
-        _OUTCOME,
+        _OUTCOME if reply.positive else _NOT_DELIVERED,
         {
             "message_id": ref.id,
             "attempt": ref.attempt,
@@ -217,7 +257,11 @@ def recover_interrupted(connection: Connection, older_than: timedelta) -> int:
     result = connection.execute(
         update(messages)
         .where(messages.c.state == "pending", messages.c.updated_at < cutoff)
-        .values(state="failed", upstream_reply="interrupted: outcome unknown, sender retries")
+        .values(
+            state="failed",
+            upstream_reply="interrupted: outcome unknown, sender retries",
+            journal_state=_unflagged(),
+        )
     )
     return result.rowcount
 

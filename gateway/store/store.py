@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -37,6 +37,10 @@ T = TypeVar("T")
 
 class StoreUnavailable(Exception):
     """The database could not be written within the time allowed."""
+
+
+def _select_one(connection: Connection) -> None:
+    connection.execute(text("SELECT 1")).scalar_one()
 
 
 class Store:
@@ -120,6 +124,25 @@ class Store:
         except WriterUnavailable as e:
             raise StoreUnavailable(f"{work.__name__}: {e}") from e
 
+    async def ping(self, timeout: float) -> None:
+        """One round trip to the database the way the next message's record goes, for
+        /healthz: no retries. Raises StoreUnavailable."""
+        try:
+            if self._writer is not None:  # SQLite: through the one writer, lock included
+                await asyncio.wait_for(
+                    asyncio.wrap_future(self._writer.submit(_select_one)), timeout
+                )
+            else:
+                await asyncio.wait_for(asyncio.to_thread(self._ping_once), timeout)
+        except TimeoutError as e:
+            raise StoreUnavailable("no answer in time") from e
+        except (OperationalError, DBAPIError, WriterUnavailable) as e:
+            raise StoreUnavailable(type(e).__name__) from e
+
+    def _ping_once(self) -> None:
+        with self.engine.connect() as connection:
+            _select_one(connection)
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -132,10 +155,11 @@ class Store:
         self, received: Received, facts: Inspection, review: ReviewFacts | None = None
     ) -> RecordRef:
         message_id = facts.parsed.message_id if facts.parsed else None
+        trace_end = facts.parsed.trace_end if facts.parsed else 0
         if len(received.raw) < HASH_ON_LOOP:
-            key = records.idempotency_key(received, message_id)
+            key = records.idempotency_key(received, message_id, trace_end)
         else:  # hashing 30 MB takes the event loop ~60 ms: other sessions would wait
-            key = await asyncio.to_thread(records.idempotency_key, received, message_id)
+            key = await asyncio.to_thread(records.idempotency_key, received, message_id, trace_end)
         return await self.run(
             records.record_pending,
             received,

@@ -76,6 +76,9 @@ class WebContext:
     )
     zone: ZoneInfo = ZONE
     in_flight: Callable[[], int] = lambda: 0
+    # /healthz: why the next message would not be handled (gateway.health); None: the
+    # database alone is asked.
+    health: Callable[[], Awaitable[list[str]]] | None = None
     user_header: str | None = None
     trusted_proxies: list[str] = field(default_factory=list)
     # Answers through Digital Post (gateway.web.answer); None: not set up.
@@ -494,11 +497,19 @@ async def health(request: Request, user: User) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """For load balancers: 200 while the database answers, else 503. No login, no data."""
-    try:
-        await ctx(request).store.run(review.counts)
-    except StoreUnavailable:
-        return JSONResponse({"status": "database unavailable"}, status_code=503)
+    """For load balancers: 200 while the next message would be handled, else 503 with the
+    reasons (settings and errors only). No login, no data."""
+    context = ctx(request)
+    if context.health is not None:
+        problems = await context.health()
+    else:
+        try:
+            await context.store.ping(5.0)
+            problems = []
+        except StoreUnavailable as e:
+            problems = [f"database unavailable ({e})"]
+    if problems:
+        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
