@@ -472,7 +472,18 @@ class Settings(BaseModel):
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if not self.reply_relay and any(
+            v is not None
+            for v in (self.reply_tls, self.reply_tls_ca, self.reply_tls_cert, self.reply_tls_key)
+        ):
+            raise ValueError(
+                "reply_tls settings need reply_relay; without it replies leave through the "
+                "upstream with the upstream_tls settings"
+            )
         for prefix in ("upstream_tls", "reply_tls"):
+            files = (getattr(self, f"{prefix}_ca"), getattr(self, f"{prefix}_cert"))
+            if getattr(self, prefix) == TlsLevel.NONE and any(f is not None for f in files):
+                raise ValueError(f"{prefix} is none, yet {prefix}_ca or {prefix}_cert is set")
             if (getattr(self, f"{prefix}_cert") is None) != (
                 getattr(self, f"{prefix}_key") is None
             ):
@@ -534,6 +545,8 @@ class Settings(BaseModel):
         address = self.upstream_address
         if self.upstream_tls is not None:
             return self.upstream_tls
+        if self.upstream_tls_ca or self.upstream_tls_cert:
+            return TlsLevel.VERIFY  # a CA or a certificate given is a wish for TLS
         return default_level(address[0]) if address else TlsLevel.NONE
 
     @property
@@ -549,7 +562,10 @@ class Settings(BaseModel):
             )
         address = self.reply_relay_address
         assert address is not None
-        level = self.reply_tls if self.reply_tls is not None else default_level(address[0])
+        level = self.reply_tls
+        if level is None:
+            wanted = self.reply_tls_ca or self.reply_tls_cert
+            level = TlsLevel.VERIFY if wanted else default_level(address[0])
         return level, self.reply_tls_ca, self.reply_tls_cert, self.reply_tls_key
 
     @property

@@ -90,3 +90,25 @@ def test_settings_are_frozen():
     settings = Settings()
     with pytest.raises(ValueError):
         settings.listen = "0.0.0.0:25"  # type: ignore[misc]
+
+
+def test_tls_to_the_next_hop_defaults_and_refusals(tmp_path: Path):
+    from gateway.nexthop.tls import TlsLevel
+
+    net = {"upstream": "smtp://mx.kommune.example:25", "domains": ["kommune.dk"]}
+    loop = {"upstream": "smtp://127.0.0.1:10026", "domains": ["kommune.dk"]}
+    assert Settings(**net).upstream_tls_level is TlsLevel.VERIFY
+    assert Settings(**loop).upstream_tls_level is TlsLevel.NONE
+    # A client certificate on a loopback hop is a wish for TLS, not silently dropped.
+    cert = {"upstream_tls_cert": tmp_path / "c.pem", "upstream_tls_key": tmp_path / "k.pem"}
+    assert Settings(**loop, **cert).upstream_tls_level is TlsLevel.VERIFY
+    with pytest.raises(ValueError, match="upstream_tls is none, yet"):
+        Settings(**loop, **cert, upstream_tls=TlsLevel.NONE)
+    with pytest.raises(ValueError, match="go together"):
+        Settings(**loop, upstream_tls_cert=tmp_path / "c.pem")
+    # reply_tls without a reply relay would be ignored: refused instead.
+    with pytest.raises(ValueError, match="reply_tls settings need reply_relay"):
+        Settings(**net, reply_tls=TlsLevel.VERIFY)
+    relay = Settings(**net, reply_relay="smtp://relay.kommune.example:25")
+    assert relay.reply_tls_settings[0] is TlsLevel.VERIFY
+    assert Settings(**loop).reply_tls_settings[0] is TlsLevel.NONE  # the upstream's

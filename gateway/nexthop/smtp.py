@@ -201,6 +201,11 @@ class SmtpTransaction(Transaction):
                 self._open = False  # MAIL refused: no transaction upstream
                 if e.code == 421:
                     self._discard()
+                if e.code == 530:
+                    # "Must issue a STARTTLS command first": our configuration, not the
+                    # message's fault. Passed on, it would bounce the citizen's mail.
+                    log.error("the next hop requires TLS (530); set upstream_tls: %s", e.message)
+                    return TEMPFAIL
                 return _reply(e)
             except asyncio.CancelledError:
                 self._discard()
