@@ -8,9 +8,11 @@ odd and what it hid:
   PostgreSQL refuses a NUL in text (every retry a 451), and a NUL or line break must not
   reach a CSV cell.
 - The bidi controls (Unicode's Bidi_Control: embeddings and overrides U+202A–202E, isolates
-  U+2066–2069, and the marks U+200E, U+200F, U+061C) become "⟨U+202E⟩": a right-to-left
-  override shows ``faktura\\u202efdp.exe`` as "fakturaexe.pdf".
-- C1 controls (U+0080–009F) become "⟨U+0085⟩" as well.
+  U+2066–2069, and the marks U+200E, U+200F, U+061C) become their Unicode abbreviation in
+  brackets, U+202E "⟨RLO⟩": a right-to-left override shows ``faktura\\u202efdp.exe`` as
+  "fakturaexe.pdf", and it shows as "faktura⟨RLO⟩fdp.exe". No digits: a masked subject
+  hides every digit (gateway.act.journal), and the marker must survive it.
+- C1 controls (U+0080–009F) become "⟨U+0085⟩" (in a masked subject "⟨U+••••⟩").
 
 ``keep_layout`` spares the layout of multi-line text (tab, line feed, carriage return) where a
 text is shown as such. The result is printable and cleaning it again changes nothing.
@@ -19,9 +21,20 @@ This module imports nothing of Postvagt's: the model's rank (tests/test_layers.p
 
 from __future__ import annotations
 
-BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
+BIDI_CONTROLS = {
+    "\u061c": "ALM",
+    "\u200e": "LRM",
+    "\u200f": "RLM",
+    "\u202a": "LRE",
+    "\u202b": "RLE",
+    "\u202c": "PDF",
+    "\u202d": "LRO",
+    "\u202e": "RLO",
+    "\u2066": "LRI",
+    "\u2067": "RLI",
+    "\u2068": "FSI",
+    "\u2069": "PDI",
+}
 LAYOUT = "\t\n\r"
 """What ``keep`` spares in text shown as lines (the preview's bodies)."""
 
@@ -32,6 +45,8 @@ def _shown(char: str) -> str:
         return chr(0x2400 + code)  # ␀ … ␟
     if code == 0x7F:
         return "\u2421"  # ␡
+    if char in BIDI_CONTROLS:
+        return f"⟨{BIDI_CONTROLS[char]}⟩"
     return f"⟨U+{code:04X}⟩"
 
 

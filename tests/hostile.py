@@ -29,18 +29,18 @@ SHOWN = {
     "\x7f": "␡",
     "\x85": "⟨U+0085⟩",
     "\x9b": "⟨U+009B⟩",
-    "\u061c": "⟨U+061C⟩",
-    "\u200e": "⟨U+200E⟩",
-    "\u200f": "⟨U+200F⟩",
-    "\u202a": "⟨U+202A⟩",
-    "\u202b": "⟨U+202B⟩",
-    "\u202c": "⟨U+202C⟩",
-    "\u202d": "⟨U+202D⟩",
-    "\u202e": "⟨U+202E⟩",
-    "\u2066": "⟨U+2066⟩",
-    "\u2067": "⟨U+2067⟩",
-    "\u2068": "⟨U+2068⟩",
-    "\u2069": "⟨U+2069⟩",
+    "\u061c": "⟨ALM⟩",
+    "\u200e": "⟨LRM⟩",
+    "\u200f": "⟨RLM⟩",
+    "\u202a": "⟨LRE⟩",
+    "\u202b": "⟨RLE⟩",
+    "\u202c": "⟨PDF⟩",
+    "\u202d": "⟨LRO⟩",
+    "\u202e": "⟨RLO⟩",
+    "\u2066": "⟨LRI⟩",
+    "\u2067": "⟨RLI⟩",
+    "\u2068": "⟨FSI⟩",
+    "\u2069": "⟨PDI⟩",
 }
 # Tab and line breaks: shown in file names; a header cannot carry them raw.
 LAYOUT = {"\t": "␉", "\n": "␊", "\r": "␍"}
@@ -104,7 +104,7 @@ class HostileHeaderText:
             "rlo-q",
             "faktura\u202efdp.exe",
             b"=?utf-8?q?faktura=E2=80=AEfdp.exe?=",
-            "faktura⟨U+202E⟩fdp.exe",
+            "faktura⟨RLO⟩fdp.exe",
         )
         for n in range(count):
             if n % 3 == 0:  # raw: ASCII controls only
@@ -124,7 +124,7 @@ class HostileHeaderText:
             "rlo",
             "faktura\u202efdp.exe",
             b"filename*=utf-8''faktura%E2%80%AEfdp.exe",
-            "faktura⟨U+202E⟩fdp.exe",
+            "faktura⟨RLO⟩fdp.exe",
         )
         for n in range(count):
             hostile = self.rng.sample([*sorted(SHOWN), *LAYOUT], 3)

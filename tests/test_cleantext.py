@@ -48,7 +48,7 @@ def test_ordinary_text_is_left_alone(text):
 
 
 def test_layout_is_kept_where_text_is_shown_as_lines():
-    assert visible("a\tb\r\nc\x00\u202e", keep_layout=True) == "a\tb\r\nc␀⟨U+202E⟩"
+    assert visible("a\tb\r\nc\x00\u202e", keep_layout=True) == "a\tb\r\nc␀⟨RLO⟩"
     assert visible("a\tb\r\nc") == "a␉b␍␊c"
 
 
@@ -75,7 +75,7 @@ def test_attachments_are_listed_by_visible_name_sniffed_type_and_size():
     rlo = FILE_NAMES[0]
     raw = mail(file_name=rlo.header, attachment=PROGRAM)
     (listed,) = attachments(parse_message(raw))
-    assert listed.name == "faktura⟨U+202E⟩fdp.exe"
+    assert listed.name == "faktura⟨RLO⟩fdp.exe"
     assert listed.sniffed in PROGRAM_TYPES
     assert listed.declared == "application/octet-stream"
     assert listed.size == len(PROGRAM)
