@@ -90,3 +90,13 @@ def test_unnamed_parts_other_than_text_are_listed_and_bodies_are_not():
     )
     (listed,) = attachments(parse_message(raw))
     assert (listed.name, listed.sniffed, listed.size) == ("", "image/png", len(png))
+
+
+def test_notes_and_signals_name_the_file_visibly():
+    """``postvagt scan --explain`` prints them on a terminal: an ESC from a file name must
+    not reach it."""
+    from gateway.extract.attachments import extract_attachment
+
+    found = extract_attachment("bilag\x1b[2J\u202efdp.exe", "text/plain", PROGRAM)
+    assert found.signals and all("\x1b" not in s and "\u202e" not in s for s in found.signals)
+    assert "attachment:bilag␛[2J⟨RLO⟩fdp.exe" in found.signals[0]
