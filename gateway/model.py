@@ -255,6 +255,32 @@ class ReplyPlan:
     hourly_cap: int = 200
 
 
+# -- what the staff page's preview shows of a held mail (gateway.reader_pool) -------------
+
+Piece = tuple[str, str | None]
+"""A stretch of previewed text: (text, None), or (masked form, entity type) for a finding."""
+
+
+@dataclass(frozen=True)
+class AttachmentFacts:
+    """An attachment as staff see it before they open anything: the name the sender gave
+    it, its control characters made visible (gateway.cleantext); the type its bytes show,
+    whatever its name and header say; and its decoded size."""
+
+    name: str
+    sniffed: str
+    declared: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A held mail's text, masked, as (location, pieces) per place; and its attachments."""
+
+    chunks: list[tuple[str, list[Piece]]]
+    attachments: tuple[AttachmentFacts, ...] = ()
+
+
 # -- the contract between the SMTP front and the next hop (gateway.nexthop) ----------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from email import policy
 from email.parser import BytesHeaderParser
 
+from gateway.cleantext import visible
 from gateway.model import ParsedMail
 from gateway.rawmail import address, decoded_header, header_block_end, trace_block_end
 
@@ -45,6 +46,8 @@ def parse(raw: bytes) -> ParsedMail:
 
 
 def _subject(value: object) -> str | None:
+    """Decoded, its whitespace runs one space, its control characters made visible (a NUL,
+    raw or as ``=00``, would make the record fail on PostgreSQL: gateway.cleantext)."""
     if value is None:
         return None
-    return " ".join(decoded_header(str(value)[:MAX_SUBJECT]).split())
+    return visible(" ".join(decoded_header(str(value)[:MAX_SUBJECT]).split()))

@@ -22,13 +22,16 @@ import multiprocessing
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
+from email.message import Message
 
 from pebble import ProcessExpired, ProcessPool
 
 from gateway.detect.analyzer import Detector
 from gateway.detect.engine import EngineConfig, build_detector
+from gateway.extract.listing import attachments
 from gateway.extract.text import mail_text_and_located_gaps
-from gateway.model import Finding, Protection
+from gateway.model import Finding, Piece, Preview, Protection
+from gateway.rawmail import parse_message
 from gateway.reading import read_message
 from gateway.security import TrustConfig
 
@@ -63,18 +66,20 @@ def read_in_worker(raw: bytes, until: float) -> tuple[list[Finding], list[str], 
 PREVIEW_CHARS = 100_000
 """Text shown to staff at most (the rest is cut, never shown unmasked)."""
 
-Piece = tuple[str, str | None]
-"""A stretch of previewed text: (text, None), or (masked form, entity type) for a finding."""
 
-
-def preview_message(raw: bytes, budget: float) -> list[tuple[str, list[Piece]]]:
+def preview_message(raw: bytes, budget: float) -> Preview:
     """Runs in the worker: the message's text for staff, with every finding at or above the
     threshold, and every identifier (CPR, account, phone …) at any score, replaced by its
     masked form, or by its type alone for categories (health, social …). Text the analyzer
-    did not finish (too long, out of time) is left out, never shown unmasked."""
+    did not finish (too long, out of time) is left out, never shown unmasked. And the
+    attachments: name, sniffed type and size (gateway.extract.listing)."""
     assert _detector is not None, "worker not initialised"
     deadline = time.monotonic() + budget
-    chunks, _gaps = mail_text_and_located_gaps(raw, None)
+    try:
+        message: Message | None = parse_message(raw)
+    except RecursionError:  # the stdlib parser recurses per nesting level; the text
+        message = None  # reader falls back to the subject alone, and lists no attachments
+    chunks, _gaps = mail_text_and_located_gaps(raw, None, parsed=message)
     out: list[tuple[str, list[Piece]]] = []
     shown = 0
     for chunk in chunks:
@@ -100,7 +105,7 @@ def preview_message(raw: bytes, budget: float) -> list[tuple[str, list[Piece]]]:
         shown += len(text)
         if shown >= PREVIEW_CHARS:
             break
-    return out
+    return Preview(chunks=out, attachments=attachments(message) if message is not None else ())
 
 
 RECYCLE_AFTER = 500
@@ -158,7 +163,7 @@ class ReaderPool:
         except ProcessExpired as e:
             raise WorkerCrashed(str(e)) from e
 
-    async def preview(self, raw: bytes, budget: float) -> list[tuple[str, list[Piece]]]:
+    async def preview(self, raw: bytes, budget: float) -> Preview:
         """The staff page's masked text of a held message (``preview_message``), awaited."""
         future = self._pool.schedule(preview_message, args=(raw, budget), timeout=budget + 5)
         try:

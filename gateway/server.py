@@ -24,7 +24,7 @@ from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
 from gateway.health import Health
 from gateway.metrics import Metrics
-from gateway.model import NextHop, Reply
+from gateway.model import NextHop, Preview, Reply
 from gateway.nexthop.maildir import MaildirNextHop
 from gateway.nexthop.smtp import SmtpNextHop
 from gateway.nexthop.tls import ClientTls, client_tls
@@ -309,7 +309,7 @@ class Gateway:
         await self.web.start()
         log.info("staff page on http://%s:%d/", s.web_address[0], self.web.port)
 
-    async def _preview(self, raw: bytes) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    async def _preview(self, raw: bytes) -> Preview:
         """The staff page's masked text of a held message, from a detection worker."""
         assert self.detectors is not None
         return await self.detectors.preview(raw, 20.0)

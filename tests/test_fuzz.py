@@ -17,6 +17,7 @@ from gateway.parse import parse
 from gateway.reading import message_chunks
 from gateway.scan import recipients_of, sender_address
 from gateway.security import TrustConfig, classify
+from tests.hostile import HostileHeaderText
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 POLICY = PolicyHolder(None, "mx").current
@@ -256,6 +257,8 @@ def hostile_cases() -> dict[str, bytes]:
         "flood-to": b"From: a@example.net\r\n" + encoded_word_flood("To", 5000) + body,
         "flood-from": b"To: b@kommune.example\r\n" + encoded_word_flood("From", 5000) + body,
         "flood-subject": encoded_word_flood("Subject", 5000) + b"\r\nhej\r\n",
+        # NUL, C0 and bidi controls in subjects, file names and display names
+        **dict(HostileHeaderText().mails()),
     }
 
 

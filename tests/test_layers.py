@@ -17,6 +17,7 @@ GATEWAY = Path(__file__).resolve().parents[1] / "gateway"
 # Lower first. A module may import modules of a lower rank, and its own package.
 RANKS: dict[str, int] = {
     "gateway.model": 0,
+    "gateway.cleantext": 0,
     "gateway.spelling": 1,
     "gateway.domains": 1,
     "gateway.dsn": 1,

@@ -4,6 +4,7 @@ record lost when the gateway is killed between the upstream's 250 and the record
 
 from __future__ import annotations
 
+import re
 import signal
 import smtplib
 import sqlite3
@@ -290,3 +291,40 @@ def test_a_try_broken_off_is_settled_and_its_retry_completes_the_record(
     (row,) = records(db_url)
     assert (row.state, row.attempts, row.journal_state) == ("delivered", 2, "open")
     assert postvagt_id(upstream.messages[0].content) == row.id
+
+
+JOURNAL_EVERYTHING = """\
+version: 1
+mailboxes:
+  - name: borgerservice
+    addresses: [borgerservice@kommune.example]
+    display_name: Testby Kommune
+    show_masked_subject: true
+rules:
+  - name: everything-journaled
+    then: {action: deliver, journal: true}
+"""
+
+
+def test_a_hostile_subject_is_recorded_visibly_and_the_mail_forwarded_as_sent(
+    upstream, make_gateway, db_url, tmp_path
+):
+    """Issue 23 point 6: a NUL in the subject (raw, as =00, in base64) or a bidi override is
+    no 451 on PostgreSQL: delivered, its record shows the controls, and the next hop gets the
+    client's bytes unchanged."""
+    from tests.hostile import HostileHeaderText
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(JOURNAL_EVERYTHING, encoding="utf-8")
+    gw = make_gateway(upstream, database_url=db_url, policy=policy)
+    cases = list(HostileHeaderText().subjects())
+    sent = []
+    for case in cases:
+        data = message(Subject="x").replace(b"Subject: x", b"Subject: " + case.header)
+        assert send(gw.port, data) == {}, case.name  # 250, never 451
+        sent.append(data)
+    assert [split(m.content)[1] for m in upstream.messages] == sent
+    rows = records(db_url)
+    assert [r.state for r in rows] == ["delivered"] * len(cases)
+    # A masked subject hides every digit: the only digits here are those of ⟨U+009B⟩.
+    assert [r.subject_masked for r in rows] == [re.sub(r"\d", "•", c.shown) for c in cases]

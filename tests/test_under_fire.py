@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tests.hostile import HostileHeaderText
 from tests.servers import free_port
 
 SENDER = "borger@example.net"
@@ -429,10 +430,35 @@ def _peak_rss_mb() -> float:
     return peak / 1024
 
 
-def test_bad_content_is_delivered_flagged_never_crashes(upstream, make_gateway, figure):
-    gw = make_gateway(upstream, detect=True, detect_workers=1)
+JOURNAL_EVERYTHING = f"""\
+version: 1
+mailboxes:
+  - name: post
+    addresses: [{MAILBOX}]
+    display_name: Testby Kommune
+    show_masked_subject: true
+rules:
+  - name: everything-journaled
+    then: {{action: deliver, journal: true}}
+"""
+
+
+# Every mail is journaled with its masked subject, so every hostile subject and file name
+# becomes part of a record: on SQLite in every run, on PostgreSQL in the slow set.
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
+)
+def test_bad_content_is_delivered_flagged_never_crashes(
+    upstream, make_gateway, figure, db_url, tmp_path
+):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(JOURNAL_EVERYTHING, encoding="utf-8")
+    gw = make_gateway(upstream, detect=True, detect_workers=1, database_url=db_url, policy=policy)
     corpus = bad_corpus(tiny_parts=int(os.environ.get("TINY_PARTS", "100000")))
+    hostile = dict(HostileHeaderText().mails())
+    corpus.update(hostile)
     outcomes: Counter[str] = Counter()
+    delivered_names: list[str] = []
     slowest = (0.0, "")
     for name, raw in corpus.items():
         token = uuid.uuid4().hex
@@ -448,6 +474,7 @@ def test_bad_content_is_delivered_flagged_never_crashes(upstream, make_gateway, 
         slowest = max(slowest, (seconds, name))
         delivered = [m for m in upstream.messages if token.encode() in m.content[:100_000]]
         if code == 250 and len(delivered) == 1:
+            delivered_names.append(name)
             scan = delivered[0].content.split(b"X-Postvagt-Scan: ", 1)[1].split(b"\r\n", 1)[0]
             outcomes["delivered, " + scan.decode()[:60]] += 1
         elif name == "line-over-limit" and code == 500 and not delivered:
@@ -469,3 +496,5 @@ def test_bad_content_is_delivered_flagged_never_crashes(upstream, make_gateway, 
     figure("crashes / silent drops", 0, "0")
     assert not [o for o in outcomes if o.startswith("WRONG")], outcomes
     assert sum(outcomes.values()) == len(corpus)
+    assert set(hostile) <= set(delivered_names)  # an odd header is no 451, on any back end
+    assert "nul-bytes" in delivered_names

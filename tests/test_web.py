@@ -736,3 +736,99 @@ def test_every_page_is_in_the_chosen_language_without_codes(site):
             assert not CODES.search(visible), CODES.search(visible)
     admin.get("/lang/da")
     assert MISSING == set()
+
+
+def test_hostile_names_never_reach_a_page_or_a_csv_cell(tmp_path, db_url):
+    """Issue 23.6 and 24.10–11, on each back end: subjects and file names with NUL, C0 and
+    bidi controls, an envelope sender with a right-to-left override (kept as received, for a
+    release) and a row stored before the cleaning: the list, every detail page, the preview
+    and the CSV export show the controls, as ␀ and ⟨RLO⟩, and never hold one. The preview
+    shows what each attachment really is."""
+    from tests.hostile import HostileHeaderText, mail
+    from tests.test_cleantext import PROGRAM, PROGRAM_TYPES
+
+    gw, upstream = staff_site(tmp_path, database_url=db_url)
+    engine = create_engine(gw.settings.database)
+    with engine.begin() as c:
+        add_user(
+            c,
+            "byg",
+            role="staff",
+            mailboxes=["byggesag"],
+            password_hash=hash_password(PASSWORD),
+            actor="test",
+        )
+    try:
+        rng = random.Random(24)
+        generated = HostileHeaderText(seed=24)
+        subjects = list(generated.subjects(count=3))
+        names = list(generated.file_names(count=2))
+        cpr = f"CPR-nummer {fictional.cpr(rng)}".encode()
+        for case in subjects:
+            data = mail(subject=case.header, body=cpr)
+            with smtplib.SMTP("127.0.0.1", gw.port, timeout=60) as client:
+                client.sendmail("anna@borger.example", ["byggesag@kommune.example"], data)
+        for case in names:
+            data = mail(file_name=case.header, attachment=cpr)
+            with smtplib.SMTP("127.0.0.1", gw.port, timeout=60) as client:
+                client.sendmail("anna@borger.example", ["byggesag@kommune.example"], data)
+        held = mail(
+            subject=b"=?utf-8?q?Helbred_faktura=E2=80=AEfdp.exe?=",
+            file_name=names[0].header,
+            attachment=PROGRAM,
+            body=b"Jeg har en diagnose fra egen l\xc3\xa6ge og er i behandling. " + cpr,
+        )
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=60) as client:
+            client.ehlo()
+            client.sendmail(
+                "anna\u202e@borger.example",
+                ["byggesag@kommune.example"],
+                held,
+                mail_options=["SMTPUTF8"],
+            )
+        assert len(upstream.messages) == len(subjects) + len(names)  # the last one is held
+        (held_id,) = ids(engine, state="quarantined")
+        legacy = ids(engine)[0]
+        with engine.begin() as c:  # a row as a gateway before the cleaning stored it
+            old = "gammel\u202efdp.exe" + ("\x00" if db_url.startswith("sqlite") else "")
+            c.execute(messages.update().where(messages.c.id == legacy).values(subject_masked=old))
+
+        staff = login(gw_base(gw), "byg")
+        pages = {"list": staff.get("/", params={"mailbox": "byggesag"}).text}
+        for message_id in ids(engine):
+            pages[message_id] = staff.get(f"/mail/{message_id}").text
+        pages["preview"] = staff.get(f"/mail/{held_id}/text").text
+        csv_text = staff.get("/export.csv", params={"mailbox": "byggesag"}).content.decode(
+            "utf-8-sig"
+        )
+        pages["csv"] = csv_text
+        for where, text in pages.items():
+            assert "\x00" not in text and "\u202e" not in text, where
+            assert not set(text) & {chr(c) for c in range(0x20) if c not in (9, 10, 13)}, where
+        everything = "".join(pages.values())
+        for case in subjects:
+            assert case.shown in pages["list"] and case.shown in csv_text, case.name
+        for case in names:
+            assert case.shown in everything, case.name  # its finding's location
+        assert "gammel⟨RLO⟩fdp.exe" in pages["list"] and "gammel⟨RLO⟩fdp.exe" in csv_text
+        assert "anna⟨RLO⟩@borger.example" in pages[held_id]
+        assert "anna⟨RLO⟩@borger.example" in csv_text
+        with engine.connect() as c:  # the record keeps the envelope as received
+            sender = c.execute(
+                select(messages.c.mail_from).where(messages.c.id == held_id)
+            ).scalar_one()
+        assert sender == "anna\u202e@borger.example"
+
+        preview = pages["preview"]
+        assert "faktura⟨RLO⟩fdp.exe" in preview
+        assert any(f"<code>{kind}</code>" in preview for kind in PROGRAM_TYPES), preview
+        assert "<code>application/octet-stream</code>" in preview  # what the sender claims
+        assert f"{len(PROGRAM)} byte" in preview
+    finally:
+        engine.dispose()
+        gw.close()
+        upstream.close()
+
+
+def gw_base(gw: RunningGateway) -> str:
+    return f"http://127.0.0.1:{gw.gateway.web.port}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.cleantext import visible
 from gateway.extract import archive, embedded, office, pdf, sniff
 from gateway.extract.charset import decode_text, wide_encoding
 from gateway.extract.embedded import Picture
@@ -61,7 +62,7 @@ def extract_attachment(
 ) -> Extracted:
     """``ocr``: the message's OCR budget; None reads no images (reported "ocr-needed")."""
     out = Extracted()
-    location = f"attachment:{name}"
+    location = f"attachment:{visible(name)}"  # also in notes and signals, read on a terminal
     kind = sniff.real_type(data)
     if kind == "application/octet-stream" and wide_encoding(data):
         kind = "text/plain"  # UTF-16/32 without a byte order mark: libmagic gives up

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import Message
 
+from gateway.cleantext import visible
 from gateway.extract.attachments import extract_attachment
 from gateway.extract.charset import decode_text
 from gateway.extract.html import html_parts, html_to_text
@@ -138,7 +139,18 @@ def mail_text_and_located_gaps(
             chunks.append(TextChunk("forwarded", text))
         else:
             chunks.extend(_body_chunks(text, content_type))
-    return _without_copies(chunks), list(dict.fromkeys(gaps))
+    return _named(_without_copies(chunks)), list(dict.fromkeys(_named_gaps(gaps)))
+
+
+def _named(chunks: list[TextChunk]) -> list[TextChunk]:
+    """The locations name the sender's file and archive member names: with their control
+    characters made visible (gateway.cleantext), as findings, records and the staff page
+    show them. The text itself is left as read, for the detector."""
+    return [TextChunk(visible(c.location), c.text) for c in chunks]
+
+
+def _named_gaps(gaps: list[Gap]) -> list[Gap]:
+    return [Gap(visible(g.location), g.reason) for g in gaps]
 
 
 def _without_copies(chunks: list[TextChunk]) -> list[TextChunk]:

@@ -2,7 +2,9 @@
 
 Security headers on every response: a strict Content-Security-Policy (``default-src 'self'``,
 no inline script or style, no framing), nosniff, no referrer, no caching of pages that show
-flagged mail. Nothing from a message is ever rendered as HTML: Jinja2 escapes every value.
+flagged mail. Nothing from a message is ever rendered as HTML: Jinja2 escapes every value,
+and every value shows its control characters (gateway.cleantext): no NUL or right-to-left
+override reaches a page.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import uvicorn
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -27,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.cleantext import visible
 from gateway.web import answer, views, work
 from gateway.web.i18n import Words
 from gateway.web.views import WebContext
@@ -85,8 +89,18 @@ def byte_size(size: int | None, t: Words) -> str:
     return f"{value:.1f}".replace(".", t["decimal"]) + f" {t[unit]}"
 
 
+def shown(value: object) -> object:
+    """What a page prints of a value: text with its control characters made visible. The
+    records are cleaned where they are made; this also covers envelope addresses (kept as
+    received, for a release) and rows written before that."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value, keep_layout=True)
+    return value
+
+
 def templates() -> Jinja2Templates:
     made = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
+    made.env.finalize = shown  # before any template is compiled
     made.env.filters["local"] = local_time
     made.env.filters["size"] = byte_size
     return made

@@ -23,7 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from gateway.decide.holder import PolicyHolder
 from gateway.metrics import Metrics
-from gateway.model import Reply
+from gateway.model import Preview, Reply
 from gateway.store import Store, StoreUnavailable, answers, records, retention, review
 from gateway.store.tables import JOURNAL_STATES
 from gateway.store.users import User, change_password, end_sessions, find_user
@@ -69,11 +69,9 @@ class WebContext:
     templates: Jinja2Templates
     metrics: Metrics
     release: Callable[[str], Awaitable[Reply]] | None = None
-    # The masked text of a held message (gateway.reader_pool.preview_message), if a
-    # detector runs.
-    preview: Callable[[bytes], Awaitable[list[tuple[str, list[tuple[str, str | None]]]]]] | None = (
-        None
-    )
+    # The masked text of a held message and its attachments
+    # (gateway.reader_pool.preview_message), if a detector runs.
+    preview: Callable[[bytes], Awaitable[Preview]] | None = None
     zone: ZoneInfo = ZONE
     in_flight: Callable[[], int] = lambda: 0
     # /healthz: why the next message would not be handled (gateway.health); None: the

@@ -14,6 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.cleantext import visible
+from gateway.model import Preview
 from gateway.store import review
 from gateway.store.users import User
 from gateway.web import stats
@@ -138,8 +140,9 @@ UNSAFE_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: object) -> str:
-    """A spreadsheet never runs a cell as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
+    """A spreadsheet never runs a cell as a formula (CSV injection), and no cell holds a NUL,
+    a line break or a bidi override (gateway.cleantext, as on the page)."""
+    text = "" if value is None else visible(str(value))
     return "'" + text if text.startswith(UNSAFE_START) else text
 
 
@@ -281,13 +284,19 @@ async def preview(request: Request, user: User) -> Response:
     except (LookupError, OSError):
         raise review.NotFound(message_id) from None
     try:
-        chunks = await context.preview(raw)
+        shown: Preview | None = await context.preview(raw)
     except Exception:  # a crashed or overrun worker: say so, show nothing
         log.exception("preview of %s failed", message_id)
-        chunks = None
-    note = None if chunks is not None else words(request)["preview.failed"]
-    if chunks == []:
+        shown = None
+    note = None if shown is not None else words(request)["preview.failed"]
+    if shown is not None and shown.chunks == []:
         note = words(request)["preview.empty"]
     return render(
-        request, "preview.html", user=user, message_id=message_id, chunks=chunks, note=note
+        request,
+        "preview.html",
+        user=user,
+        message_id=message_id,
+        chunks=shown.chunks if shown else None,
+        attachments=shown.attachments if shown else (),
+        note=note,
     )
