@@ -189,7 +189,8 @@ class Pipeline:
         outcome = Outcome(reply=reply, delivered=delivered, inspection=facts)
         copy = (verdict.copy_to, message) if delivered and verdict and verdict.copy_to else None
         try:
-            state = await self._recorder.outcome(ref, reply, plan, copy) if ref else None
+            tls_out = transaction.tls_version if reply.positive else None
+            state = await self._recorder.outcome(ref, reply, plan, copy, tls_out) if ref else None
             self._log(received, outcome, started, plan, state)
         except Exception:
             # Once the next hop has the message, nothing of ours may turn its 250 into a 451.

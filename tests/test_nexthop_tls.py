@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, select
 
 from gateway.settings import Settings
 from gateway.stages import ParseStage
+from gateway.store.tables import messages
 from tests import fictional
 from tests.helpers import wait_for
 from tests.postfix import Postfix, available
@@ -300,6 +302,8 @@ def test_verify_with_client_certificate(
     assert trust == "Trusted" and protocol in ("TLSv1.2", "TLSv1.3"), (trust, protocol)
     if listener == "tls12":
         assert protocol == "TLSv1.2" and "(using TLSv1.2 with cipher" in received, received
+    # The record keeps the hop out's TLS version beside the hop in's.
+    assert tls_out_recorded(gateway) == [protocol]
     gateway.close()  # the pooled connection ends with QUIT: its disconnect line is logged
     assert wait_for(lambda: hop.disconnects(listener, since), timeout=10), hop.postfix.log()
     found = hop.disconnects(listener, since)
@@ -370,6 +374,7 @@ def test_may_without_starttls_is_cleartext(hop: Hop, start_gateway: StartGateway
     (commands,) = hop.disconnects("plain", since)
     assert "starttls" not in commands and "mail=1" in commands, commands
     assert not hop.established("plain", since)
+    assert tls_out_recorded(gateway) == [None]
 
 
 def test_may_falls_back_to_cleartext_after_a_failed_handshake(
@@ -498,6 +503,15 @@ def test_a_dropped_pooled_connection_is_replaced_by_verified_tls(
     connections = hop.disconnects("impatient", since)
     assert all("starttls=1" in c and "mail=1" in c for c in connections), connections
     assert [t for t, _ in hop.established("impatient", since)] == ["Trusted", "Trusted"]
+
+
+def tls_out_recorded(gateway: RunningGateway) -> list[str | None]:
+    engine = create_engine(gateway.gateway.settings.database)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(select(messages.c.tls_out)).scalars())
+    finally:
+        engine.dispose()
 
 
 def _count(command: str, commands: str) -> int:

@@ -48,16 +48,17 @@ class Recorder:
         reply: Reply,
         plan: ReplyPlan | None,
         copy: tuple[str, bytes] | None = None,
+        tls_out: str | None = None,
     ) -> str | None:
         """Records the outcome; returns the reply state (None: none asked, or not yet known)."""
         try:
-            state = self._settled(await self._store.record_outcome(ref, reply, plan, copy))
+            state = self._settled(await self._store.record_outcome(ref, reply, plan, copy, tls_out))
             if copy is not None:
                 self._on_reply_queued()
             return state
         except StoreUnavailable as e:
             log.error("id=%s outcome not recorded yet (%s); retrying", ref.id, e)
-            task = asyncio.ensure_future(self._retry(ref, reply, plan, copy))
+            task = asyncio.ensure_future(self._retry(ref, reply, plan, copy, tls_out=tls_out))
             self._followups.add(task)
             task.add_done_callback(self._followups.discard)
             return "pending" if plan is not None else None
@@ -76,12 +77,13 @@ class Recorder:
         plan: ReplyPlan | None,
         copy: tuple[str, bytes] | None,
         first: float | None = None,
+        tls_out: str | None = None,
     ) -> None:
         delays = RETRY_DELAYS if first is None else (first, *RETRY_DELAYS)
         for delay in delays:
             await asyncio.sleep(delay)
             try:
-                self._settled(await self._store.record_outcome(ref, reply, plan, copy))
+                self._settled(await self._store.record_outcome(ref, reply, plan, copy, tls_out))
                 log.info("id=%s outcome recorded after retry", ref.id)
                 return
             except StoreUnavailable:

@@ -211,6 +211,7 @@ _OUTCOME: Update = (
         state=bindparam("new_state"),
         updated_at=bindparam("now"),
         upstream_reply=bindparam("reply"),
+        tls_out=bindparam("tls_out"),
     )
 )
 
@@ -226,7 +227,9 @@ _NOT_DELIVERED: Update = (
 )
 
 
-def record_outcome(connection: Connection, ref: RecordRef, reply: Reply) -> bool:
+def record_outcome(
+    connection: Connection, ref: RecordRef, reply: Reply, tls_out: str | None = None
+) -> bool:
     """False when a newer attempt of the same message has taken the record over.
 
     A try that was not delivered is settled as ``rejected`` or ``failed`` with the reply
@@ -242,6 +245,7 @@ def record_outcome(connection: Connection, ref: RecordRef, reply: Reply) -> bool
             "new_state": state_for(reply),
             "now": datetime.now(UTC),
             "reply": str(reply)[:512],
+            "tls_out": tls_out,
         },
     )
     return result.rowcount == 1

@@ -123,10 +123,11 @@ def record_outcome_with_reply(
     reply: Reply,
     plan: ReplyPlan | None,
     journal_copy: tuple[str, bytes] | None = None,
+    tls_out: str | None = None,
 ) -> str | None:
     """The next hop's answer, and what it allows: only mail it accepted is answered, and
     only accepted mail is copied to the mailbox's journal address (the ESDH import)."""
-    if not records.record_outcome(connection, ref, reply):
+    if not records.record_outcome(connection, ref, reply, tls_out):
         return None
     # A sender's retry of mail already copied is not copied twice.
     if journal_copy is not None and reply.positive and not _copied_before(connection, ref.id):

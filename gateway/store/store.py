@@ -176,10 +176,14 @@ class Store:
         reply: Reply,
         plan: ReplyPlan | None = None,
         journal_copy: tuple[str, bytes] | None = None,
+        tls_out: str | None = None,
     ) -> str | None:
-        """The next hop's answer; with a plan, the auto-reply settled in the same commit,
-        with a journal copy, its outbox item. Returns the reply state or None."""
-        return await self.run(replies.record_outcome_with_reply, ref, reply, plan, journal_copy)
+        """The next hop's answer (and the TLS version it was sent with); with a plan, the
+        auto-reply settled in the same commit, with a journal copy, its outbox item.
+        Returns the reply state or None."""
+        return await self.run(
+            replies.record_outcome_with_reply, ref, reply, plan, journal_copy, tls_out
+        )
 
     async def quarantine_message(
         self, message_id: str, raw: bytes, plan: ReplyPlan | None = None

@@ -84,6 +84,12 @@ messages = Table(
     Column("findings", JSON, nullable=False, comment="entity types, counts, masked values"),
     Column("upstream_reply", String(512), nullable=True),
     Column(
+        "tls_out",
+        String(16),
+        nullable=True,
+        comment="TLS version of the hop out (TLSv1.3); NULL: cleartext or not sent",
+    ),
+    Column(
         "reply_state",
         String(16),
         nullable=True,

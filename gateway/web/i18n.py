@@ -300,6 +300,10 @@ MORE = [
     # protection and sender facts
     ("prot.tls", "Krypteret forbindelse (TLS {0})", "Encrypted connection (TLS {0})"),
     ("prot.no-tls", "Ukrypteret forbindelse", "Unencrypted connection"),
+    ("prot.hop-in", "Modtaget", "Received"),
+    ("prot.hop-out", "Sendt videre", "Passed on"),
+    ("prot.tls-out", "krypteret (TLS {0})", "encrypted (TLS {0})"),
+    ("prot.no-tls-out", "ukrypteret", "unencrypted"),
     ("prot.signed", "signeret", "signed"),
     ("prot.encrypted", "krypteret", "encrypted"),
     ("prot.sender", "Afsenderkontrol", "Sender checks"),
