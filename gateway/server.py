@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.act import digest
-from gateway.nexthop.maildir import MaildirNextHop
 from gateway.act.outbox import OutboxSender
-from gateway.nexthop.smtp import SmtpNextHop
 from gateway.act.release import release_held
 from gateway.act.reply import ReplyIdentity
 from gateway.authentication import DnsResolver, Resolver, warm_up
@@ -24,6 +22,8 @@ from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
+from gateway.nexthop.maildir import MaildirNextHop
+from gateway.nexthop.smtp import SmtpNextHop
 from gateway.pipeline import Pipeline
 from gateway.reader_pool import ReaderPool
 from gateway.settings import Settings

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from gateway.nexthop.send import send_message
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Reply
+from gateway.nexthop.send import send_message
 from gateway.store import Store, StoreUnavailable, answers
 from gateway.store.primitives import (
     Failed,

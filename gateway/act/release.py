@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from gateway.act.headers import released_bytes
-from gateway.nexthop.send import send_message
 from gateway.model import TEMPFAIL, NextHop, Reply
+from gateway.nexthop.send import send_message
 from gateway.store import Store, review
 
 log = logging.getLogger("postvagt.release")
