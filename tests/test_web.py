@@ -736,3 +736,44 @@ def test_every_page_is_in_the_chosen_language_without_codes(site):
             assert not CODES.search(visible), CODES.search(visible)
     admin.get("/lang/da")
     assert MISSING == set()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "danish", "english"),
+    [
+        # The date picker's last day is a day like any other: everything up to it.
+        ("/?until=9999-12-31", 200, None, None),
+        ("/?since=9999-12-31&until=9999-12-31", 200, None, None),
+        ("/export.csv?until=9999-12-31", 200, None, None),
+        ("/?page=99999999999999999999999", 400, "Siden findes ikke", "No such page"),
+        ("/?page=" + "9" * 5000, 400, "Siden findes ikke", "No such page"),
+        ("/?page=-3", 400, "Siden findes ikke", "No such page"),
+        ("/?page=2.5", 400, "Siden findes ikke", "No such page"),
+        ("/?since=2026-02-30", 400, "Datoen findes ikke", "No such date"),
+        ("/?until=0000-01-01", 400, "Datoen findes ikke", "No such date"),
+        ("/?until=99999-01-01", 400, "Datoen findes ikke", "No such date"),
+        ("/?since=2026-12-31&until=2026-01-01", 400, "før fra-datoen", "before the from date"),
+        ("/?mailbox=ingen-saadan", 400, "Ukendt værdi", "Unknown value"),
+        ("/?status=open%00", 400, "Ukendt værdi", "Unknown value"),
+        ("/?sort=id;drop", 400, "Ukendt værdi", "Unknown value"),
+        ("/?done=99999999999999999999", 400, "Ukendt værdi", "Unknown value"),
+        ("/?q=%00hej%01", 200, None, None),
+        ("/export.csv?page=x&since=2026-13-01", 400, "Datoen findes ikke", "No such date"),
+        ("/statistics?weeks=99999999999999999999", 400, "Ukendt værdi", "Unknown value"),
+        ("/statistics?weeks=12", 200, None, None),
+    ],
+)
+def test_query_parameters_are_checked_and_answered_in_words(site, path, status, danish, english):
+    """Every query parameter of the staff pages: a value out of range is said in the
+    page's language with 400 (the page shown without it), never a 500 with a stack."""
+    _, base, _, _ = site
+    client = login(base, "admin")
+    for lang, words in (("da", danish), ("en", english)):
+        client.get(f"/lang/{lang}")
+        answer = client.get(path)
+        assert answer.status_code == status, (lang, answer.text[-600:])
+        assert "Traceback" not in answer.text and "Internal Server Error" not in answer.text
+        if words:
+            assert words in answer.text
+            assert 'role="alert"' in answer.text
+    client.get("/lang/da")

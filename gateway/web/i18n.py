@@ -643,6 +643,26 @@ DIGITAL_POST = [
         "Svaret er en del af sagen: markér mailen som journaliseret.",
         "The answer is part of the case: mark the mail journaled.",
     ),
+    (
+        "query.page",
+        "Siden findes ikke; her er den første.",
+        "No such page; this is the first one.",
+    ),
+    (
+        "query.date",
+        "Datoen findes ikke (skriv ÅÅÅÅ-MM-DD, fra år 1900); den er ikke brugt.",
+        "No such date (write YYYY-MM-DD, from the year 1900); it was not used.",
+    ),
+    (
+        "query.dates",
+        "Til-datoen ligger før fra-datoen; ingen af dem er brugt.",
+        "The to date is before the from date; neither was used.",
+    ),
+    (
+        "query.unknown",
+        "Ukendt værdi i adressen; den er ikke brugt.",
+        "Unknown value in the address; it was not used.",
+    ),
     ("act.digital-post-lookup", "slog op i Digital Post", "looked up in Digital Post"),
     (
         "act.digital-post-number-refused",
