@@ -777,3 +777,39 @@ def test_query_parameters_are_checked_and_answered_in_words(site, path, status, 
             assert words in answer.text
             assert 'role="alert"' in answer.text
     client.get("/lang/da")
+
+
+def test_parallel_guesses_are_counted_before_the_password_is_checked(make_gateway, db_url):
+    """40 wrong passwords at once, for one account from one address: every attempt is
+    counted before its password is checked, so exactly PAIR_LIMIT get an answer (401) and
+    the rest are refused (429), on SQLite and PostgreSQL alike; the owner is not locked out."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.web.throttle import PAIR_LIMIT
+
+    gw = make_gateway(database_url=db_url)
+    engine = create_engine(gw.settings.database)
+    _account(engine, "paralleltest", boxes=("borgerservice",))
+    base = f"http://127.0.0.1:{gw.gateway.web.port}"
+    first = httpx.Client(base_url=base, timeout=120)
+    token = csrf(first.get("/login").text)
+    start = threading.Barrier(40)
+
+    def guess(n: int) -> int:
+        with httpx.Client(base_url=base, cookies=first.cookies, timeout=120) as client:
+            data = {"user": "paralleltest", "password": f"forkert-gæt-{n}", "csrf": token}
+            start.wait()
+            return client.post("/login", data=data).status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        codes = list(pool.map(guess, range(40)))
+    assert sorted(codes) == [401] * PAIR_LIMIT + [429] * (40 - PAIR_LIMIT), codes
+    with engine.connect() as c:
+        failed = c.execute(select(audit_log).where(audit_log.c.action == "login-failed")).all()
+    engine.dispose()
+    assert len(failed) == PAIR_LIMIT
+    owner = _from(base, "127.0.0.4")
+    page = owner.get("/login")
+    data = {"user": "paralleltest", "password": PASSWORD, "csrf": csrf(page.text)}
+    assert owner.post("/login", data=data).status_code == 303

@@ -215,7 +215,7 @@ async def login(request: Request) -> Response:
     # Only a real account's name goes into the audit log: a password typed into the user
     # field must not be kept for ever.
     actor = user.name if user else "(unknown user)"
-    slowed = await store.run(throttle.check, name, client)
+    slowed = await store.run(throttle.attempt, name, client)
     if slowed.active:
         detail = {"client": client, "delay": round(slowed.delay, 2), "refused": slowed.refused}
         await store.run(review.audit, actor, "login-throttled", None, detail)
@@ -228,9 +228,9 @@ async def login(request: Request) -> Response:
             verify_password, user.password_hash if user else None, password
         )
     if not ok or user is None:
-        await store.run(throttle.failed, name, client)
         await store.run(review.audit, actor, "login-failed", None, {"client": client})
         return render(request, "login.html", 401, error=t["login_failed"], next=target)
+    await store.run(throttle.succeeded, name, client)
     lang = language(request)
     request.session.clear()  # a fresh session at login: no fixation
     request.session.update(
