@@ -117,18 +117,6 @@ def uncount_hit(connection: Connection, scope: str, key: str) -> None:
     )
 
 
-def quota_used(connection: Connection, scope: str, key: str) -> int:
-    """How much of a ``take_quota`` window is used now (0 when none is open)."""
-    hits = connection.execute(
-        select(rate_limits.c.hits).where(
-            rate_limits.c.scope == scope,
-            rate_limits.c.key == key,
-            rate_limits.c.expires_at > datetime.now(UTC),
-        )
-    ).scalar()
-    return int(hits or 0)
-
-
 @dataclass(frozen=True)
 class OutboxItem:
     id: int

@@ -67,6 +67,7 @@ def _pending_statement(dialect: str) -> Any:
             "instance": statement.excluded.instance,
             "unscanned": statement.excluded.unscanned,
             "findings": statement.excluded.findings,
+            "number_keys": statement.excluded.number_keys,
             "verdict": statement.excluded.verdict,
             "upstream_reply": None,
         },
@@ -106,6 +107,7 @@ def record_pending(
         "unscanned": list(facts.unscanned),
         "verdict": verdict_facts(facts),
         "findings": findings_summary(facts),
+        "number_keys": number_keys(facts),
         "upstream_reply": None,
         "journal_state": review.journal_state if review else None,
         "case_hint": review.case_hint if review else None,
@@ -148,6 +150,13 @@ def findings_summary(facts: Inspection) -> list[dict[str, Any]]:
         if finding.location not in entry["locations"]:
             entry["locations"].append(finding.location)
     return list(summary.values())
+
+
+def number_keys(facts: Inspection) -> list[str] | None:
+    """The keyed hashes of the CPR and CVR numbers found (gateway.detect.keyed), each once;
+    None where none were made."""
+    keys = sorted({f.keyed for f in facts.findings if f.keyed})
+    return keys or None
 
 
 def protection_facts(received: Received, facts: Inspection) -> dict[str, Any]:
