@@ -226,6 +226,9 @@ class Finding:
     score: float
     recognizer: str
     masked: str | None
+    keyed: str | None = field(default=None, compare=False, repr=False)
+    """CPR and CVR numbers: the keyed hash of the whole number (gateway.detect.keyed), so
+    a typed number can be matched against it; None where no key was given (``scan``)."""
 
 
 # -- what act/ and the store hand each other --------------------------------------------

@@ -22,6 +22,7 @@ from gateway.authentication import DnsResolver, Resolver, warm_up
 from gateway.connections import ConnectionLimit
 from gateway.decide.holder import PolicyHolder
 from gateway.detect.engine import EngineConfig
+from gateway.detect.keyed import number_key
 from gateway.health import Health
 from gateway.metrics import Metrics
 from gateway.model import NextHop, Preview, Reply
@@ -141,8 +142,15 @@ class Gateway:
         )
         self.detectors: ReaderPool | None = None
         if stages is None:
+            # The key of the numbers' keyed hashes comes from the web secret, which instances
+            # behind one address share: one instance's record matches on another's page.
+            secret = session_secret(settings.web_secret_file or settings.data_dir / "web-secret")
             self.detectors = ReaderPool(
-                EngineConfig(nlp_model=settings.nlp_model, threshold=settings.detect_threshold),
+                EngineConfig(
+                    nlp_model=settings.nlp_model,
+                    threshold=settings.detect_threshold,
+                    number_key=number_key(secret),
+                ),
                 settings.detect_workers,
                 settings.trust,
             )
@@ -276,6 +284,7 @@ class Gateway:
             retry=s.reply_retry,
             wake=self.outbox.wake,
             letter_kind=s.digital_post_physical_mail,
+            lookups_per_hour=s.digital_post_lookups_per_hour,
         )
         self.outbox.digital_post = sender
         if self.web_context is not None:

@@ -329,6 +329,12 @@ class Settings(BaseModel):
         "ForsendelseTypeIdentifikator the print provider gave the municipality for letters. "
         "Unset: off; the page says the answer must go by letter.",
     )
+    digital_post_lookups_per_hour: Annotated[int, Field(ge=1)] = Field(
+        60,
+        description="Digital Post registration look-ups one staff member may make in an hour "
+        "(counted in the database, over every instance): asking whether someone is exempt "
+        "is itself personal data, so it is bounded and audited.",
+    )
     digital_post_base_url: str | None = Field(
         None,
         description="For tests only: one https:// address that stands in for Serviceplatformen "

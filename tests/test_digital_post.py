@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import random
@@ -26,6 +27,8 @@ from sqlalchemy import create_engine, select, update
 from gateway.act import digital_post as dp
 from gateway.act import serviceplatformen as sp
 from gateway.act.outbox import OutboxSender
+from gateway.detect.keyed import keyed_number, number_key
+from gateway.detect.recognizers import dk_cpr
 from gateway.doctor import check_digital_post
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.store import answers
@@ -46,6 +49,23 @@ CITIZEN = fictional.cpr(RNG)  # "improbable" valid numbers: never a real person'
 OTHER_CITIZEN = fictional.cpr(RNG)
 EXEMPT_CITIZEN = fictional.cpr(RNG)
 BUSINESS = fictional.cvr(RNG)
+
+
+def _neighbour(number: str, rng: random.Random) -> str:
+    """Another fictional number with the same masked form: the same birth date (CPR) or
+    the same first two digits (CVR), a different number."""
+    digits = number.replace("-", "")
+    while True:
+        if len(digits) == 10:
+            other = fictional.cpr(rng, born=dk_cpr.birth_date(digits))
+        else:
+            other = fictional.cvr(rng)
+        if other != number and dp.check_number(other).masked == dp.check_number(number).masked:
+            return other
+
+
+NEIGHBOUR = _neighbour(CITIZEN, random.Random(24))  # 030800-5558 beside 030800-5557
+NEAR_BUSINESS = _neighbour(BUSINESS, random.Random(24))
 
 
 # -- the number, the MeMo, the seal -------------------------------------------------------
@@ -84,11 +104,24 @@ def test_digital_post_number_refused(typed, why):
     assert refused.value.code == why
 
 
-def test_digital_post_match_with_a_masked_finding_is_a_hint():
-    findings = [{"entity": "DK_CPR", "count": 1, "masked": ["150385-****"], "locations": []}]
-    assert dp.matches_finding(dp.check_number("150385-2001"), findings)
-    assert not dp.matches_finding(dp.check_number(CITIZEN), [])
-    assert not dp.matches_finding(dp.check_number(BUSINESS), findings)
+def test_digital_post_a_number_matches_only_itself_never_its_masked_form():
+    """Issue 24.1: 030800-5557 in the mail, 0308005558 typed — the same masked form, another
+    person. Only the keyed hash of the whole number matches."""
+    key = number_key("web secret")
+    in_mail = [keyed_number(key, CITIZEN.replace("-", "")), keyed_number(key, BUSINESS)]
+    assert dp.matches(dp.check_number(CITIZEN), in_mail, key)
+    assert dp.matches(dp.check_number(CITIZEN.replace("-", " ")), in_mail, key)
+    assert dp.matches(dp.check_number(BUSINESS), in_mail, key)
+    for found, other in ((CITIZEN, NEIGHBOUR), (BUSINESS, NEAR_BUSINESS)):
+        assert dp.check_number(other).masked == dp.check_number(found).masked  # looks alike
+        assert not dp.matches(dp.check_number(other), in_mail, key)
+    assert not dp.matches(dp.check_number(CITIZEN), [], key)
+    # Keyed: the plain SHA-256 of ten digits is a table look-up away; this is not it, and
+    # another instance's key gives another hash.
+    digits = CITIZEN.replace("-", "")
+    assert keyed_number(key, digits) != hashlib.sha256(digits.encode()).hexdigest()
+    assert keyed_number(number_key("another secret"), digits) != keyed_number(key, digits)
+    assert not dp.matches(dp.check_number(CITIZEN), in_mail, number_key("another secret"))
 
 
 def _answer(checked: dp.Checked, case: str | None = "27.24.00-G01-5-19") -> dp.Answer:
@@ -571,9 +604,18 @@ def _memo(page: httpx.Response) -> str:
     return found
 
 
-def _check(client: httpx.Client, message_id: str, number: str) -> httpx.Response:
+REASON = "Borgeren bad om svar til sin datter; nummeret står i sagen"
+ACK = {"acknowledge": "yes", "reason": REASON}
+
+
+def _check(
+    client: httpx.Client, message_id: str, number: str, reason: str | None = None
+) -> httpx.Response:
+    """The recipient step; ``reason``: the acknowledgement of a number not in the mail."""
     token = csrf(client.get(f"/mail/{message_id}/answer").text)
     data = {"csrf": token, "step": "check", "number": number}
+    if reason is not None:
+        data |= {"acknowledge": "yes", "reason": reason}
     return client.post(f"/mail/{message_id}/answer", data=data)
 
 
@@ -670,7 +712,7 @@ def test_digital_post_exempt_citizen_without_physical_mail_must_get_a_letter(sit
     desk = gw.gateway.web_context.digital_post
     desk.physical_mail = False  # the municipality has no print agreement
     try:
-        page = _check(login(base, "bs"), message_id, EXEMPT_CITIZEN)
+        page = _check(login(base, "bs"), message_id, EXEMPT_CITIZEN, REASON)
     finally:
         desk.physical_mail = True
     assert page.status_code == 200
@@ -688,12 +730,13 @@ def test_digital_post_exempt_citizen_gets_a_physical_letter(site, fresh):
     _, base, engine, message_id = site
     fresh.switches.exempt.add(EXEMPT_CITIZEN.replace("-", ""))
     client = login(base, "bs")
-    page = _check(client, message_id, EXEMPT_CITIZEN)
+    page = _check(client, message_id, EXEMPT_CITIZEN, REASON)
     assert "fysisk brev gennem Digital Posts printløsning" in page.text
     assert 'name="address"' in page.text and 'value="physical-mail"' in page.text
     data = {
         "csrf": csrf(page.text),
         "number": EXEMPT_CITIZEN,
+        **ACK,
         "channel": "physical-mail",
         "title": "Svar på din henvendelse",
         "text": "Hej\n\nVi har modtaget din ansøgning.",
@@ -747,7 +790,7 @@ def test_digital_post_send_asks_digital_post_again_whatever_the_form_says(site, 
     client = login(base, "bs")
     before = len(_answer_rows(engine, message_id))
     token = csrf(client.get(f"/mail/{message_id}/answer").text)
-    data = {"csrf": token, "step": "send", "confirm": "yes", "number": EXEMPT_CITIZEN}
+    data = {"csrf": token, "step": "send", "confirm": "yes", "number": EXEMPT_CITIZEN, **ACK}
     data |= {"title": "Svar", "text": "Tekst", "memo_uuid": str(uuid.uuid4())}
     refused = client.post(f"/mail/{message_id}/answer", data=data)
     assert refused.status_code == 400 and "intet er sendt" in refused.text
@@ -781,6 +824,115 @@ def test_digital_post_full_width_digits_are_no_number():
         dp.check_number("1208\uff1992863")
 
 
+def _secret_key(gw) -> bytes:
+    return number_key((gw.settings.data_dir / "web-secret").read_text().strip())
+
+
+def test_digital_post_record_keeps_keyed_numbers_never_the_numbers(site):
+    """The reader process sends the main process a keyed hash of each CPR/CVR it found; the
+    record keeps those, and the number itself is nowhere in it."""
+    gw, _, engine, message_id = site
+    with engine.connect() as c:
+        row = c.execute(select(messages).where(messages.c.id == message_id)).one()
+    assert row.number_keys == [keyed_number(_secret_key(gw), CITIZEN.replace("-", ""))]
+    kept = json.dumps([str(v) for v in row])
+    assert CITIZEN.replace("-", "") not in kept and CITIZEN not in kept
+
+
+def _audit(engine, message_id: str, action: str) -> list[dict]:
+    with engine.connect() as c:
+        query = select(audit_log.c.detail).where(
+            audit_log.c.target == message_id, audit_log.c.action == action
+        )
+        return list(c.execute(query.order_by(audit_log.c.id)).scalars())
+
+
+def test_digital_post_a_number_not_in_the_mail_is_looked_up_only_when_acknowledged(site, fresh):
+    """Issue 24.1 and 24.2: 0308005558 typed for a mail that holds 030800-5557 is no
+    match, whatever the masks say. Nothing is looked up or sent until the caseworker ticks
+    that it is another number and says why; the answer and the audit then keep its keyed
+    hash and matched=False, so a DPO can check every send."""
+    gw, base, engine, message_id = site
+    client = login(base, "bs")
+    lookups = len(fresh.lookups)
+    asked = _check(client, message_id, NEIGHBOUR)
+    assert asked.status_code == 400
+    assert "svarer til nummeret" not in asked.text
+    assert "står ikke i mailen" in asked.text and 'name="acknowledge"' in asked.text
+    assert 'name="reason"' in asked.text
+    no_reason = _check(client, message_id, NEIGHBOUR, reason="  ")
+    assert no_reason.status_code == 400 and "Skriv hvorfor" in no_reason.text
+    # Straight to "send", unacknowledged: refused before Digital Post is asked.
+    token = csrf(client.get(f"/mail/{message_id}/answer").text)
+    straight = {"csrf": token, "step": "send", "confirm": "yes", "number": NEIGHBOUR}
+    straight |= {"title": "Svar", "text": "Tekst", "memo_uuid": str(uuid.uuid4())}
+    assert client.post(f"/mail/{message_id}/answer", data=straight).status_code == 400
+    assert len(fresh.lookups) == lookups  # nobody's registration was asked
+    key = keyed_number(_secret_key(gw), NEIGHBOUR.replace("-", ""))
+    (refused, *_) = _audit(engine, message_id, "digital-post-not-in-mail")
+    assert refused["recipient_key"] == key and refused["recipient"].endswith("-****")
+
+    checked = _check(client, message_id, NEIGHBOUR, REASON)
+    assert checked.status_code == 200 and len(fresh.lookups) == lookups + 1
+    assert "svarer til nummeret" not in checked.text and "står ikke i mailen" in checked.text
+    assert f'name="reason" value="{REASON}"' in checked.text  # carried to the next step
+    data = {"csrf": csrf(checked.text), "number": NEIGHBOUR, **ACK}
+    data |= {"title": "Svar", "text": "Hej\n\nVi har modtaget din henvendelse."}
+    confirm = client.post(f"/mail/{message_id}/answer", data={**data, "step": "confirm"})
+    assert confirm.status_code == 200 and f'name="reason" value="{REASON}"' in confirm.text
+    send = {**data, "step": "send", "confirm": "yes", "memo_uuid": _memo(confirm)}
+    assert client.post(f"/mail/{message_id}/answer", data=send).status_code == 303
+    (row,) = [r for r in _answer_rows(engine, message_id) if r.memo_uuid == send["memo_uuid"]]
+    assert (row.matched, row.recipient_key) == (False, key)
+    (queued,) = [
+        d for d in _audit(engine, message_id, "digital-post-queued") if d["memo"] == row.memo_uuid
+    ]
+    assert queued["matched"] is False and queued["recipient_key"] == key
+    assert queued["reason"] == REASON
+    lookups_audited = _audit(engine, message_id, "digital-post-lookup")
+    assert lookups_audited[-1]["recipient_key"] == key
+    assert lookups_audited[-1]["matched"] is False and lookups_audited[-1]["reason"] == REASON
+    # The number of the mail itself matches, and its answer says so with its own key.
+    mine = _check(client, message_id, CITIZEN)
+    assert "✓ svarer til nummeret i mailen" in mine.text
+    assert _audit(engine, message_id, "digital-post-lookup")[-1]["matched"] is True
+
+
+def test_digital_post_look_ups_are_limited_per_user_and_hour(site, fresh):
+    gw, base, engine, message_id = site
+    with engine.begin() as c:
+        for name in ("opslag", "kollega"):
+            add_user(
+                c, name, role="staff", mailboxes=["borgerservice"],
+                password_hash=hash_password(PASSWORD), actor="test",
+            )  # fmt: skip
+    desk = gw.gateway.web_context.digital_post
+    before, desk.lookups_per_hour = desk.lookups_per_hour, 2
+    try:
+        client = login(base, "opslag")
+        lookups = len(fresh.lookups)
+        assert _check(client, message_id, CITIZEN).status_code == 200
+        assert _check(client, message_id, CITIZEN).status_code == 200
+        over = _check(client, message_id, CITIZEN)
+        assert over.status_code == 429 and "højst 2 opslag i timen" in over.text
+        assert len(fresh.lookups) == lookups + 2
+        client.get("/lang/en")
+        assert "at most 2 look-ups an hour" in _check(client, message_id, CITIZEN).text
+        assert _check(login(base, "kollega"), message_id, CITIZEN).status_code == 200  # per user
+    finally:
+        desk.lookups_per_hour = before
+    refused = [d for d in _audit(engine, message_id, "digital-post-lookup-refused")]
+    assert len(refused) == 2 and refused[0]["limit"] == 2
+
+
+def test_digital_post_lookups_per_hour_setting():
+    assert Settings().digital_post_lookups_per_hour == 60
+    environ = {"POSTVAGT_DIGITAL_POST_LOOKUPS_PER_HOUR": "5"}
+    assert load_settings(environ=environ).digital_post_lookups_per_hour == 5
+    with pytest.raises(SettingsError):
+        load_settings(environ={"POSTVAGT_DIGITAL_POST_LOOKUPS_PER_HOUR": "0"})
+
+
 def test_digital_post_look_up_failure_is_said_plainly(site, fresh):
     _, base, _, message_id = site
     fresh.switches.fail_lookup.append(503)
@@ -806,9 +958,13 @@ def test_digital_post_pages_in_both_languages_without_codes(site, fresh):
 
     _, base, _, message_id = site
     client = login(base, "bs")
-    for lang, words in (("en", "matches the number in the mail"), ("da", "svarer til")):
+    for lang, words, other in (
+        ("en", "matches the number in the mail", "is not in the mail"),
+        ("da", "svarer til", "står ikke i mailen"),
+    ):
         client.get(f"/lang/{lang}")
         assert words in _check(client, message_id, CITIZEN).text
+        assert other in _check(client, message_id, NEIGHBOUR).text
         assert client.get(f"/mail/{message_id}").status_code == 200
         assert _check(client, message_id, "1").status_code == 400
     assert MISSING == set()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
 from pathlib import Path
 
 import pytest
 
-from gateway.nexthop.maildir import mailbox_dir
+from gateway.nexthop.maildir import deliver_file, mailbox_dir
 from tests.helpers import SENDER, message, send
 
 
@@ -61,3 +62,45 @@ def test_mailbox_names_are_safe(tmp_path, address, name):
     path = mailbox_dir(tmp_path, address)
     assert path.parent == tmp_path
     assert path.name == name
+
+
+def _modes(root: Path) -> dict[str, int]:
+    """Every folder and file under ``root`` (itself included) and its permission bits."""
+    found = {".": root.stat().st_mode & 0o777}
+    for path in root.rglob("*"):
+        found[str(path.relative_to(root))] = path.stat().st_mode & 0o777
+    return found
+
+
+def _private(modes: dict[str, int], root: Path) -> bool:
+    return all(mode == (0o700 if (root / name).is_dir() else 0o600) for name, mode in modes.items())
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_delivered_mail_is_readable_by_the_service_only(make_gateway, tmp_path, umask):
+    """Mail in the Maildir and in the replies folder: 0600 files in 0700 folders, whatever
+    the umask the service was started with."""
+    old = os.umask(umask)
+    try:
+        gw = make_gateway()
+        send(gw.port, message(), rcpts=["a@kommune.example"])
+        for root in (tmp_path / "var" / "mail", tmp_path / "var" / "replies"):
+            deliver_file(root, "b@kommune.example", "postvagt@kommune.example", b"Subject: x\r\n")
+    finally:
+        os.umask(old)
+    for root in (tmp_path / "var" / "mail", tmp_path / "var" / "replies"):
+        modes = _modes(root)
+        assert len([n for n in modes if "/new/" in n]) >= 1
+        assert _private(modes, root), modes
+
+
+def test_quarantine_folder_is_readable_by_the_service_only(tmp_path):
+    from gateway.store.records import _write_durably
+
+    old = os.umask(0)
+    try:
+        _write_durably(tmp_path / "q" / "2026/12/06/m-1.eml", b"Subject: held\r\n")
+    finally:
+        os.umask(old)
+    modes = _modes(tmp_path / "q")
+    assert len(modes) == 5 and _private(modes, tmp_path / "q"), modes

@@ -832,3 +832,80 @@ def test_hostile_names_never_reach_a_page_or_a_csv_cell(tmp_path, db_url):
 
 def gw_base(gw: RunningGateway) -> str:
     return f"http://127.0.0.1:{gw.gateway.web.port}"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "danish", "english"),
+    [
+        # The date picker's last day is a day like any other: everything up to it.
+        ("/?until=9999-12-31", 200, None, None),
+        ("/?since=9999-12-31&until=9999-12-31", 200, None, None),
+        ("/export.csv?until=9999-12-31", 200, None, None),
+        ("/?page=99999999999999999999999", 400, "Siden findes ikke", "No such page"),
+        ("/?page=" + "9" * 5000, 400, "Siden findes ikke", "No such page"),
+        ("/?page=-3", 400, "Siden findes ikke", "No such page"),
+        ("/?page=2.5", 400, "Siden findes ikke", "No such page"),
+        ("/?since=2026-02-30", 400, "Datoen findes ikke", "No such date"),
+        ("/?until=0000-01-01", 400, "Datoen findes ikke", "No such date"),
+        ("/?until=99999-01-01", 400, "Datoen findes ikke", "No such date"),
+        ("/?since=2026-12-31&until=2026-01-01", 400, "før fra-datoen", "before the from date"),
+        ("/?mailbox=ingen-saadan", 400, "Ukendt værdi", "Unknown value"),
+        ("/?status=open%00", 400, "Ukendt værdi", "Unknown value"),
+        ("/?sort=id;drop", 400, "Ukendt værdi", "Unknown value"),
+        ("/?done=99999999999999999999", 400, "Ukendt værdi", "Unknown value"),
+        ("/?q=%00hej%01", 200, None, None),
+        ("/export.csv?page=x&since=2026-13-01", 400, "Datoen findes ikke", "No such date"),
+        ("/statistics?weeks=99999999999999999999", 400, "Ukendt værdi", "Unknown value"),
+        ("/statistics?weeks=12", 200, None, None),
+    ],
+)
+def test_query_parameters_are_checked_and_answered_in_words(site, path, status, danish, english):
+    """Every query parameter of the staff pages: a value out of range is said in the
+    page's language with 400 (the page shown without it), never a 500 with a stack."""
+    _, base, _, _ = site
+    client = login(base, "admin")
+    for lang, words in (("da", danish), ("en", english)):
+        client.get(f"/lang/{lang}")
+        answer = client.get(path)
+        assert answer.status_code == status, (lang, answer.text[-600:])
+        assert "Traceback" not in answer.text and "Internal Server Error" not in answer.text
+        if words:
+            assert words in answer.text
+            assert 'role="alert"' in answer.text
+    client.get("/lang/da")
+
+
+def test_parallel_guesses_are_counted_before_the_password_is_checked(make_gateway, db_url):
+    """40 wrong passwords at once, for one account from one address: every attempt is
+    counted before its password is checked, so exactly PAIR_LIMIT get an answer (401) and
+    the rest are refused (429), on SQLite and PostgreSQL alike; the owner is not locked out."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.web.throttle import PAIR_LIMIT
+
+    gw = make_gateway(database_url=db_url)
+    engine = create_engine(gw.settings.database)
+    _account(engine, "paralleltest", boxes=("borgerservice",))
+    base = f"http://127.0.0.1:{gw.gateway.web.port}"
+    first = httpx.Client(base_url=base, timeout=120)
+    token = csrf(first.get("/login").text)
+    start = threading.Barrier(40)
+
+    def guess(n: int) -> int:
+        with httpx.Client(base_url=base, cookies=first.cookies, timeout=120) as client:
+            data = {"user": "paralleltest", "password": f"forkert-gæt-{n}", "csrf": token}
+            start.wait()
+            return client.post("/login", data=data).status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        codes = list(pool.map(guess, range(40)))
+    assert sorted(codes) == [401] * PAIR_LIMIT + [429] * (40 - PAIR_LIMIT), codes
+    with engine.connect() as c:
+        failed = c.execute(select(audit_log).where(audit_log.c.action == "login-failed")).all()
+    engine.dispose()
+    assert len(failed) == PAIR_LIMIT
+    owner = _from(base, "127.0.0.4")
+    page = owner.get("/login")
+    data = {"user": "paralleltest", "password": PASSWORD, "csrf": csrf(page.text)}
+    assert owner.post("/login", data=data).status_code == 303

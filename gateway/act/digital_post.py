@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from xml.etree import ElementTree
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -35,6 +34,7 @@ from stdnum.dk import cvr as stdnum_cvr
 
 from gateway.act.letter import letter_pdf
 from gateway.act.serviceplatformen import Serviceplatformen, duplicate, explain
+from gateway.detect.keyed import keyed_number, number_key
 from gateway.detect.recognizers import dk_cpr, dk_cvr
 from gateway.store.primitives import Failed, OutboxItem, Retry, SendResult, Sent
 
@@ -80,12 +80,15 @@ def check_number(typed: str) -> Checked:
     raise NotANumber("shape")
 
 
-def matches_finding(checked: Checked, findings: Sequence[dict[str, Any]]) -> bool:
-    """Whether the number's masked form is one the detector found in this mail."""
-    entities = ("DK_CPR", "DK_CPR_REPLACEMENT") if checked.kind == CPR else ("DK_CVR",)
-    return any(
-        checked.masked in (f.get("masked") or []) for f in findings if f.get("entity") in entities
-    )
+def recipient_key(checked: Checked, key: bytes) -> str:
+    """The keyed hash of the typed number, as the detector makes them for the mail's."""
+    return keyed_number(key, checked.number)
+
+
+def matches(checked: Checked, number_keys: Sequence[str] | None, key: bytes) -> bool:
+    """Whether the whole number is one the detector found in this mail: its keyed hash is
+    among the record's (a masked form says nothing: 030800-5557 and 030800-5558 share it)."""
+    return recipient_key(checked, key) in (number_keys or ())
 
 
 def default_title(case: str | None) -> str:
@@ -292,6 +295,8 @@ class Desk:
     key: bytes
     wake: Callable[[], None]
     physical_mail: bool = False  # letters through the print service for exempt citizens
+    number_key: bytes = b""  # of the numbers' keyed hashes (gateway.detect.keyed)
+    lookups_per_hour: int = 60  # registration look-ups per staff member
 
 
 def set_up(
@@ -304,6 +309,7 @@ def set_up(
     retry: Sequence[float],
     wake: Callable[[], None],
     letter_kind: int | None = None,
+    lookups_per_hour: int = 60,
 ) -> tuple[Desk, DigitalPostSender]:
     # SF1601's look-up takes the CPR number in the URL, and urllib3 logs every URL at DEBUG:
     # never below INFO, whatever log_level says.
@@ -311,4 +317,12 @@ def set_up(
     service = Serviceplatformen(certificate, cvr, production=production, base_url=base_url)
     key = sealing_key(secret)
     sender = DigitalPostSender(service, key, retry, letter_kind=letter_kind)
-    return Desk(service, key, wake, physical_mail=letter_kind is not None), sender
+    desk = Desk(
+        service,
+        key,
+        wake,
+        physical_mail=letter_kind is not None,
+        number_key=number_key(secret),
+        lookups_per_hour=lookups_per_hour,
+    )
+    return desk, sender

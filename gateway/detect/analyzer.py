@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import regex
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
+from gateway.detect.keyed import NUMBER_ENTITIES, digits_of, keyed_number
 from gateway.detect.normalise import normalise
 from gateway.detect.recognizers import dk_bank_account, dk_cpr, dk_cvr, dk_id_documents, dk_phone
 from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete, run_patterns
@@ -128,8 +129,10 @@ class Detector:
         threshold: float = THRESHOLD,
         max_chars: int = 5_000_000,
         use_ner: bool = False,
+        number_key: bytes | None = None,
     ) -> None:
         self.engine = engine
+        self._number_key = number_key
         self.threshold = threshold
         self.max_chars = max_chars
         self.use_ner = use_ner
@@ -289,6 +292,12 @@ class Detector:
 
     # -- a message ----------------------------------------------------------------------------
 
+    def _keyed(self, c: Candidate) -> str | None:
+        """The keyed hash of a CPR or CVR number, made here, where the value is known."""
+        if self._number_key is None or c.entity not in NUMBER_ENTITIES:
+            return None
+        return keyed_number(self._number_key, digits_of(c.value))
+
     def detect(
         self, chunks: Iterable[TextChunk], deadline: float | None = None
     ) -> tuple[list[Finding], list[Candidate], list[str]]:
@@ -303,7 +312,14 @@ class Detector:
             for c in analysis.candidates:
                 if c.score >= self.threshold:
                     findings.append(
-                        Finding(c.entity, chunk.location, c.score, c.recognizer, c.masked())
+                        Finding(
+                            c.entity,
+                            chunk.location,
+                            c.score,
+                            c.recognizer,
+                            c.masked(),
+                            self._keyed(c),
+                        )
                     )
                 else:
                     below.append(c)

@@ -13,7 +13,7 @@ same recognizers, which carry English context words too.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import spacy
@@ -48,6 +48,8 @@ class EngineConfig:
     nlp_model: str | None = None
     """An installed spaCy package or a pipeline folder; None: the blank Danish pipeline."""
     threshold: float = 0.5
+    number_key: bytes | None = field(default=None, repr=False)
+    """Key of the CPR/CVR numbers' keyed hashes (gateway.detect.keyed); None: none made."""
 
 
 # Presidio's e-mail recognizer asks tldextract, whose default fetches the public suffix list
@@ -129,4 +131,6 @@ def build_engine(config: EngineConfig = EngineConfig()) -> tuple[AnalyzerEngine,
 
 def build_detector(config: EngineConfig = EngineConfig()) -> Detector:
     engine, has_ner = build_engine(config)
-    return Detector(engine, threshold=config.threshold, use_ner=has_ner)
+    return Detector(
+        engine, threshold=config.threshold, use_ner=has_ner, number_key=config.number_key
+    )

@@ -2,6 +2,7 @@
 
 Used when no upstream is configured, so a newcomer can send a mail and look at the result.
 It keeps the relay contract: 250 only once the file is fsync'ed and renamed into new/.
+Mail is readable by the service's user only: 0600 files in 0700 folders, whatever the umask.
 """
 
 from __future__ import annotations
@@ -26,15 +27,32 @@ def mailbox_dir(root: Path, recipient: str) -> Path:
     return root / name[:200]
 
 
+def private_folder(path: Path) -> None:
+    """``path`` and every folder above it that is missing, made 0700 (mkdir's mode is cut by
+    the umask, so it is set again); folders already there are left as they are."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another delivery made it at the same moment, and set its mode
+        os.chmod(folder, 0o700)
+
+
 def deliver_file(root: Path, recipient: str, mail_from: str, data: bytes) -> Path:
     """Write one message into a recipient's Maildir, durably (tmp/ → fsync → new/)."""
     box = mailbox_dir(root, recipient)
     for sub in ("tmp", "new", "cur"):
-        (box / sub).mkdir(parents=True, exist_ok=True)
+        private_folder(box / sub)
     unique = f"{time.time_ns()}.{uuid.uuid4().hex}.{socket.gethostname().replace('/', '_')}"
     tmp = box / "tmp" / unique
     trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {recipient}\r\n".encode()
-    with open(tmp, "xb") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as f:
         f.write(trace + data)
         f.flush()
         os.fsync(f.fileno())
@@ -89,6 +107,9 @@ class MaildirNextHop:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # A Maildir an older version made 0755 is closed now: nothing below it is readable.
+        if root.is_dir():
+            os.chmod(root, 0o700)
 
     async def begin(self) -> Transaction:
         return MaildirTransaction(self.root)

@@ -2,7 +2,8 @@
 settled when the outbox item is, read back for the detail page.
 
 The row holds what staff and the case need (who, when, to which masked number, the
-transaction id and state); never the number itself, the title or the text. Those travel
+transaction id and state) and what a DPO checks (the keyed hash of the number and whether it
+was the mail's); never the number itself, the title or the text. Those travel
 encrypted in the outbox item's payload and are wiped from it once the send settles.
 """
 
@@ -31,6 +32,8 @@ class NewAnswer:
     actor: str
     payload: bytes  # encrypted (gateway.act.digital_post.seal)
     channel: str = "digital-post"  # or physical-mail: a letter through the print service
+    recipient_key: str | None = None  # keyed hash of the number (gateway.detect.keyed)
+    reason: str | None = None  # why a number not in the mail was used (the caseworker's)
 
 
 def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -> int:
@@ -64,6 +67,7 @@ def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -
             recipient_type=new.recipient_type,
             recipient_masked=new.recipient_masked,
             matched=new.matched,
+            recipient_key=new.recipient_key,
             memo_uuid=new.memo_uuid,
             state="queued",
             created_by=new.actor,
@@ -71,12 +75,15 @@ def queue(connection: Connection, new: NewAnswer, mailboxes: list[str] | None) -
         )
         .returning(answers.c.id)
     ).scalar_one()
-    detail = {
+    detail: dict[str, Any] = {
         "recipient": f"{new.recipient_type} {new.recipient_masked}",
+        "recipient_key": new.recipient_key,
         "matched": new.matched,
         "memo": new.memo_uuid,
         "channel": new.channel,
     }
+    if new.reason is not None:
+        detail["reason"] = new.reason
     audit(connection, new.actor, "digital-post-queued", new.message_id, detail)
     return int(answer_id)
 
@@ -95,12 +102,22 @@ def settle(connection: Connection, item: OutboxItem, result: SendResult) -> None
         update(answers)
         .where(answers.c.outbox_id == item.id)
         .values(**values)
-        .returning(answers.c.message_id, answers.c.recipient_masked, answers.c.recipient_type)
+        .returning(
+            answers.c.message_id,
+            answers.c.recipient_masked,
+            answers.c.recipient_type,
+            answers.c.recipient_key,
+            answers.c.matched,
+        )
     ).first()
     if row is None or isinstance(result, Retry):
         return
     action = "digital-post-sent" if isinstance(result, Sent) else "digital-post-failed"
-    detail: dict[str, Any] = {"recipient": f"{row.recipient_type} {row.recipient_masked}"}
+    detail: dict[str, Any] = {
+        "recipient": f"{row.recipient_type} {row.recipient_masked}",
+        "recipient_key": row.recipient_key,
+        "matched": row.matched,
+    }
     if isinstance(result, Sent):
         detail["transaction"] = result.reply[:64]
     elif isinstance(result, Failed):

@@ -84,16 +84,37 @@ def take_quota(connection: Connection, scope: str, key: str, limit: int, period:
     return connection.execute(statement.returning(rate_limits.c.key)).first() is not None
 
 
-def quota_used(connection: Connection, scope: str, key: str) -> int:
-    """How much of a ``take_quota`` window is used now (0 when none is open)."""
-    hits = connection.execute(
-        select(rate_limits.c.hits).where(
+def count_hit(connection: Connection, scope: str, key: str, period: timedelta) -> int:
+    """Count one hit in the (scope, key) window and return the count with it, in one
+    statement: callers at the same moment each get their own number, on every back end."""
+    now = datetime.now(UTC)
+    insert_ = _insert_for(connection.dialect.name)(rate_limits)
+    expired = rate_limits.c.expires_at <= now
+    statement = insert_.values(
+        scope=scope, key=key, first_at=now, expires_at=now + period, hits=1
+    ).on_conflict_do_update(
+        index_elements=[rate_limits.c.scope, rate_limits.c.key],
+        set_={
+            "first_at": case((expired, now), else_=rate_limits.c.first_at),
+            "expires_at": case((expired, now + period), else_=rate_limits.c.expires_at),
+            "hits": case((expired, 1), else_=rate_limits.c.hits + 1),
+        },
+    )
+    return int(connection.execute(statement.returning(rate_limits.c.hits)).scalar_one())
+
+
+def uncount_hit(connection: Connection, scope: str, key: str) -> None:
+    """Take one hit back from an open window (one that turned out not to count)."""
+    connection.execute(
+        update(rate_limits)
+        .where(
             rate_limits.c.scope == scope,
             rate_limits.c.key == key,
             rate_limits.c.expires_at > datetime.now(UTC),
+            rate_limits.c.hits > 0,
         )
-    ).scalar()
-    return int(hits or 0)
+        .values(hits=rate_limits.c.hits - 1)
+    )
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def _pending_statement(dialect: str) -> Any:
             "unscanned": statement.excluded.unscanned,
             "findings": statement.excluded.findings,
             "entity_types": statement.excluded.entity_types,
+            "number_keys": statement.excluded.number_keys,
             "verdict": statement.excluded.verdict,
             "upstream_reply": case((_handed_on, messages.c.upstream_reply), else_=None),
             # Flagged again if an earlier try that was never delivered was unflagged; what
@@ -123,6 +124,7 @@ def record_pending(
         "unscanned": list(facts.unscanned),
         "verdict": verdict_facts(facts),
         "findings": findings_summary(facts),
+        "number_keys": number_keys(facts),
         "upstream_reply": None,
         "journal_state": review.journal_state if review else None,
         "case_hint": review.case_hint if review else None,
@@ -165,6 +167,13 @@ def findings_summary(facts: Inspection) -> list[dict[str, Any]]:
         if finding.location not in entry["locations"]:
             entry["locations"].append(finding.location)
     return list(summary.values())
+
+
+def number_keys(facts: Inspection) -> list[str] | None:
+    """The keyed hashes of the CPR and CVR numbers found (gateway.detect.keyed), each once;
+    None where none were made."""
+    keys = sorted({f.keyed for f in facts.findings if f.keyed})
+    return keys or None
 
 
 def protection_facts(received: Received, facts: Inspection) -> dict[str, Any]:
@@ -323,12 +332,28 @@ def read_quarantined(connection: Connection, message_id: str, place: QuarantineP
     return (place.folder / row.path).read_bytes()
 
 
+def _private_folder(path: Path) -> None:
+    """``path`` and the folders above it that are missing, 0700 whatever the umask (the
+    date folders of the quarantine); folders already there are left as they are."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another instance made it at the same moment, and set its mode
+        os.chmod(folder, 0o700)
+
+
 def _write_durably(path: Path, data: bytes) -> None:
     """Readable by the service only from the first byte, and still there after a power cut
     once the record that points to it is committed."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_folder(path.parent)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()

@@ -82,6 +82,12 @@ messages = Table(
     Column("unscanned", JSON, nullable=False),
     Column("verdict", JSON, nullable=True, comment="action, rule, reasons"),
     Column("findings", JSON, nullable=False, comment="entity types, counts, masked values"),
+    Column(
+        "number_keys",
+        JSON,
+        nullable=True,
+        comment="keyed hashes (HMAC-SHA256) of the CPR/CVR numbers found, never the numbers",
+    ),
     Column("upstream_reply", String(512), nullable=True),
     Column(
         "tls_out",
@@ -237,6 +243,12 @@ answers = Table(
     Column("recipient_type", String(3), nullable=False, comment="CPR or CVR"),
     Column("recipient_masked", String(16), nullable=False, comment="150385-****, 12******"),
     Column("matched", Boolean, nullable=False, comment="the number matched a finding"),
+    Column(
+        "recipient_key",
+        String(64),
+        nullable=True,
+        comment="keyed hash of the recipient's number (gateway.detect.keyed)",
+    ),
     Column("memo_uuid", String(36), nullable=False, unique=True, comment="MeMo messageUUID"),
     Column("state", String(16), nullable=False),
     Column("created_by", String(255), nullable=False),

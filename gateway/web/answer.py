@@ -6,14 +6,22 @@ a CPR number, or CVR modulus 11) → Digital Post's registration answer → the 
 confirmed and queued in the outbox, which sends it (gateway.act.digital_post).
 
 The typed number goes back and forth in the form only; the server keeps it nowhere but in
-the outbox item, sealed, until the send settles. Logs and the audit log get the masked form.
+the outbox item, sealed, until the send settles. Logs get the masked form; the audit log and
+the answer also get its keyed hash (gateway.detect.keyed) and whether it was the mail's.
+
+A number is the mail's only when its keyed hash is among those the detector made of the
+mail's CPR/CVR numbers. Any other is looked up or sent to only once the caseworker ticks
+that it is another number on purpose and writes why (issue 24); look-ups are limited per
+user and hour (digital_post_lookups_per_hour).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +31,7 @@ from starlette.responses import RedirectResponse, Response
 from gateway.act import digital_post as dp
 from gateway.act.serviceplatformen import explain
 from gateway.store import answers, review
+from gateway.store.primitives import take_quota
 from gateway.store.users import User
 from gateway.web.views import ctx, login_required, render
 
@@ -30,6 +39,7 @@ log = logging.getLogger("postvagt.web")
 
 MAX_TITLE = 200  # MeMo's text fields hold 256 characters; the case number is added
 MAX_TEXT = 20_000
+LOOKUPS = "digital-post-lookup"  # the rate_limits scope of look-ups, per user and hour
 
 
 def _letterhead(request: Request, group: str) -> list[str]:
@@ -80,11 +90,34 @@ async def step(request: Request, user: User) -> Response:
             review.audit, user.name, "digital-post-number-refused", row.id, {"why": e.code}
         )
         return _page(request, user, row, "recipient", 400, error=e.code)
-    matched = dp.matches_finding(checked, row.findings or [])
-    values: dict[str, Any] = {"checked": checked, "matched": matched}
+    # The whole number, matched by its keyed hash against the mail's (never by its masked
+    # form); one that is not the mail's is looked up and sent to only when the caseworker
+    # says it is another number on purpose, and why. The audit keeps both, per step.
+    key = dp.recipient_key(checked, desk.number_key)
+    matched = dp.matches(checked, row.number_keys, desk.number_key)
+    reason = None if matched else _reason(form)
+    values: dict[str, Any] = {"checked": checked, "matched": matched, "reason": reason or ""}
+    who: dict[str, Any] = {
+        "recipient": f"{checked.kind} {checked.masked}",
+        "recipient_key": key,
+        "matched": matched,
+    }
+    if not matched:
+        if reason is None:
+            await ctx(request).store.run(
+                review.audit, user.name, "digital-post-not-in-mail", row.id, who
+            )
+            error = "reason" if form.get("acknowledge") == "yes" else "not-in-mail"
+            return _page(
+                request, user, row, "recipient", 400, error=error, acknowledge=True, **values
+            )
+        who["reason"] = reason
     action = str(form.get("step", ""))
     if action == "check":
-        return await _registration(request, user, row, desk, checked, values)
+        try:
+            return await _registration(request, user, row, desk, checked, values, who)
+        except OverLimit:
+            return _over_limit(request, user, row, desk, values)
     title = str(form.get("title", "")).strip()[:MAX_TITLE]
     text = str(form.get("text", "")).strip()[:MAX_TEXT]
     letter = form.get("channel") == dp.PHYSICAL
@@ -113,7 +146,10 @@ async def step(request: Request, user: User) -> Response:
         # The registration is asked again right before the send, whatever the form says:
         # the number may have been changed after the look-up (the hidden field is the
         # browser's), and the answer goes only by the channel that reaches the recipient.
-        registered, failure = await _registered(request, user, row, desk, checked)
+        try:
+            registered, failure = await _registered(request, user, row, desk, checked, who)
+        except OverLimit:
+            return _over_limit(request, user, row, desk, values)
         if registered is None:
             return _page(request, user, row, "recipient", 502, lookup_error=failure, **values)
         if registered == letter:
@@ -130,12 +166,37 @@ async def step(request: Request, user: User) -> Response:
             sender_lines=lines,
             memo_uuid=memo_uuid,
         )
-        return await _queue(request, user, row, desk, checked, matched, answer)
+        return await _queue(request, user, row, desk, checked, who, answer)
     # Nothing is sent unconfirmed. The answer's id is chosen now and travels with the
     # confirmation: a second click on "Send" (or Back and send again) names the same answer,
     # and the store queues it once.
     values |= {"memo_uuid": str(uuid.uuid4()), "registered": False if letter else None}
     return _page(request, user, row, "confirm", **values)
+
+
+MIN_REASON = 3
+MAX_REASON = 300
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _reason(form: Any) -> str | None:
+    """The caseworker's reason for a number that is not in the mail: given only with the
+    acknowledgement ticked, and long enough to say something."""
+    if form.get("acknowledge") != "yes":
+        return None
+    reason = CONTROL.sub(" ", str(form.get("reason", ""))).strip()[:MAX_REASON]
+    return reason if len(reason) >= MIN_REASON else None
+
+
+class OverLimit(Exception):
+    """The user has made the hour's look-ups (digital_post_lookups_per_hour)."""
+
+
+def _over_limit(
+    request: Request, user: User, row: Any, desk: dp.Desk, values: dict[str, Any]
+) -> Response:
+    limit = desk.lookups_per_hour
+    return _page(request, user, row, "recipient", 429, error="lookup-limit", limit=limit, **values)
 
 
 def _memo_uuid(value: object) -> str | None:
@@ -151,25 +212,38 @@ def _address(typed: str) -> list[str]:
 
 
 async def _registered(
-    request: Request, user: User, row: Any, desk: dp.Desk, checked: dp.Checked
+    request: Request, user: User, row: Any, desk: dp.Desk, checked: dp.Checked, who: dict
 ) -> tuple[bool | None, str]:
     """Digital Post's registration answer, audited; None and why when it could not be
-    asked (nothing is sent on a guess: the page says to try again)."""
+    asked (nothing is sent on a guess: the page says to try again). Raises OverLimit past
+    the user's look-ups of the hour (counted in the database: every instance's count)."""
+    store = ctx(request).store
+    limit = desk.lookups_per_hour
+    if not await store.run(take_quota, LOOKUPS, user.name, limit, timedelta(hours=1)):
+        detail = {**who, "limit": limit}
+        await store.run(review.audit, user.name, "digital-post-lookup-refused", row.id, detail)
+        raise OverLimit()
     try:
         registered = await asyncio.to_thread(desk.service.is_registered, checked.number)
     except Exception as e:
         text, _ = explain(e)
         log.warning("Digital Post look-up for %s %s failed: %s", checked.kind, checked.masked, text)
         return None, text
-    detail = {"recipient": f"{checked.kind} {checked.masked}", "registered": registered}
-    await ctx(request).store.run(review.audit, user.name, "digital-post-lookup", row.id, detail)
+    detail = {**who, "registered": registered}
+    await store.run(review.audit, user.name, "digital-post-lookup", row.id, detail)
     return bool(registered), ""
 
 
 async def _registration(
-    request: Request, user: User, row: Any, desk: dp.Desk, checked: dp.Checked, values: dict
+    request: Request,
+    user: User,
+    row: Any,
+    desk: dp.Desk,
+    checked: dp.Checked,
+    values: dict,
+    who: dict,
 ) -> Response:
-    registered, failure = await _registered(request, user, row, desk, checked)
+    registered, failure = await _registered(request, user, row, desk, checked, who)
     if registered is None:
         return _page(request, user, row, "recipient", 502, lookup_error=failure, **values)
     case = row.case_number or row.case_hint
@@ -187,14 +261,16 @@ async def _queue(
     row: Any,
     desk: dp.Desk,
     checked: dp.Checked,
-    matched: bool,
+    who: dict[str, Any],
     answer: dp.Answer,
 ) -> Response:
     new = answers.NewAnswer(
         message_id=row.id,
         recipient_type=checked.kind,
         recipient_masked=checked.masked,
-        matched=matched,
+        matched=who["matched"],
+        recipient_key=who["recipient_key"],
+        reason=who.get("reason"),
         memo_uuid=answer.memo_uuid,
         actor=user.name,
         payload=await asyncio.to_thread(dp.seal, answer, desk.key),

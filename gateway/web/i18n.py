@@ -519,8 +519,8 @@ DIGITAL_POST = [
     ("dp.number", "CPR- eller CVR-nummer", "CPR or CVR number"),
     (
         "dp.number_help",
-        "Skriv nummeret. Postvagt gemmer kun den maskerede form.",
-        "Type the number. Postvagt keeps only its masked form.",
+        "Skriv nummeret. Postvagt gemmer kun den maskerede form og et nøglet aftryk (HMAC).",
+        "Type the number. Postvagt keeps only its masked form and a keyed hash (HMAC).",
     ),
     ("dp.check", "Tjek modtager", "Check recipient"),
     (
@@ -550,8 +550,39 @@ DIGITAL_POST = [
     ("dp.matches", "svarer til nummeret i mailen", "matches the number in the mail"),
     (
         "dp.no_match",
-        "(ikke fundet i mailen – det er tilladt, men tjek nummeret)",
-        "(not found in the mail – allowed, but check the number)",
+        "står ikke i mailen – bruges med din begrundelse",
+        "is not in the mail – used with your reason",
+    ),
+    ("dp.not_in_mail", "Et nummer, der ikke står i mailen", "A number that is not in the mail"),
+    (
+        "dp.invalid.not-in-mail",
+        "Nummeret står ikke i mailen (et nummer, der ligner, er ikke det samme). Tjek det "
+        "igen. Skal svaret bevidst til et andet nummer, så sæt kryds og skriv hvorfor. Intet "
+        "er slået op eller sendt.",
+        "The number is not in the mail (a number that looks alike is not the same). Check it "
+        "again. If the answer goes to another number on purpose, tick the box and say why. "
+        "Nothing was looked up or sent.",
+    ),
+    (
+        "dp.invalid.reason",
+        "Skriv hvorfor svaret skal til et nummer, der ikke står i mailen.",
+        "Say why the answer goes to a number that is not in the mail.",
+    ),
+    (
+        "dp.acknowledge",
+        "Jeg har tjekket nummeret: svaret skal til dette nummer, selv om det ikke står i mailen.",
+        "I have checked the number: the answer goes to it, although it is not in the mail.",
+    ),
+    (
+        "dp.reason",
+        "Begrundelse (gemmes i revisionsloggen)",
+        "Reason (kept in the audit log)",
+    ),
+    (
+        "dp.invalid.lookup-limit",
+        "Du har nået grænsen: højst {limit} opslag i timen i Digital Post. Prøv igen senere.",
+        "You have reached the limit: at most {limit} look-ups an hour in Digital Post. "
+        "Try again later.",
     ),
     ("dp.registration", "Digital Post", "Digital Post"),
     (
@@ -653,7 +684,37 @@ DIGITAL_POST = [
         "Svaret er en del af sagen: markér mailen som journaliseret.",
         "The answer is part of the case: mark the mail journaled.",
     ),
+    (
+        "query.page",
+        "Siden findes ikke; her er den første.",
+        "No such page; this is the first one.",
+    ),
+    (
+        "query.date",
+        "Datoen findes ikke (skriv ÅÅÅÅ-MM-DD, fra år 1900); den er ikke brugt.",
+        "No such date (write YYYY-MM-DD, from the year 1900); it was not used.",
+    ),
+    (
+        "query.dates",
+        "Til-datoen ligger før fra-datoen; ingen af dem er brugt.",
+        "The to date is before the from date; neither was used.",
+    ),
+    (
+        "query.unknown",
+        "Ukendt værdi i adressen; den er ikke brugt.",
+        "Unknown value in the address; it was not used.",
+    ),
     ("act.digital-post-lookup", "slog op i Digital Post", "looked up in Digital Post"),
+    (
+        "act.digital-post-not-in-mail",
+        "skrev et nummer, der ikke står i mailen",
+        "typed a number that is not in the mail",
+    ),
+    (
+        "act.digital-post-lookup-refused",
+        "opslag i Digital Post afvist (grænsen pr. time)",
+        "Digital Post look-up refused (the hourly limit)",
+    ),
     (
         "act.digital-post-number-refused",
         "skrev et ugyldigt CPR/CVR-nummer",

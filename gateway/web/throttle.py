@@ -1,7 +1,8 @@
 """Password guessing, slowed down without locking anyone out.
 
-Failed logins are counted per (account, client address) and per client address, in the
-shared rate_limits table (so every instance sees them), for a window of a quarter of an hour:
+Login attempts are counted before the password is checked (a right one is taken back), per
+(account, client address) and per client address, in the shared rate_limits table (so every
+instance sees them), for a window of a quarter of an hour:
 
 * after ``FREE_PAIR`` failures of one account from one address, each further attempt from
   there waits longer (doubling, up to ``MAX_DELAY``), and after ``PAIR_LIMIT`` that address is
@@ -89,17 +90,21 @@ def _grow(failures: int, free: int, step: int) -> float:
     return min(MAX_DELAY, 0.1 * 2 ** ((failures - free) / step))
 
 
-def check(connection: Any, name: str, client: str) -> Throttle:
-    """How this attempt is to be slowed (or refused), from the failures so far."""
-    pair = primitives.quota_used(connection, "login-pair", pair_key(name, client))
-    if pair >= PAIR_LIMIT:
+def attempt(connection: Any, name: str, client: str) -> Throttle:
+    """Count this attempt against the pair and the address, before its password is checked,
+    and say how it is to be slowed (or refused). Counted and read in one statement each, so
+    many attempts at once each see their own number (no check-then-write race); an attempt
+    that turns out right is taken back (``succeeded``)."""
+    pair = primitives.count_hit(connection, "login-pair", pair_key(name, client), WINDOW)
+    per_client = primitives.count_hit(connection, "login-client", client, WINDOW)
+    if pair > PAIR_LIMIT:
         return Throttle(refused=True)
-    per_client = primitives.quota_used(connection, "login-client", client)
-    delay = max(_grow(pair, FREE_PAIR, 1), _grow(per_client, FREE_CLIENT, CLIENT_STEP))
+    before = pair - 1, per_client - 1  # the failures before this attempt
+    delay = max(_grow(before[0], FREE_PAIR, 1), _grow(before[1], FREE_CLIENT, CLIENT_STEP))
     return Throttle(delay=delay)
 
 
-def failed(connection: Any, name: str, client: str) -> None:
-    """Count one failure against the pair and the address."""
-    primitives.take_quota(connection, "login-pair", pair_key(name, client), PAIR_LIMIT, WINDOW)
-    primitives.take_quota(connection, "login-client", client, 1_000_000, WINDOW)
+def succeeded(connection: Any, name: str, client: str) -> None:
+    """A right password uses nothing up: its attempt is taken back from both counts."""
+    primitives.uncount_hit(connection, "login-pair", pair_key(name, client))
+    primitives.uncount_hit(connection, "login-client", client)

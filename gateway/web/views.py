@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +59,7 @@ ENTITY_CHOICES = (
 REPLY_STATES = ("queued", "sent", "suppressed", "failed")
 FILTER_KEYS = ("mailbox", "status", "since", "until", "entity", "reply", "q", "sort", "order")
 ZONE = ZoneInfo("Europe/Copenhagen")
+MAX_BULK = 200  # mails one bulk action takes at most
 
 
 @dataclass
@@ -214,7 +216,7 @@ async def login(request: Request) -> Response:
     # Only a real account's name goes into the audit log: a password typed into the user
     # field must not be kept for ever.
     actor = user.name if user else "(unknown user)"
-    slowed = await store.run(throttle.check, name, client)
+    slowed = await store.run(throttle.attempt, name, client)
     if slowed.active:
         detail = {"client": client, "delay": round(slowed.delay, 2), "refused": slowed.refused}
         await store.run(review.audit, actor, "login-throttled", None, detail)
@@ -227,9 +229,9 @@ async def login(request: Request) -> Response:
             verify_password, user.password_hash if user else None, password
         )
     if not ok or user is None:
-        await store.run(throttle.failed, name, client)
         await store.run(review.audit, actor, "login-failed", None, {"client": client})
         return render(request, "login.html", 401, error=t["login_failed"], next=target)
+    await store.run(throttle.succeeded, name, client)
     lang = language(request)
     request.session.clear()  # a fresh session at login: no fixation
     request.session.update(
@@ -284,11 +286,79 @@ async def set_language(request: Request) -> Response:
 # -- the list and one entry --------------------------------------------------------------------
 
 
-def _day(value: str | None) -> datetime | None:
-    try:
-        return datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
+# Query parameters are typed into the address bar as easily as chosen in the form: each is
+# checked, a bad one is left out and said in words (400), never a 500 with a stack.
+MAX_PAGE = 1_000_000
+COUNT_OF_DONE = re.compile(r"[0-9]{1,4}")
+PAGE = re.compile(r"[0-9]{1,7}")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+EARLIEST = date(1900, 1, 1)
+
+
+class Query:
+    """The checked query of a staff page: ``valid`` holds what was used, ``problems`` the
+    words (keys of gateway.web.i18n) for what was left out."""
+
+    def __init__(self, query: Any) -> None:
+        self._query = query
+        self.valid: dict[str, str] = {}
+        self.problems: list[str] = []
+
+    def problem(self, key: str) -> None:
+        if key not in self.problems:
+            self.problems.append(key)
+
+    def text(self, name: str, limit: int = 200) -> str | None:
+        value = CONTROL.sub(" ", self._query.get(name) or "").strip()[:limit]
+        if value:
+            self.valid[name] = value
+        return value or None
+
+    def choice(self, name: str, allowed: tuple[str, ...] | list[str]) -> str | None:
+        value = self._query.get(name) or None
+        if value is None:
+            return None
+        if value not in allowed:
+            self.problem("query.unknown")
+            return None
+        self.valid[name] = value
+        return value
+
+    def day(self, name: str) -> date | None:
+        value = self._query.get(name) or None
+        if value is None:
+            return None
+        try:
+            day = datetime.strptime(value, "%Y-%m-%d").date() if DAY.fullmatch(value) else None
+        except ValueError:
+            day = None
+        if day is None or day < EARLIEST:
+            self.problem("query.date")
+            return None
+        self.valid[name] = value
+        return day
+
+    def number(self, name: str, pattern: re.Pattern[str], low: int, high: int) -> int | None:
+        value = self._query.get(name)
+        if value is None or value == "":
+            return None
+        if pattern.fullmatch(value) and low <= int(value) <= high:
+            self.valid[name] = value
+            return int(value)
         return None
+
+
+def _start_of(day: date | None, after: bool = False) -> datetime | None:
+    """Midnight UTC at ``day`` (the day after, for an inclusive "until"; None past the
+    calendar's last day: no bound)."""
+    if day is None:
+        return None
+    if after:
+        if day == date.max:
+            return None
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _choice(value: str | None, allowed: tuple[str, ...] | list[str]) -> str | None:
@@ -300,51 +370,61 @@ def visible_mailboxes(request: Request, user: User) -> list[str]:
     return mailboxes if user.scope is None else [m for m in mailboxes if m in user.scope]
 
 
-def filters_from(query: Any, mailboxes: list[str], page: int = 1) -> review.Filters:
-    until = _day(query.get("until"))
-    return review.Filters(
-        mailbox=_choice(query.get("mailbox"), mailboxes),
-        journal_state=_choice(query.get("status"), JOURNAL_STATES),
-        since=_day(query.get("since")),
-        until=until + timedelta(days=1) if until else None,
-        entity=_choice(query.get("entity"), ENTITY_CHOICES),
-        reply_state=_choice(query.get("reply"), REPLY_STATES),
-        text=(query.get("q") or "").strip()[:200] or None,
-        sort=_choice(query.get("sort"), review.SORTS) or "time",
-        descending=query.get("order") != "asc",
+def filters_from(query: Any, mailboxes: list[str], page: int = 1) -> tuple[review.Filters, Query]:
+    """The list's filters from the query, and the checked query (what was left out, why)."""
+    checked = Query(query)
+    since, until = checked.day("since"), checked.day("until")
+    if since and until and until < since:
+        checked.problem("query.dates")
+        since = until = None
+        checked.valid.pop("since"), checked.valid.pop("until")
+    filters = review.Filters(
+        mailbox=checked.choice("mailbox", mailboxes),
+        journal_state=checked.choice("status", JOURNAL_STATES),
+        since=_start_of(since),
+        until=_start_of(until, after=True),
+        entity=checked.choice("entity", ENTITY_CHOICES),
+        reply_state=checked.choice("reply", REPLY_STATES),
+        text=checked.text("q"),
+        sort=checked.choice("sort", review.SORTS) or "time",
+        descending=checked.choice("order", ("asc", "desc")) != "asc",
         page=page,
     )
+    return filters, checked
 
 
 @login_required
 async def flagged_list(request: Request, user: User) -> Response:
-    q = request.query_params
     mailboxes = visible_mailboxes(request, user)
-    try:
-        page = max(1, int(q.get("page", "1")))
-    except ValueError:
-        page = 1
-    filters = filters_from(q, mailboxes, page)
+    filters, checked = filters_from(request.query_params, mailboxes)
+    page = checked.number("page", PAGE, 1, MAX_PAGE)
+    if page is None and request.query_params.get("page"):
+        checked.problem("query.page")
+    filters = replace(filters, page=page or 1)
+    done = checked.number("done", COUNT_OF_DONE, 0, MAX_BULK)
+    failed = checked.number("failed", COUNT_OF_DONE, 0, MAX_BULK)
+    for name, value in (("done", done), ("failed", failed)):
+        if value is None and request.query_params.get(name):
+            checked.problem("query.unknown")
     store = ctx(request).store
     rows, total = await store.run(review.list_flagged, user.scope, filters)
     open_counts = await store.run(review.open_by_mailbox, user.scope)
-    shown: dict[str, object] = {k: v for k, v in q.items() if k in FILTER_KEYS and v and k != "q"}
+    q = checked.valid
+    shown: dict[str, object] = {k: v for k, v in q.items() if k in FILTER_KEYS and k != "q"}
     if q.get("q"):
         shown["search"] = True  # what was searched for can be a name: not kept
-    await store.run(review.audit, user.name, "list", None, {**shown, "page": page})
+    await store.run(review.audit, user.name, "list", None, {**shown, "page": filters.page})
     pages = max(1, -(-total // filters.per_page))
-    query = {k: v for k, v in q.items() if k in FILTER_KEYS and v}
-    try:
-        done, failed = int(q.get("done", "-1")), int(q.get("failed", "0"))
-    except ValueError:
-        done, failed = -1, 0
+    query = {k: v for k, v in q.items() if k in FILTER_KEYS}
     return render(
         request,
         "list.html",
+        400 if checked.problems else 200,
+        problems=checked.problems,
         user=user,
         rows=rows,
         total=total,
-        page=page,
+        page=filters.page,
         pages=pages,
         query=query,
         q=q,
@@ -354,8 +434,8 @@ async def flagged_list(request: Request, user: User) -> Response:
         entities=ENTITY_CHOICES,
         reply_states=REPLY_STATES,
         sorts=review.SORTS,
-        done=done,
-        failed=failed,
+        done=-1 if done is None else done,
+        failed=failed or 0,
         back=str(request.url.path) + ("?" + str(request.url.query) if request.url.query else ""),
     )
 

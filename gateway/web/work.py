@@ -20,6 +20,8 @@ from gateway.store import review
 from gateway.store.users import User
 from gateway.web import stats
 from gateway.web.views import (
+    MAX_BULK,
+    Query,
     _safe_next,
     ctx,
     filters_from,
@@ -34,7 +36,6 @@ log = logging.getLogger("postvagt.web")
 
 MARKS = ("journaled", "not-needed", "false-positive")
 BULK_ACTIONS = (*MARKS, "release", "delete-held")
-MAX_BULK = 200
 
 
 def _ids(form: Any) -> list[str]:
@@ -152,7 +153,10 @@ async def export(request: Request, user: User) -> Response:
     only); semicolons and a byte order mark, as Danish spreadsheets expect."""
     t = words(request)
     zone = ctx(request).zone
-    filters = filters_from(request.query_params, visible_mailboxes(request, user))
+    filters, checked = filters_from(request.query_params, visible_mailboxes(request, user))
+    if checked.problems:  # a file cannot say what was left out: the page does
+        message = " ".join(t[p] for p in checked.problems)
+        return render(request, "error.html", 400, message=message, back="/")
     rows = await ctx(request).store.run(review.export_flagged, user.scope, filters, user.name)
     out = io.StringIO()
     out.write("\ufeff")
@@ -204,11 +208,8 @@ PERIODS = (4, 12, 26, 52)
 async def statistics(request: Request, user: User) -> Response:
     t = words(request)
     zone = ctx(request).zone
-    try:
-        weeks = int(request.query_params.get("weeks", "12"))
-    except ValueError:
-        weeks = 12
-    weeks = weeks if weeks in PERIODS else 12
+    checked = Query(request.query_params)
+    weeks = int(checked.choice("weeks", [str(n) for n in PERIODS]) or 12)
     today = datetime.now(zone).date()
     first = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=zone)
@@ -224,6 +225,8 @@ async def statistics(request: Request, user: User) -> Response:
     return render(
         request,
         "stats.html",
+        400 if checked.problems else 200,
+        problems=checked.problems,
         user=user,
         weeks=weeks,
         periods=PERIODS,
