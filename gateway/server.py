@@ -286,7 +286,7 @@ class Gateway:
             letter_kind=s.digital_post_physical_mail,
             lookups_per_hour=s.digital_post_lookups_per_hour,
         )
-        self.outbox.digital_post = sender
+        self.outbox.register_digital_post(sender)
         if self.web_context is not None:
             self.web_context.digital_post = desk
         log.info(

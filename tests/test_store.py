@@ -483,3 +483,17 @@ async def test_quarantining_a_retried_message_works(tmp_path):
     path = paths[0]
     assert path.stat().st_mode & 0o777 == 0o600
     store.close()
+
+
+def test_an_instance_claims_only_the_kinds_it_can_send_and_wipes_what_it_must(store: Store):
+    with store.engine.begin() as c:
+        for kind in ("digital-post", "reply"):
+            primitives.enqueue(c, kind=kind, mail_from="", recipient="r@x", payload=b"secret")
+        (item,) = primitives.claim_outbox(c, "w", lease=timedelta(minutes=5), kinds=["reply"])
+        assert item.kind == "reply"  # the Digital Post answer waits for an instance with it
+        assert primitives.claim_outbox(c, "w", lease=timedelta(minutes=5), kinds=["reply"]) == []
+        (answer,) = primitives.claim_outbox(c, "w", lease=timedelta(minutes=5))
+        assert primitives.finish_outbox(c, answer, "w", primitives.Sent("250 ok"), wipe=True)
+        assert primitives.finish_outbox(c, item, "w", primitives.Sent("250 ok"))
+        payloads = dict(c.execute(select(outbox.c.kind, outbox.c.payload)).all())
+    assert payloads == {"digital-post": b"", "reply": b"secret"}

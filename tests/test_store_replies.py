@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from gateway.model import Inspection, Reply, ReplyPlan
-from gateway.store import Store, primitives
+from gateway.store import Store, primitives, replies
 from gateway.store.tables import messages, outbox
 from tests.test_store import received
 
@@ -61,7 +61,8 @@ def test_a_failed_reply_gives_the_sender_claim_back(store: Store):
     with store.engine.begin() as c:
         (item,) = primitives.claim_outbox(c, "w", lease=timedelta(minutes=5))
         assert primitives.claim_once(c, primitives.REPLY_SCOPE, key, timedelta(days=7)) is False
-        primitives.finish_outbox(c, item, "w", primitives.Failed("550 5.7.54 relay refused"))
+        refused = primitives.Failed("550 5.7.54 relay refused")
+        primitives.finish_outbox(c, item, "w", refused, replies.settle_sent)
         assert primitives.claim_once(c, primitives.REPLY_SCOPE, key, timedelta(days=7)) is True
     assert reply_state(store, ref.id)[:2] == ("failed", "550 5.7.54 relay refused")
 

@@ -18,20 +18,23 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from gateway.act.record import REPORT_KIND
 from gateway.metrics import Metrics
 from gateway.model import NOTIFY_NEVER, NextHop, Reply
 from gateway.nexthop.send import send_message
-from gateway.store import Store, StoreUnavailable, answers
+from gateway.store import Store, StoreUnavailable, answers, replies
 from gateway.store.primitives import (
     Failed,
     OutboxItem,
     Retry,
     SendResult,
     Sent,
+    Settle,
     claim_outbox,
     finish_outbox,
 )
@@ -54,6 +57,17 @@ def outcome_of(reply: Reply, attempts: int, retry: Sequence[float]) -> SendResul
     return Retry(str(reply), datetime.now(UTC) + timedelta(seconds=retry[attempts - 1]))
 
 
+@dataclass(frozen=True)
+class OutboxKind:
+    """One kind of outbox item, in one place: how an item is sent, what its own record
+    does when the item settles (in the same transaction as the item), and whether its
+    payload is personal data to be wiped once sent or given up."""
+
+    send: Callable[[OutboxItem], Awaitable[SendResult]]
+    settle: Settle | None = None
+    wipe: bool = False
+
+
 class OutboxSender:
     def __init__(
         self,
@@ -69,7 +83,6 @@ class OutboxSender:
         digital_post: DigitalPostSender | None = None,
     ) -> None:
         self._store = store
-        self.digital_post = digital_post
         self._hop = hop
         # Unique per run: a restarted process must not finish its predecessor's claims.
         self.worker = f"{instance}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -81,6 +94,29 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._metrics = metrics or Metrics()
+        # What this instance can send. An item of a kind not registered here is left to an
+        # instance that can (several share the outbox: an older one must not mistake a
+        # Digital Post answer for mail).
+        self.kinds: dict[str, OutboxKind] = {
+            "reply": OutboxKind(self._send_reply, settle=replies.settle_sent),
+            "journal-copy": OutboxKind(self._send_mail, wipe=True),  # the whole message
+            "digest": OutboxKind(self._send_mail),
+            REPORT_KIND: OutboxKind(self._send_mail),
+        }
+        if digital_post is not None:
+            self.register_digital_post(digital_post)
+
+    def register(self, name: str, kind: OutboxKind) -> None:
+        self.kinds[name] = kind
+
+    def register_digital_post(self, sender: DigitalPostSender) -> None:
+        """Answers through Digital Post: sent by Serviceplatformen's client (a blocking HTTPS
+        call, off the loop that serves SMTP); the payload holds the recipient's number."""
+
+        async def send(item: OutboxItem) -> SendResult:
+            return await asyncio.to_thread(sender.send, item)
+
+        self.register(answers.KIND, OutboxKind(send, settle=answers.settle, wipe=True))
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -125,11 +161,8 @@ class OutboxSender:
         batch sent one after another); returns how many were handled."""
         handled = 0
         while not self._stopping:
-            # An instance without Digital Post set up leaves the answers to one that has it
-            # (several instances share the outbox; an older one would mistake them for mail).
-            skip = () if self.digital_post is not None else (answers.KIND,)
             items = await self._store.run(
-                claim_outbox, self.worker, limit=1, lease=self._lease, skip_kinds=skip
+                claim_outbox, self.worker, limit=1, lease=self._lease, kinds=list(self.kinds)
             )
             if not items:
                 break
@@ -138,8 +171,9 @@ class OutboxSender:
         return handled
 
     async def _handle(self, item: OutboxItem) -> None:
+        kind = self.kinds[item.kind]
         try:
-            result = await self._send(item)
+            result = await kind.send(item)
         except Exception as e:  # a bug or a local failure: retried on schedule, then given up
             log.exception("outbox id=%d %s: send failed", item.id, item.kind)
             result = outcome_of(
@@ -163,19 +197,20 @@ class OutboxSender:
             )
         else:
             log.error("outbox id=%d %s given up (%s)", item.id, item.kind, code)
-        if item.kind == "reply" and not isinstance(result, Retry):
-            self._metrics.replies.labels("sent" if isinstance(result, Sent) else "failed").inc()
-        settle = answers.settle if item.kind == answers.KIND else None
-        kept = await self._store.run(finish_outbox, item, self.worker, result, settle)
+        kept = await self._store.run(
+            finish_outbox, item, self.worker, result, kind.settle, wipe=kind.wipe
+        )
         if not kept:
             log.warning("outbox id=%d: lease lost while sending (sent twice?)", item.id)
 
-    async def _send(self, item: OutboxItem) -> SendResult:
-        if item.kind == "digital-post":
-            if self.digital_post is None:
-                return Failed("Digital Post is not set up on this instance")
-            # A blocking HTTPS call (requests): off the loop that serves SMTP.
-            return await asyncio.to_thread(self.digital_post.send, item)
+    async def _send_reply(self, item: OutboxItem) -> SendResult:
+        result = await self._send_mail(item)
+        if not isinstance(result, Retry):
+            self._metrics.replies.labels("sent" if isinstance(result, Sent) else "failed").inc()
+        return result
+
+    async def _send_mail(self, item: OutboxItem) -> SendResult:
+        """Mail Postvagt writes itself, through the reply hop, asking for no reports."""
         reply = await send_message(
             self._hop,
             item.mail_from,

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, and_, case, insert, or_, select, update
 
 from gateway.store.records import _insert_for
-from gateway.store.tables import messages, outbox, rate_limits
+from gateway.store.tables import outbox, rate_limits
 
 REPLY_SCOPE = "reply"
 
@@ -162,17 +162,17 @@ def claim_outbox(
     *,
     limit: int = 10,
     lease: timedelta,
-    skip_kinds: Sequence[str] = (),
+    kinds: Sequence[str] | None = None,
 ) -> list[OutboxItem]:
-    """Claim up to ``limit`` items that are due, or whose earlier claim has expired; never
-    one of ``skip_kinds`` (what this instance cannot send: another instance will)."""
+    """Claim up to ``limit`` items that are due, or whose earlier claim has expired; only
+    of ``kinds`` where given (what this instance can send: another instance takes the rest)."""
     now = datetime.now(UTC)
     due = or_(
         and_(outbox.c.state == "queued", outbox.c.not_before <= now),
         and_(outbox.c.state == "sending", outbox.c.claimed_until < now),
     )
-    if skip_kinds:
-        due = and_(due, outbox.c.kind.not_in(list(skip_kinds)))
+    if kinds is not None:
+        due = and_(due, outbox.c.kind.in_(list(kinds)))
     query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -223,11 +223,6 @@ class Failed:
 SendResult = Sent | Retry | Failed
 
 
-WIPED_WHEN_SETTLED = frozenset({"journal-copy", "digital-post"})
-"""Kinds whose payload is personal data (a journal copy is the whole message; a Digital Post
-answer holds the recipient's number, encrypted): once sent or given up, the database keeps
-no copy of it, and the held-mail retention is not outlived by the outbox."""
-
 Settle = Callable[[Connection, "OutboxItem", "SendResult"], None]
 
 
@@ -237,11 +232,16 @@ def finish_outbox(
     worker: str,
     result: SendResult,
     settle: Settle | None = None,
+    *,
+    wipe: bool = False,
 ) -> bool:
-    """Record a claimed item's send: sent, due again later, or given up (and the message's
-    reply state with it). ``settle``: what the item's own record does with the result, in the
-    same transaction (a Digital Post answer's state). False if the lease was lost to another
-    sender meanwhile."""
+    """Record a claimed item's send: sent, due again later, or given up. ``settle``: what
+    the item's own record does with the result, in the same transaction (a reply's state on
+    its message, a Digital Post answer's state). ``wipe``: the payload is personal data (a
+    journal copy is the whole message; a Digital Post answer holds the recipient's number,
+    encrypted): once sent or given up the database keeps no copy of it, and the held-mail
+    retention is not outlived by the outbox. False if the lease was lost to another sender
+    meanwhile."""
     now = datetime.now(UTC)
     values: dict[str, object]
     if isinstance(result, Sent):
@@ -250,7 +250,7 @@ def finish_outbox(
         values = {"state": "queued", "not_before": result.not_before, "last_error": result.error}
     else:
         values = {"state": "failed", "last_error": result.error}
-    if item.kind in WIPED_WHEN_SETTLED and not isinstance(result, Retry):
+    if wipe and not isinstance(result, Retry):
         values["payload"] = b""
     if isinstance(values.get("last_error"), str):
         values["last_error"] = str(values["last_error"])[:512]
@@ -263,20 +263,4 @@ def finish_outbox(
         return False
     if settle is not None:
         settle(connection, item, result)
-    if item.kind == "reply" and item.message_id is not None and not isinstance(result, Retry):
-        if isinstance(result, Failed):
-            # Never reached the sender: a later mail within the period may be answered.
-            group = connection.execute(
-                select(messages.c.recipient_group).where(messages.c.id == item.message_id)
-            ).scalar()
-            if group is not None:
-                release_once(connection, REPLY_SCOPE, reply_key(item.recipient, group))
-        connection.execute(
-            update(messages)
-            .where(messages.c.id == item.message_id)
-            .values(
-                reply_state="sent" if isinstance(result, Sent) else "failed",
-                reply_reason=(result.reply if isinstance(result, Sent) else result.error)[:255],
-            )
-        )
     return True

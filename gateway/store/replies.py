@@ -157,3 +157,28 @@ def quarantine_with_reply(
     """Held for review is accepted too (the client gets 250): the sender is answered."""
     records.store_quarantined(connection, message_id, raw, place)
     return None if plan is None else settle_reply(connection, message_id, plan)
+
+
+def settle_sent(
+    connection: Connection, item: primitives.OutboxItem, result: primitives.SendResult
+) -> None:
+    """A reply's outbox item settled: its message records whether the reply reached the
+    sender (called by finish_outbox, same transaction)."""
+    if item.message_id is None or isinstance(result, primitives.Retry):
+        return
+    if isinstance(result, primitives.Failed):
+        # Never reached the sender: a later mail within the period may be answered.
+        group = connection.execute(
+            select(messages.c.recipient_group).where(messages.c.id == item.message_id)
+        ).scalar()
+        if group is not None:
+            primitives.release_once(
+                connection, primitives.REPLY_SCOPE, primitives.reply_key(item.recipient, group)
+            )
+    sent = isinstance(result, primitives.Sent)
+    reason = result.reply if isinstance(result, primitives.Sent) else result.error
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == item.message_id)
+        .values(reply_state="sent" if sent else "failed", reply_reason=reason[:255])
+    )
