@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relay import SINK, free_port, gateway, start, stop  # noqa: E402
+from relay import SINK, free_port, gateway, start, stop
 
 ADDRESSES = [f"127.0.0.{n}" for n in range(2, 12)]
 PER_ADDRESS = 20
