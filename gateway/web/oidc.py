@@ -205,7 +205,7 @@ async def start(request: Request) -> Response:
             request, provider.redirect_uri
         )
         return response
-    except (ProviderError, httpx2.HTTPError) as e:
+    except (ProviderError, httpx2.HTTPError, RuntimeError) as e:
         log.warning("single sign-on: %s: %s", provider.issuer, e)
         message = t["sso_unavailable"].format(provider.display_name)
         return views.render(request, "login.html", 503, error=message, next="/")
@@ -228,7 +228,15 @@ async def callback(request: Request) -> Response:
         )
     except MismatchingStateError:
         return await _refuse(request, 400, failed, "(oidc)", {"reason": "state"})
-    except (AuthlibBaseError, JoseError, ProviderError, httpx2.HTTPError, ValueError) as e:
+    except (
+        AuthlibBaseError,
+        JoseError,
+        ProviderError,
+        httpx2.HTTPError,
+        ValueError,
+        KeyError,
+        RuntimeError,  # Authlib's word for a discovery document that lacks an endpoint
+    ) as e:
         log.warning("single sign-on refused: %s", e)
         why = {"reason": "token", "error": type(e).__name__}
         return await _refuse(request, 401, failed, "(oidc)", why)
@@ -236,9 +244,12 @@ async def callback(request: Request) -> Response:
     if not claims:
         return await _refuse(request, 401, failed, "(oidc)", {"reason": "no-id-token"})
     name = claims.get(provider.username_claim)
-    if not isinstance(name, str) or not re.fullmatch(r"[^\s]{1,255}", name):
+    if (
+        not isinstance(name, str)
+        or not re.fullmatch(r"[^\s]{1,255}", name)
+        or not name.isprintable()
+    ):
         return await _refuse(request, 401, failed, "(oidc)", {"reason": "no-user-name"})
-    name = "".join(c for c in name if c.isprintable())
     granted = provider.grants(claims.get(provider.groups_claim))
     if granted is None:
         groups = claims.get(provider.groups_claim)
