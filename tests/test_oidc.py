@@ -502,3 +502,66 @@ def test_the_password_form_can_be_hidden_yet_kept_for_break_glass(site, make_gat
     page = httpx.get(base + "/login").text
     assert "Log ind med Testby IdP" in page and 'name="password"' not in page
     assert 'name="password"' in httpx.get(base + "/login?local=1").text
+
+
+def test_a_provider_that_names_another_issuer_or_is_down_is_not_used(site, make_gateway, tmp_path):
+    """Discovery must name the issuer we were given (OpenID Connect Discovery 4.3): the same
+    provider reached as localhost is refused; a closed port says the provider is away."""
+    _, _, provider = site
+    port = provider.issuer.rsplit(":", 1)[1]
+    for issuer in (f"http://localhost:{port}", f"http://127.0.0.1:{free_port()}"):
+        gw = make_gateway(
+            oidc_issuer=issuer,
+            oidc_client_id=CLIENT_ID,
+            oidc_client_secret_file=_secret_file(tmp_path),
+            oidc_display_name="Testby IdP",
+            **GROUPS,
+        )
+        base = f"http://127.0.0.1:{gw.gateway.web.port}"
+        answer = httpx.get(base + "/oidc/login", follow_redirects=False)
+        assert answer.status_code == 503, issuer
+        assert "Testby IdP svarer ikke lige nu" in answer.text
+        gw.close()
+
+
+SIGN_ONS = [
+    # (the account before, role and mailboxes now) -> outcome, session version raised
+    (None, ("staff", ["borgerservice"]), "created", False),
+    (("staff", ["borgerservice"], None, False), ("staff", ["borgerservice"]), "unchanged", False),
+    (("staff", ["borgerservice"], None, False), ("staff", ["byggesag"]), "updated", True),
+    (("staff", ["borgerservice"], None, False), ("admin", []), "updated", True),
+    (("staff", ["borgerservice"], None, True), ("admin", []), "disabled", False),
+    (("admin", [], "argon2-hash", False), ("admin", []), "local-account", False),
+]
+
+
+@pytest.mark.parametrize(("before", "now", "outcome", "raised"), SIGN_ONS)
+def test_sign_on_makes_updates_or_refuses_the_account(store, before, now, outcome, raised):
+    from sqlalchemy import update
+
+    from gateway.store.tables import users
+    from gateway.store.users import sign_on
+
+    if before is not None:
+        role, boxes, password_hash, disabled = before
+        store.transaction(sign_on, "anne", role=role, mailboxes=boxes)
+        store.transaction(
+            lambda c: c.execute(
+                update(users)
+                .where(users.c.name == "anne")
+                .values(password_hash=password_hash, disabled=disabled)
+            )
+        )
+    version = store.transaction(
+        lambda c: c.execute(select(users.c.session_version).where(users.c.name == "anne")).scalar()
+    )
+    role, boxes = now
+    result = store.transaction(sign_on, "anne", role=role, mailboxes=boxes)
+    assert result.outcome == outcome
+    if outcome in ("disabled", "local-account"):
+        assert result.user is None
+        return
+    assert result.user is not None
+    assert (result.user.role, list(result.user.mailboxes)) == (role, boxes)
+    assert result.user.password_hash is None
+    assert (result.user.session_version != (version or 0)) == raised

@@ -116,9 +116,10 @@ class SingleSignOn:
             metadata: dict[str, Any] = await self.client.load_server_metadata()
         except (httpx2.HTTPError, ValueError) as e:
             raise ProviderError(f"discovery failed: {type(e).__name__}") from e
-        if metadata.get("issuer") != self.issuer:
-            self.client.server_metadata.clear()
-            raise ProviderError(f"discovery names issuer {metadata.get('issuer')!r}")
+        named = metadata.get("issuer")
+        if named != self.issuer:
+            self.client.server_metadata.clear()  # asked again next time
+            raise ProviderError(f"discovery names issuer {named!r}, not {self.issuer!r}")
         return metadata
 
     def claims_options(self) -> dict[str, Any]:
