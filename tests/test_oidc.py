@@ -483,9 +483,14 @@ def test_a_callback_with_a_state_of_its_own_is_refused(site):
         for part in ("code_challenge_method=S256", "code_challenge=", "nonce=", "state="):
             assert part in started.headers["location"]
         answer = client.get("/oidc/callback", params={"code": "stolen", "state": "forged"})
-    assert answer.status_code == 400
-    assert "lykkedes ikke" in answer.text
-    assert _audit(engine, "login-refused", "(oidc)")[-1].detail["reason"] == "state"
+        assert answer.status_code == 400
+        assert "lykkedes ikke" in answer.text
+        assert _audit(engine, "login-refused", "(oidc)")[-1].detail["reason"] == "state"
+        # RFC 9207: an answer that names another provider as its sender is not taken.
+        state = dict(httpx.URL(started.headers["location"]).params)["state"]
+        mixed = {"code": "x", "state": state, "iss": "https://evil.example"}
+        assert client.get("/oidc/callback", params=mixed).status_code == 401
+    assert _audit(engine, "login-refused", "(oidc)")[-1].detail["reason"] == "iss"
 
 
 def test_the_password_form_can_be_hidden_yet_kept_for_break_glass(site, make_gateway, tmp_path):

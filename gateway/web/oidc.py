@@ -222,6 +222,10 @@ async def callback(request: Request) -> Response:
     if request.query_params.get("error"):
         error = _code(request.query_params.get("error"))
         return await _refuse(request, 401, failed, "(oidc)", {"reason": "provider", "error": error})
+    answered_by = request.query_params.get("iss")
+    if answered_by is not None and answered_by != provider.issuer:
+        # RFC 9207: the answer names who sent it; another provider's is not ours to take.
+        return await _refuse(request, 401, failed, "(oidc)", {"reason": "iss"})
     try:
         await provider.metadata()
         token = await provider.client.authorize_access_token(
