@@ -38,6 +38,7 @@ from gateway.store import Store, records, retention
 from gateway.store.engine import is_sqlite
 from gateway.web.app import WebServer, build_app, templates
 from gateway.web.auth import session_secret
+from gateway.web.oidc import SingleSignOn
 from gateway.web.views import WebContext
 
 log = logging.getLogger("postvagt.server")
@@ -313,7 +314,12 @@ class Gateway:
             trusted_proxies=list(s.web_trusted_proxies),
         )
         self.web_context = context
-        app = build_app(context, secret=secret, secure_cookie=s.web_cookie_secure)
+        app = build_app(
+            context,
+            secret=secret,
+            secure_cookie=s.web_cookie_secure,
+            sso=SingleSignOn.from_settings(s),
+        )
         self.web = WebServer(app, *s.web_address)
         await self.web.start()
         log.info("staff page on http://%s:%d/", s.web_address[0], self.web.port)

@@ -240,6 +240,49 @@ class Settings(BaseModel):
         description="The staff page's address as staff reach it, for links in the daily "
         "digest. Unset: http://<web_listen>/.",
     )
+    oidc_issuer: str | None = Field(
+        None,
+        description="Single sign-on with OpenID Connect: the provider's issuer URL (Entra ID: "
+        "https://login.microsoftonline.com/<tenant>/v2.0; AD FS: https://<host>/adfs; "
+        "Keycloak: https://<host>/realms/<realm>); its keys and endpoints come from "
+        "<issuer>/.well-known/openid-configuration. https, or http on loopback. Unset: off.",
+    )
+    oidc_client_id: str | None = Field(
+        None, description="The client (application) id Postvagt was registered with."
+    )
+    oidc_client_secret_file: Path | None = Field(
+        None,
+        description="File holding the client secret, mode 0600 (never in the settings file).",
+    )
+    oidc_scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile"],
+        description="Scopes asked for; openid is required. Add the one that releases the group "
+        "claim where the provider needs one (Keycloak: a client scope with a group mapper).",
+    )
+    oidc_username_claim: str = Field(
+        "preferred_username",
+        description="ID token claim that names the user on the page and in the audit log.",
+    )
+    oidc_groups_claim: str = Field(
+        "groups", description="ID token claim that lists the user's groups."
+    )
+    oidc_admin_groups: list[str] = Field(
+        default_factory=list,
+        description="Groups (names or, for Entra ID, object ids) whose members are admins.",
+    )
+    oidc_mailbox_groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Group -> mailboxes its members see as staff (settings file only). A user "
+        "in no mapped group is refused.",
+    )
+    oidc_display_name: str = Field(
+        "single sign-on", description='The provider\'s name on the login page ("Log ind med ...").'
+    )
+    oidc_hide_password_login: bool = Field(
+        False,
+        description="Show only single sign-on on the login page; the password form (local "
+        "break-glass accounts) stays at /login?local=1.",
+    )
     retention_days: Annotated[float, Field(gt=0)] = Field(
         180.0,
         description="Days a message record (facts, never content) is kept; then purged. The "
@@ -442,22 +485,36 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not a CVR number (8 digits, modulus 11)")
         return cvr.compact(value)
 
-    @field_validator("digital_post_certificate")
+    @field_validator("digital_post_certificate", "oidc_client_secret_file")
     @classmethod
-    def _check_certificate_file(cls, value: Path | None) -> Path | None:
+    def _check_secret_file(cls, value: Path | None) -> Path | None:
         if value is None:
             return None
         try:
             mode = value.stat().st_mode
         except OSError as e:
             raise ValueError(f"cannot read {value}: {e.strerror}") from None
-        # The file holds the municipality's private key: nobody but the service may read it.
+        # The file holds a private key or a secret: nobody but the service may read it.
         if mode & 0o077:
             raise ValueError(
-                f"{value} holds a private key but is readable by others (mode "
+                f"{value} holds a secret but is readable by others (mode "
                 f"{mode & 0o777:04o}): chmod 600 {value}"
             )
         return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _check_issuer(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"expected https://host/path, got {value!r}")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(f"{value!r}: the provider must be reached over https")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: an issuer has no query or fragment")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
@@ -494,6 +551,21 @@ class Settings(BaseModel):
                 getattr(self, f"{prefix}_key") is None
             ):
                 raise ValueError(f"{prefix}_cert and {prefix}_key go together: set both or neither")
+        if self.oidc_issuer is not None:
+            if not self.oidc_client_id or self.oidc_client_secret_file is None:
+                raise ValueError(
+                    "oidc_issuer needs oidc_client_id and oidc_client_secret_file: the client "
+                    "Postvagt was registered as at the provider"
+                )
+            if "openid" not in self.oidc_scopes:
+                raise ValueError("oidc_scopes must include openid")
+            if not self.oidc_admin_groups and not self.oidc_mailbox_groups:
+                raise ValueError(
+                    "oidc_issuer is set but no group is mapped: name oidc_admin_groups or "
+                    "oidc_mailbox_groups, else every single sign-on is refused"
+                )
+        elif self.oidc_hide_password_login:
+            raise ValueError("oidc_hide_password_login needs oidc_issuer: nobody could log in")
         if self.inspect_budget >= self.reply_budget:
             raise ValueError("inspect_budget must be smaller than reply_budget")
         if self.outbox_lease <= self.upstream_timeout * 4:
@@ -611,6 +683,8 @@ LIST_FIELDS = {
     "dns_servers",
     "reply_retry",
     "web_trusted_proxies",
+    "oidc_scopes",
+    "oidc_admin_groups",
 }
 
 

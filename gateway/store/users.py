@@ -108,3 +108,54 @@ def list_users(connection: Connection) -> list[User]:
     return [
         User(r.name, r.role if not r.disabled else "disabled", tuple(r.mailboxes)) for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class SignOn:
+    """What a single sign-on did to the account: ``user`` is None when it was refused."""
+
+    user: User | None
+    outcome: str  # "created", "updated", "unchanged"; refused: "disabled", "local-account"
+
+
+def sign_on(connection: Connection, name: str, *, role: str, mailboxes: list[str]) -> SignOn:
+    """The account of a user the OpenID provider vouched for, made or brought up to date
+    with the role and mailboxes their groups give now.
+
+    Such an account has no password (it cannot log in with the form). An account disabled
+    here stays disabled, and a local account of the same name (one with a password: a
+    break-glass account) is never taken over."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name or len(name) > 255 or any(c.isspace() or not c.isprintable() for c in name):
+        raise ValueError("a user name is one word of printable characters")
+    wanted = sorted(set(mailboxes)) if role == "staff" else []
+    row = connection.execute(select(users).where(users.c.name == name)).first()
+    if row is not None and row.disabled:
+        return SignOn(None, "disabled")
+    if row is not None and row.password_hash is not None:
+        return SignOn(None, "local-account")
+    if row is None:
+        connection.execute(
+            users.insert().values(
+                name=name,
+                role=role,
+                mailboxes=wanted,
+                password_hash=None,
+                disabled=False,
+                created_at=datetime.now(UTC),
+            )
+        )
+        outcome = "created"
+    elif row.role != role or list(row.mailboxes or ()) != wanted:
+        # Fewer rights from now on: the account's other sessions end too.
+        connection.execute(
+            update(users)
+            .where(users.c.name == name)
+            .values(role=role, mailboxes=wanted, session_version=users.c.session_version + 1)
+        )
+        outcome = "updated"
+    else:
+        return SignOn(find_user(connection, name), "unchanged")
+    audit(connection, "oidc", "user-set", name, {"role": role, "mailboxes": wanted})
+    return SignOn(find_user(connection, name), outcome)

@@ -31,31 +31,43 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.cleantext import visible
-from gateway.web import answer, views, work
+from gateway.web import answer, oidc, views, work
 from gateway.web.i18n import Words
 from gateway.web.views import WebContext
 
 log = logging.getLogger("postvagt.web")
 
 HERE = Path(__file__).resolve().parent
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
-]
+
+
+def security_headers(form_action: str = "") -> list[tuple[bytes, bytes]]:
+    """The headers of every response; ``form_action``: another origin a form may lead to
+    (the OpenID provider, where logging out ends: Chromium holds redirects after a form to
+    form-action too)."""
+    return [
+        (
+            b"content-security-policy",
+            b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            b"object-src 'none'; base-uri 'none'; form-action 'self'"
+            + (b" " + form_action.encode("ascii") if form_action else b"")
+            + b"; frame-ancestors 'none'",
+        ),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"cache-control", b"no-store"),
+    ]
+
+
+SECURITY_HEADERS = security_headers()
 
 
 class SecurityHeaders:
     """Pure ASGI middleware: adds the headers without buffering responses."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]] = SECURITY_HEADERS) -> None:
         self.app = app
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +76,7 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                message["headers"] = list(message.get("headers", [])) + self.headers
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -110,12 +122,20 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return views.render(request, "error.html", 404, message="404")
 
 
-def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starlette:
+def build_app(
+    context: WebContext,
+    *,
+    secret: str,
+    secure_cookie: bool,
+    sso: oidc.SingleSignOn | None = None,
+) -> Starlette:
     routes = [
         Route("/", views.flagged_list),
         Route("/login", views.login_page, methods=["GET"]),
         Route("/login", views.login, methods=["POST"]),
-        Route("/logout", views.logout, methods=["POST"]),
+        Route("/logout", oidc.logout, methods=["POST"]),  # views.logout, then the provider's
+        Route("/oidc/login", oidc.start, methods=["GET"]),
+        Route("/oidc/callback", oidc.callback, methods=["GET"]),
         Route("/password", views.password_page, methods=["GET", "POST"]),
         Route("/lang/{code}", views.set_language),
         Route("/bulk", work.bulk, methods=["POST"]),
@@ -138,7 +158,7 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, headers=security_headers(sso.origin if sso else "")),
             Middleware(
                 SessionMiddleware,
                 secret_key=secret,
@@ -153,6 +173,9 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
         exception_handlers={404: not_found},
     )
     app.state.web = context
+    app.state.sso = sso
+    # The login page offers single sign-on (and may hide the password form).
+    context.templates.env.globals["sso"] = sso
     return app
 
 

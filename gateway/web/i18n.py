@@ -740,4 +740,42 @@ for _key, _da, _en in MORE + DIGITAL_POST:
     TEXT["da"][_key] = _da
     TEXT["en"][_key] = _en
 
+# Single sign-on with OpenID Connect (gateway.web.oidc); {0} is the provider's name.
+SSO = [
+    ("sso_login", "Log ind med {0}", "Log in with {0}"),
+    ("sso_local", "Lokal konto (nødadgang)", "Local account (break-glass)"),
+    (
+        "sso_failed",
+        "Log ind med {0} lykkedes ikke. Prøv igen.",
+        "Logging in with {0} did not succeed. Please try again.",
+    ),
+    (
+        "sso_unavailable",
+        "{0} svarer ikke lige nu. Prøv igen om lidt, eller brug en lokal konto.",
+        "{0} does not answer just now. Try again shortly, or use a local account.",
+    ),
+    (
+        "sso_no_group",
+        "Din konto hos {0} er ikke med i en gruppe, der giver adgang til Postvagt. "
+        "Bed en administrator om adgang.",
+        "Your {0} account is in no group that gives access to Postvagt. "
+        "Ask an administrator for access.",
+    ),
+    (
+        "sso_refused_disabled",
+        "Din konto er spærret i Postvagt. Kontakt en administrator.",
+        "Your account is disabled in Postvagt. Contact an administrator.",
+    ),
+    (
+        "sso_refused_local_account",
+        "Der findes allerede en lokal konto med dit navn i Postvagt; en administrator må "
+        "omdøbe eller spærre den, før du kan logge ind med single sign-on.",
+        "A local account with your name already exists in Postvagt; an administrator must "
+        "rename or disable it before you can log in with single sign-on.",
+    ),
+]
+for _key, _da, _en in SSO:
+    TEXT["da"][_key] = _da
+    TEXT["en"][_key] = _en
+
 WORDS: dict[str, Words] = {lang: Words(TEXT[lang]) for lang in LANGUAGES}
