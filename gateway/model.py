@@ -146,10 +146,22 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Robot:
+    """The signal that shows a message was written by a program (gateway.decide.robots):
+    ``kind`` is its class (a word, for tables and counts), ``reason`` the text shown in
+    ``postvagt scan --explain``, the record and the log."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Inspection:
     """The facts the inspection stages gathered about one message."""
 
     parsed: ParsedMail | None = None
+    robot: Robot | None = None
+    """Set with ``parsed`` (the parse stage reads both from the header block)."""
     unscanned: tuple[Unscanned, ...] = ()
     findings: tuple[Finding, ...] = ()
     protection: Protection | None = None

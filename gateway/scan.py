@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,23 +20,24 @@ from gateway.act.reply import reply_check
 from gateway.authentication import from_trusted_headers
 from gateway.decide.holder import PolicyHolder
 from gateway.decide.policy import Replies
+from gateway.decide.robots import Head, read_head
 from gateway.decide.walk import Facts, decide
 from gateway.detect.analyzer import Candidate, Detector
 from gateway.extract.text import Gap
-from gateway.facts import decision_facts, unscanned_of
+from gateway.facts import decision_facts
 from gateway.model import (
     Finding,
     Inspection,
     ParsedMail,
     Protection,
+    Received,
     SenderAuth,
     Unscanned,
     Verdict,
 )
-from gateway.parse import parse
-from gateway.rawmail import address, addresses, parse_message
-from gateway.reading import read_message
+from gateway.rawmail import address, addresses, normalise_line_ends
 from gateway.security import TrustConfig
+from gateway.stages import ParseStage, ReadStage, Stage, inspect_in_turn
 
 ASSUMED = SenderAuth(source="assumed", spf="pass", dkim="pass", dmarc="pass", aligned_pass=True)
 
@@ -54,31 +55,47 @@ def eml_files(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
             yield given, path
 
 
+@dataclass(frozen=True)
+class ScanAuthStage:
+    """The gateway's AuthStage for a file: there is no SMTP session, so the trusted servers'
+    headers when present, else counted as passed (what the gateway would do for an
+    authenticated sender) unless told not to."""
+
+    trusted: tuple[str, ...]
+    authenticated: bool
+    name: str = "authenticate"
+    offload: bool = True
+
+    def __call__(self, received: Received, facts: Inspection) -> Inspection:
+        return replace(
+            facts, sender=sender_of(received.raw, list(self.trusted), self.authenticated)
+        )
+
+
 def sender_of(raw: bytes, trusted: list[str], authenticated: bool) -> SenderAuth:
-    """A file has no SMTP session: the trusted servers' headers when present, else counted
-    as passed (what the gateway would do for an authenticated sender) unless told not to."""
     found = from_trusted_headers(raw, trusted)
     if found.source != "none" or not authenticated:
         return found
     return ASSUMED
 
 
-def recipients_of(raw: bytes, given: Sequence[str]) -> list[str]:
+def recipients_of(raw: bytes, given: Sequence[str], head: Head | None = None) -> list[str]:
     """The envelope as DESIGN.md says: --rcpt, else To and Cc."""
     if given:
         return list(given)
-    headers = parse_message(raw)
-    return addresses(headers.get_all("To", []) + headers.get_all("Cc", []))
+    head = head or read_head(raw)
+    return addresses(head.all("To") + head.all("Cc"))
 
 
-def sender_address(raw: bytes, given: str | None) -> str:
+def sender_address(raw: bytes, given: str | None, head: Head | None = None) -> str:
     """--mail-from, else Return-Path (<> is the null sender), else From."""
     if given is not None:
         return given
-    headers = parse_message(raw)
-    if headers.get("Return-Path") is not None:
-        return address(headers["Return-Path"])
-    return address(headers.get("From", ""))
+    head = head or read_head(raw)
+    return_path = head.get("Return-Path")
+    if return_path is not None:
+        return address(return_path)
+    return address(head.get("From") or "")
 
 
 def _decision(verdict: Verdict, reply: tuple[bool, str | None]) -> dict[str, Any]:
@@ -117,41 +134,63 @@ class FileInspection:
     parsed: ParsedMail | None = None
     notes: tuple[str, ...] = ()
     """What extraction passed over on purpose (images too small to hold text)."""
+    facts: Inspection = field(default_factory=Inspection)
+    """Everything the gateway's stages found, as its pipeline hands it on."""
 
 
-def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInspection:
-    """What the gateway does with a message: the header parse (its ParseStage), then what its
-    reader processes do (gateway.reading), and the reasons it would give for an incomplete
-    scan (gateway.facts)."""
-    unscanned: list[Unscanned] = []
-    parsed = None
-    try:
-        parsed = parse(raw)  # the gateway's ParseStage: its failure makes it unscanned
-    except Exception:
-        unscanned.append(Unscanned.INTERNAL_ERROR)
-    reading = read_message(detector, raw, trust, time.monotonic() + SCAN_BUDGET)
-    unscanned += unscanned_of(reading.reasons, reading.protection)
+def received_of(raw: bytes, mail_from: str, rcpts: Sequence[str], group: str) -> Received:
+    """A file as the gateway would receive it: CRLF line ends (SMTP's), its envelope."""
+    return Received(
+        id="scan",
+        received_at=datetime.now(UTC),
+        peer="",
+        helo=None,
+        mail_from=mail_from,
+        rcpt_tos=tuple(rcpts),
+        group=group,
+        raw=normalise_line_ends(raw),
+    )
+
+
+def inspect_received(
+    detector: Detector,
+    received: Received,
+    trust: TrustConfig,
+    auth: Stage | None = None,
+) -> FileInspection:
+    """The gateway's own stages (gateway.stages: parse, read, authenticate), run in turn by
+    the same runner and merged as its pipeline merges them; the reader runs here instead of
+    in a worker process, and keeps what ``--explain`` shows."""
+    reader = ReadStage(detector, trust, SCAN_BUDGET)
+    stages: list[Stage] = [ParseStage(), reader]
+    if auth is not None:
+        stages.append(auth)
+    facts = inspect_in_turn(stages, received)
+    reading = reader.reading_of(received)
+    protection = facts.protection or Protection()
+    if reading is None:  # the reader failed: the stage made it unscanned, internal error
+        return FileInspection(protection, [], [], [], [], facts.unscanned, facts.parsed, (), facts)
     return FileInspection(
-        reading.protection,
+        protection,
         reading.gaps,
         reading.findings,
         reading.below,
         reading.incomplete,
-        tuple(dict.fromkeys(unscanned)),
-        parsed,
+        facts.unscanned,
+        facts.parsed,
         reading.notes,
+        facts,
     )
+
+
+def inspect_file(detector: Detector, raw: bytes, trust: TrustConfig) -> FileInspection:
+    """``inspect_received`` for a file with no envelope."""
+    return inspect_received(detector, received_of(raw, "", (), "default"), trust)
 
 
 def inspection_of(seen: FileInspection, sender: SenderAuth | None) -> Inspection:
     """The facts as the gateway's stages hand them on."""
-    return Inspection(
-        parsed=seen.parsed,
-        unscanned=seen.unscanned,
-        findings=tuple(seen.findings),
-        protection=seen.protection,
-        sender=sender,
-    )
+    return replace(seen.facts, sender=sender) if sender is not None else seen.facts
 
 
 def facts_for(
@@ -179,25 +218,35 @@ def reply_of(
 def scan_one(
     detector: Detector, name: str, raw: bytes, options: ScanOptions
 ) -> tuple[dict[str, Any], list[Candidate]]:
-    headers = parse_message(raw)
-    seen = inspect_file(detector, raw, options.trust)
-    protection = seen.protection
-    sender = sender_of(raw, list(options.trusted_servers), options.authenticated)
+    """One file through the gateway's stages and its decision. The header block is read
+    once here for the envelope; the stages parse the message once more, as the gateway's
+    do (the header parse, and the one full parse the reader shares between protection and
+    text)."""
+    head = read_head(raw)
     holder = options.policy
-    facts = facts_for(seen, raw, options.mail_from, sender)
-    envelope_sender = sender_address(raw, options.mail_from)
-    inspection = inspection_of(seen, sender)
+    rcpts = recipients_of(raw, options.rcpts, head)
+    envelope_sender = sender_address(raw, options.mail_from, head)
+    first_group = holder.group_of(rcpts[0]) if rcpts else "default"
+    received = received_of(raw, envelope_sender, rcpts, first_group)
+    auth = ScanAuthStage(options.trusted_servers, options.authenticated)
+    seen = inspect_received(detector, received, options.trust, auth)
+    protection = seen.protection
+    inspection = seen.facts
+    sender = inspection.sender or ASSUMED
+    facts = decision_facts(inspection, mail_from=envelope_sender, size=len(received.raw))
     groups: dict[str, dict[str, Any]] = {}
-    for rcpt in recipients_of(raw, options.rcpts) or [""]:
+    for rcpt in rcpts or [""]:
         group = holder.group_of(rcpt) if rcpt else "default"
         if group not in groups:
             verdict = decide(holder.current, group, facts)
-            reply = reply_of(verdict, raw, envelope_sender, inspection, holder.current.replies)
+            reply = reply_of(
+                verdict, received.raw, envelope_sender, inspection, holder.current.replies
+            )
             groups[group] = _decision(verdict, reply)
     first, *others = groups.items()
     result: dict[str, Any] = {
         "file": name,
-        "message_id": (str(headers["Message-ID"]).strip() if headers["Message-ID"] else None),
+        "message_id": seen.parsed.message_id if seen.parsed else None,
         "signed": protection.signed,
         "encrypted": protection.encrypted,
         "signature_valid": protection.signature_valid,
@@ -352,10 +401,12 @@ def explain_policy(policy_path: Path | None, message: Path, rcpt: str | None) ->
     detector = build_detector()
     recipients = [rcpt] if rcpt else recipients_of(raw, ())
     group = holder.group_of(recipients[0]) if recipients else "default"
-    seen = inspect_file(detector, raw, TrustConfig())
+    received = received_of(raw, sender_address(raw, None), recipients, group)
+    seen = inspect_received(detector, received, TrustConfig())
     findings = seen.findings
     facts = facts_for(seen, raw, None, None)
     verdict = decide(holder.current, group, facts)
+    robot = seen.facts.robot
     print(f"policy   {holder.path}")
     print(f"message  {message}  ({len(raw)} bytes)")
     print(f"mailbox  {group}")
@@ -363,6 +414,7 @@ def explain_policy(policy_path: Path | None, message: Path, rcpt: str | None) ->
         f"facts    encrypted={facts.encrypted} signed={facts.signed} "
         f"unscanned={','.join(facts.unscanned) or '-'}"
     )
+    print(f"robot    {f'{robot.kind}: {robot.reason}' if robot else '-'}")
     for f in findings:
         print(f"         {f.entity:20} {f.score:.2f} {f.location:12} {f.masked or ''}")
     for number, step in enumerate(verdict.steps, 1):

@@ -9,16 +9,21 @@ still delivered. gateway.pipeline decides where and in which order they run.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from gateway.authentication import Resolver, check_session, from_trusted_headers
-from gateway.facts import unscanned_of
+from gateway.decide.robots import robot_signal
+from gateway.detect.analyzer import Detector
+from gateway.facts import merge, unscanned_of
 from gateway.model import Finding, Inspection, Protection, Received, Slot, Unscanned
 from gateway.parse import parse
 from gateway.reader_pool import ReaderPool
+from gateway.reading import Reading, read_message
+from gateway.security import TrustConfig
 
 log = logging.getLogger("postvagt.pipeline")
 
@@ -48,13 +53,16 @@ class AsyncStage(Stage, Protocol):
 
 @dataclass(frozen=True)
 class ParseStage:
-    """Header parse: linear in the header block, which parse() caps at MAX_HEADER_BYTES."""
+    """Header parse: linear in the header block, which parse() caps at MAX_HEADER_BYTES; and
+    whether a program wrote the message (gateway.decide.robots: the same header block and at
+    most the first 64 KiB of the body)."""
 
     name: str = "parse"
     offload: bool = False
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection:
-        return replace(facts, parsed=parse(received.raw))
+        robot = robot_signal(received.raw, received.mail_from)
+        return replace(facts, parsed=parse(received.raw), robot=robot)
 
 
 @dataclass(frozen=True)
@@ -71,23 +79,48 @@ class DetectStage:
             found = self.pool.detect(received.raw, self.budget)
         except FutureTimeout:
             return facts.with_unscanned(Unscanned.TIMEOUT)
-        return self._with(facts, *found)
+        return self.handed_on(facts, *found)
 
     async def arun(self, received: Received, facts: Inspection) -> Inspection:
         try:
             found = await self.pool.detect_async(received.raw, self.budget)
         except FutureTimeout:
             return facts.with_unscanned(Unscanned.TIMEOUT)
-        return self._with(facts, *found)
+        return self.handed_on(facts, *found)
 
     @staticmethod
-    def _with(
+    def handed_on(
         facts: Inspection, findings: list[Finding], incomplete: list[str], protection: Protection
     ) -> Inspection:
         facts = replace(facts, findings=tuple(findings), protection=protection)
         for reason in unscanned_of(incomplete, protection):
             facts = facts.with_unscanned(reason)
         return facts
+
+
+@dataclass(frozen=True)
+class ReadStage:
+    """What DetectStage's worker does, in this process (``postvagt scan``): the same
+    gateway.reading function, its facts handed on by the same function. The whole reading
+    (gaps with their places, candidates below the threshold, notes) is kept by message id
+    for ``--explain``; take it with ``reading_of``."""
+
+    detector: Detector
+    trust: TrustConfig
+    budget: float
+    readings: dict[str, Reading] = field(default_factory=dict)
+    name: str = "detect"
+    offload: bool = True
+
+    def __call__(self, received: Received, facts: Inspection) -> Inspection:
+        reading = read_message(
+            self.detector, received.raw, self.trust, time.monotonic() + self.budget
+        )
+        self.readings[received.id] = reading
+        return DetectStage.handed_on(facts, reading.findings, reading.reasons, reading.protection)
+
+    def reading_of(self, received: Received) -> Reading | None:
+        return self.readings.pop(received.id, None)
 
 
 @dataclass(frozen=True)
@@ -118,6 +151,15 @@ class AuthStage:
 
 
 DEFAULT_STAGES: tuple[Stage, ...] = (ParseStage(),)
+
+
+def inspect_in_turn(stages: Sequence[Stage], received: Received) -> Inspection:
+    """The facts of ``stages`` as Pipeline.inspect gathers them, without an event loop: the
+    inline stages in order, then each offloaded stage from their facts, merged as the
+    pipeline merges stages that ran side by side (``postvagt scan``)."""
+    facts = run_stages([s for s in stages if not s.offload], received, Inspection())
+    offloaded = [s for s in stages if s.offload]
+    return merge(facts, [run_stages((s,), received, facts) for s in offloaded])
 
 
 def run_stages(stages: Sequence[Stage], received: Received, facts: Inspection) -> Inspection:

@@ -1,4 +1,5 @@
-"""Members of zip, tar and gzip archives, within limits on depth, count, size and ratio.
+"""Members of zip and tar archives, and the file inside a gzip, bzip2 or xz stream, within
+limits on depth, count, size and ratio.
 
 Nothing is ever written to disk; every size is checked before a member is read, and a member
 that would pass the limits is read with a bound anyway (a zip can lie about its sizes).
@@ -6,8 +7,10 @@ that would pass the limits is read with a bound anyway (a zip can lie about its 
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -75,11 +78,33 @@ def tar_members(data: bytes, limits: Limits) -> Iterator[tuple[str, bytes]]:
             raise Unreadable("malformed") from e
 
 
+COMPRESSED = {
+    "application/gzip": ".gz",
+    "application/x-gzip": ".gz",
+    "application/x-bzip2": ".bz2",
+    "application/x-xz": ".xz",
+}
+"""Single-file compressors, by sniffed type, and the suffix their files carry."""
+
+
 def gzip_member(data: bytes, limits: Limits) -> bytes:
+    return compressed_member(data, limits, "application/gzip")
+
+
+def compressed_member(data: bytes, limits: Limits, kind: str) -> bytes:
+    """The one file a gzip, bzip2 or xz stream holds, within the size and ratio limits."""
+    packed = io.BytesIO(data)
+    stream: gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        if kind == "application/x-bzip2":
+            stream = bz2.BZ2File(packed)
+        elif kind == "application/x-xz":
+            stream = lzma.LZMAFile(packed)
+        else:
+            stream = gzip.GzipFile(fileobj=packed)
+        with stream:
             content = _bounded_read(stream, limits.max_expanded)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
         raise Unreadable("malformed") from e
     if len(content) > max(1, len(data)) * limits.max_ratio:
         raise Unreadable("limit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.cleantext import visible
-from gateway.extract import archive, embedded, office, pdf, sniff
+from gateway.extract import archive, embedded, office, pdf, sniff, tnef
 from gateway.extract.charset import decode_text, wide_encoding
 from gateway.extract.embedded import Picture
 from gateway.extract.html import html_to_text
@@ -27,6 +27,7 @@ LEGACY_OFFICE = (
     "application/cdfv2",
 )
 IMAGES = ("image/",)
+TNEF_TYPES = ("application/vnd.ms-tnef", "application/ms-tnef")
 
 
 @dataclass
@@ -88,13 +89,10 @@ def extract_attachment(
         elif kind.startswith(OFFICE_TYPES) or (kind == "application/zip" and _is_office(data)):
             out.chunks.append(TextChunk(location, office.office_text(data, limits)))
             _read_pictures(out, location, embedded.office_pictures(data, limits), ocr)
-        elif kind in (
-            "application/zip",
-            "application/x-tar",
-            "application/gzip",
-            "application/x-gzip",
-        ):
+        elif kind in ("application/zip", "application/x-tar") or kind in archive.COMPRESSED:
             _archive(out, name, kind, data, limits, depth, ocr)
+        elif kind in TNEF_TYPES:
+            _tnef(out, name, data, limits, depth, ocr)
         elif kind.startswith(LEGACY_OFFICE):
             out.gaps.append("legacy-office")
         elif kind.startswith(IMAGES):
@@ -196,16 +194,37 @@ def _archive(
     elif kind == "application/x-tar":
         members = archive.tar_members(data, limits)
     else:
-        inner = archive.gzip_member(data, limits)
+        inner = archive.compressed_member(data, limits, kind)
         if sniff.real_type(inner) == "application/x-tar":
             members = archive.tar_members(inner, limits)
         else:
-            members = iter([(name.removesuffix(".gz"), inner)])
+            base = name.rsplit("/", 1)[-1]
+            members = iter([(base.removesuffix(archive.COMPRESSED[kind]), inner)])
     for member, content in members:
-        inner_result = extract_attachment(
-            f"{name}/{member}", "application/octet-stream", content, limits, depth + 1, ocr
-        )
-        out.chunks.extend(inner_result.chunks)
-        out.gaps.extend(inner_result.gaps)
-        out.signals.extend(inner_result.signals)
-        out.notes.extend(inner_result.notes)
+        _member(out, f"{name}/{member}", "application/octet-stream", content, limits, depth, ocr)
+
+
+def _member(
+    out: Extracted,
+    name: str,
+    declared: str,
+    data: bytes,
+    limits: Limits,
+    depth: int,
+    ocr: OcrBudget | None,
+) -> None:
+    inner = extract_attachment(name, declared, data, limits, depth + 1, ocr)
+    out.chunks.extend(inner.chunks)
+    out.gaps.extend(inner.gaps)
+    out.signals.extend(inner.signals)
+    out.notes.extend(inner.notes)
+
+
+def _tnef(
+    out: Extracted, name: str, data: bytes, limits: Limits, depth: int, ocr: OcrBudget | None
+) -> None:
+    """Outlook's winmail.dat: its bodies and attachments, each read like any other part."""
+    if depth >= limits.max_depth:
+        raise Unreadable("limit")
+    for member, declared, content in tnef.tnef_members(data, limits):
+        _member(out, f"{name}/{member}", declared, content, limits, depth, ocr)
