@@ -741,3 +741,19 @@ for _key, _da, _en in MORE + DIGITAL_POST:
     TEXT["en"][_key] = _en
 
 WORDS: dict[str, Words] = {lang: Words(TEXT[lang]) for lang in LANGUAGES}
+
+# The staff page of issue 24, points 6–13: the list that fits a screen, what the search and
+# the status filter reach, the CSV for the case system, the sent answer for the case file,
+# the audit log as a page and the DPO's role. Appended, (key, Danish, English).
+STAFF_PAGE = [
+    ("list.subject_found", "Emne og fund", "Subject and findings"),
+    ("list.case_hint", "i emnet:", "in the subject:"),
+    ("state.held", "Tilbageholdt", "Held"),
+    ("state.released", "Frigivet", "Released"),
+    ("state.answered", "Besvaret via Digital Post", "Answered through Digital Post"),
+]
+for _key, _da, _en in STAFF_PAGE:
+    WORDS["da"][_key] = _da
+    WORDS["en"][_key] = _en
+WORDS["da"]["search_hint"] = "Navn, adresse, emne, sagsnummer, Postvagt-id"
+WORDS["en"]["search_hint"] = "Name, address, subject, case number, Postvagt id"

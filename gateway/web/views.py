@@ -57,6 +57,8 @@ ENTITY_CHOICES = (
     "POLITICAL",
 )
 REPLY_STATES = ("queued", "sent", "suppressed", "failed")
+# Every state a caseworker meets: the journaling's, and what became of the mail.
+STATUSES = (*JOURNAL_STATES, *review.OUTCOMES)
 FILTER_KEYS = ("mailbox", "status", "since", "until", "entity", "reply", "q", "sort", "order")
 ZONE = ZoneInfo("Europe/Copenhagen")
 MAX_BULK = 200  # mails one bulk action takes at most
@@ -378,9 +380,11 @@ def filters_from(query: Any, mailboxes: list[str], page: int = 1) -> tuple[revie
         checked.problem("query.dates")
         since = until = None
         checked.valid.pop("since"), checked.valid.pop("until")
+    status = checked.choice("status", STATUSES)
     filters = review.Filters(
         mailbox=checked.choice("mailbox", mailboxes),
-        journal_state=checked.choice("status", JOURNAL_STATES),
+        journal_state=status if status in JOURNAL_STATES else None,
+        outcome=status if status in review.OUTCOMES else None,
         since=_start_of(since),
         until=_start_of(until, after=True),
         entity=checked.choice("entity", ENTITY_CHOICES),
@@ -430,7 +434,7 @@ async def flagged_list(request: Request, user: User) -> Response:
         q=q,
         mailboxes=mailboxes,
         open_counts=[(m, open_counts.get(m, 0)) for m in mailboxes],
-        states=JOURNAL_STATES,
+        states=STATUSES,
         entities=ENTITY_CHOICES,
         reply_states=REPLY_STATES,
         sorts=review.SORTS,
