@@ -122,10 +122,7 @@ def _condition(mailboxes: list[str] | None, filters: Filters) -> Any:
         # lower() is Unicode-aware on both back ends (gateway.store.engine gives SQLite one).
         where.append(
             or_(
-                *(
-                    func.lower(messages.c[name]).contains(text, autoescape=True)
-                    for name in SEARCHED
-                )
+                *(func.lower(messages.c[name]).contains(text, autoescape=True) for name in SEARCHED)
             )
         )
     return and_(*where)

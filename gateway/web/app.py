@@ -130,6 +130,7 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
         Route("/mail/{id}/original.eml", views.download),
         Route("/mail/{id}/answer", answer.start, methods=["GET"]),
         Route("/mail/{id}/answer", answer.step, methods=["POST"]),
+        Route("/mail/{id}/answers/{answer:int}/{file}", views.answer_document),
         Route("/health", views.health),
         Route("/healthz", views.healthz),
         Route("/metrics", views.metrics),

@@ -744,16 +744,27 @@ WORDS: dict[str, Words] = {lang: Words(TEXT[lang]) for lang in LANGUAGES}
 
 # The staff page of issue 24, points 6–13: the list that fits a screen, what the search and
 # the status filter reach, the CSV for the case system, the sent answer for the case file,
-# the audit log as a page and the DPO's role. Appended, (key, Danish, English).
+# the audit log as a page and the DPO's role. Appended, (key, Danish, English); a key that
+# is here and above takes these words.
 STAFF_PAGE = [
+    (
+        "search_hint",
+        "Navn, adresse, emne, sagsnummer, Postvagt-id",
+        "Name, address, subject, case number, Postvagt id",
+    ),
     ("list.subject_found", "Emne og fund", "Subject and findings"),
     ("list.case_hint", "i emnet:", "in the subject:"),
     ("state.held", "Tilbageholdt", "Held"),
     ("state.released", "Frigivet", "Released"),
     ("state.answered", "Besvaret via Digital Post", "Answered through Digital Post"),
+    ("csv.sender_name", "Afsenderens navn", "Sender's name"),
+    ("csv.handled_by", "Håndteret af", "Handled by"),
+    ("csv.handled_at", "Håndteret", "Handled at"),
+    ("dp.case_file", "Svaret til sagen", "The answer for the case file"),
+    ("dp.download_pdf", "Hent svaret som PDF", "Download the answer as PDF"),
+    ("dp.download_xml", "Hent MeMo-beskeden (XML)", "Download the MeMo message (XML)"),
+    ("act.answer-download", "hentede det sendte svar", "downloaded the sent answer"),
 ]
 for _key, _da, _en in STAFF_PAGE:
     WORDS["da"][_key] = _da
     WORDS["en"][_key] = _en
-WORDS["da"]["search_hint"] = "Navn, adresse, emne, sagsnummer, Postvagt-id"
-WORDS["en"]["search_hint"] = "Name, address, subject, case number, Postvagt id"

@@ -556,6 +556,42 @@ async def download(request: Request, user: User) -> Response:
     )
 
 
+ANSWER_FILES = {
+    "letter.pdf": ("letter_pdf", "application/pdf"),
+    "memo.xml": ("memo_xml", "application/xml"),
+}
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@login_required
+async def answer_document(request: Request, user: User) -> Response:
+    """A sent answer as it went out, for the case file: the letter (PDF) or the MeMo XML,
+    the recipient's number masked, named with its transaction id; audited."""
+    message_id = request.path_params["id"]
+    wanted = ANSWER_FILES.get(request.path_params["file"])
+    if wanted is None:
+        raise review.NotFound(message_id)
+    kind, media_type = wanted
+    data, transaction = await ctx(request).store.run(
+        answers.document,
+        message_id,
+        request.path_params["answer"],
+        kind,
+        user.scope,
+        user.name,
+    )
+    suffix = request.path_params["file"][-4:]
+    name = f"postvagt-{message_id}-svar-{SAFE_NAME.sub('_', transaction or 'ukendt')}{suffix}"
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Transaction-Id": SAFE_NAME.sub("_", transaction or ""),
+        },
+    )
+
+
 # -- operations ---------------------------------------------------------------------------------
 
 

@@ -147,10 +147,16 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(UNSAFE_START) else text
 
 
+def _time(moment: datetime | None, zone: Any) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else ""
+
+
 @login_required
 async def export(request: Request, user: User) -> Response:
     """The filtered list, every page of it, as CSV with the page's columns (masked values
-    only); semicolons and a byte order mark, as Danish spreadsheets expect."""
+    only) and what the case system needs: the case number typed when journaling, who
+    handled the mail and when; semicolons and a byte order mark, as Danish spreadsheets
+    expect."""
     t = words(request)
     zone = ctx(request).zone
     filters, checked = filters_from(request.query_params, visible_mailboxes(request, user))
@@ -166,11 +172,15 @@ async def export(request: Request, user: User) -> Response:
             t["received"],
             t["mailbox"],
             t["sender"],
+            t["csv.sender_name"],
             t["subject_masked"],
             t["found"],
             t["delivery_state"],
             t["reply"],
             t["status"],
+            t["case_number"],
+            t["csv.handled_by"],
+            t["csv.handled_at"],
             t["case_hint"],
             t["reference"],
         ]
@@ -179,14 +189,18 @@ async def export(request: Request, user: User) -> Response:
         writer.writerow(
             _cell(v)
             for v in (
-                r.received_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                _time(r.received_at, zone),
                 r.recipient_group,
                 r.mail_from or "<>",
+                r.sender_name or "",
                 r.subject_masked or "",
                 ", ".join(f"{t.code('entity', f['entity'])} ×{f['count']}" for f in r.findings),
                 t.code("disp", review.disposition(r)),
                 t.code("reply", r.reply_state) if r.reply_state else "",
                 t.code("state", r.journal_state),
+                r.case_number or "",
+                r.handled_by or "",
+                _time(r.handled_at, zone),
                 r.case_hint or "",
                 r.id,
             )
