@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.cleantext import visible
-from gateway.web import answer, views, work
+from gateway.web import answer, auditpage, views, work
 from gateway.web.i18n import Words
 from gateway.web.views import WebContext
 
@@ -122,6 +122,8 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
         Route("/bulk/apply", work.bulk_apply, methods=["POST"]),
         Route("/export.csv", work.export),
         Route("/statistics", work.statistics),
+        Route("/audit", auditpage.audit_page),
+        Route("/audit.csv", auditpage.audit_export),
         Route("/mail/{id}", views.detail),
         Route("/mail/{id}/text", work.preview),
         Route("/mail/{id}/mark", views.mark, methods=["POST"]),
@@ -154,6 +156,17 @@ def build_app(context: WebContext, *, secret: str, secure_cookie: bool) -> Starl
         exception_handlers={404: not_found},
     )
     app.state.web = context
+    return app
+
+
+def build_metrics_app(context: WebContext) -> Starlette:
+    """/metrics alone, for ``metrics_listen``: no sessions, no staff page."""
+    app = Starlette(
+        routes=[Route("/metrics", views.metrics)],
+        middleware=[Middleware(SecurityHeaders)],
+    )
+    app.state.web = context
+    app.state.metrics_only = True
     return app
 
 

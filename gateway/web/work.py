@@ -20,11 +20,13 @@ from gateway.store import review
 from gateway.store.users import User
 from gateway.web import stats
 from gateway.web.views import (
+    ALL_ROLES,
     MAX_BULK,
     Query,
     _safe_next,
     ctx,
     filters_from,
+    for_roles,
     forget_held,
     login_required,
     render,
@@ -147,8 +149,12 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(UNSAFE_START) else text
 
 
-def _time(moment: datetime | None, zone: Any) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else ""
+def _time(moment: datetime | None, zone: Any, seconds: bool = False) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(zone).strftime(
+        "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    )
 
 
 @login_required
@@ -218,7 +224,7 @@ async def export(request: Request, user: User) -> Response:
 PERIODS = (4, 12, 26, 52)
 
 
-@login_required
+@for_roles(*ALL_ROLES)
 async def statistics(request: Request, user: User) -> Response:
     t = words(request)
     zone = ctx(request).zone
@@ -227,7 +233,7 @@ async def statistics(request: Request, user: User) -> Response:
     today = datetime.now(zone).date()
     first = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=zone)
-    rows = await ctx(request).store.run(review.statistics_rows, user.scope, since)
+    rows = await ctx(request).store.run(review.statistics_rows, user.statistics_scope, since)
     await ctx(request).store.run(review.audit, user.name, "statistics", None, {"weeks": weeks})
     figures = await asyncio.to_thread(stats.count, rows, t, zone, today, weeks)
     total = figures.total
