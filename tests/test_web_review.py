@@ -83,7 +83,7 @@ def site(tmp_path_factory):
     ("header", "name"),
     [
         (b"=?utf-8?q?=C3=85se_=C3=98rsted?= <aase@borger.example>", "Åse Ørsted"),
-        ('"Bo Holm" <bo@firma.example>'.encode(), "Bo Holm"),
+        (b'"Bo Holm" <bo@firma.example>', "Bo Holm"),
         ("Åse Ørsted <aase@borger.example>".encode(), "Åse Ørsted"),  # raw UTF-8 (SMTPUTF8)
         (b"=?utf-8?q?Anna=00Berg=E2=80=AE?= <a@b.example>", "Anna␀Berg⟨RLO⟩"),
         (b"bo@firma.example", None),
