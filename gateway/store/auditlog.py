@@ -3,8 +3,8 @@ saw, released, exported, answered or looked up what and when, filtered by user, 
 mailbox and date. Reading it is audited too, in the same transaction.
 
 A mail's entries name it by its Postvagt id; the mailbox comes from its record, so the
-entries of a mail whose record retention has purged keep no mailbox (and are purged with
-the audit log's own retention).
+entries of a mail whose record retention has purged keep no mailbox (the audit log itself
+is kept).
 """
 
 from __future__ import annotations
