@@ -287,8 +287,8 @@ def test_the_list_fits_a_screen(served, browser, width, height):
         assert page.locator("table.mails thead").is_visible() is False or (
             page.locator("table.mails thead").bounding_box()["height"] <= 1
         )
-        label = first.locator("td").nth(1).evaluate(
-            "td => getComputedStyle(td, '::before').content"
+        label = (
+            first.locator("td").nth(1).evaluate("td => getComputedStyle(td, '::before').content")
         )
         assert label == '"Modtaget"', label
     names = page.locator("table.mails .name").all_inner_texts()
