@@ -112,7 +112,13 @@ def _parser() -> argparse.ArgumentParser:
         "add", help="create an account (or reset its password, role and mailboxes)"
     )
     add.add_argument("name", metavar="NAME")
-    add.add_argument("--role", choices=["staff", "admin"], required=True)
+    add.add_argument(
+        "--role",
+        choices=["staff", "admin", "dpo"],
+        required=True,
+        help="staff: the mail of their mailboxes; admin: all mail and the audit log; dpo: "
+        "the audit log and statistics, read-only, no mail",
+    )
     add.add_argument(
         "--mailbox",
         dest="mailboxes",

@@ -61,6 +61,9 @@ class ParsedMail:
     subject: str | None = None
     """Decoded. Never stored or logged as such: it may carry a CPR number or a diagnosis."""
     from_address: str | None = None
+    from_name: str | None = None
+    """The From header's display name, decoded and cleaned (gateway.cleantext): what staff
+    know a sender by. Kept only for flagged mail (gateway.act.journal)."""
     trace_end: int = 0
     """Offset of the first header field below the trace fields (``Received`` …) that the
     hops put on top: the message from there on is the same on every try of the sender."""
@@ -254,6 +257,7 @@ class ReviewFacts:
     journal_state: str | None = None  # "open" when the mail is flagged for staff
     case_hint: str | None = None
     subject_masked: str | None = None
+    sender_name: str | None = None
 
 
 @dataclass(frozen=True)

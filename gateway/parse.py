@@ -8,11 +8,18 @@ text of every part come with the extraction stage. Bounded: header blocks larger
 from __future__ import annotations
 
 from email import policy
+from email.message import Message
 from email.parser import BytesHeaderParser
 
 from gateway.cleantext import visible
 from gateway.model import ParsedMail
-from gateway.rawmail import address, decoded_header, header_block_end, trace_block_end
+from gateway.rawmail import (
+    address,
+    decoded_header,
+    display_name,
+    header_block_end,
+    trace_block_end,
+)
 
 MAX_HEADER_BYTES = 128 * 1024
 """Postfix's header_size_limit is 100 KiB. Parsing this much takes about 2.5 ms here, which
@@ -41,8 +48,31 @@ def parse(raw: bytes) -> ParsedMail:
         defects=tuple(defects),
         subject=_subject(message.get("Subject")),
         from_address=address(message.get("From", "")) or None,
+        from_name=_name(_raw(message, "From")),
         trace_end=trace_block_end(head),
     )
+
+
+MAX_NAME = 200
+
+
+def _raw(message: Message, name: str) -> str | None:
+    """A header's value with raw UTF-8 read as UTF-8 (SMTPUTF8 mail), not as "\ufffd"."""
+    for key, value in message.raw_items():
+        if key.lower() == name.lower():
+            return value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    return None
+
+
+def _name(value: object) -> str | None:
+    """The From display name, decoded, one line, its controls made visible; None when there
+    is none or it only repeats the address."""
+    if value is None:
+        return None
+    name = visible(" ".join(decoded_header(display_name(str(value)[:MAX_SUBJECT])).split()))
+    if not name or name.strip("'\"<> ").lower() == address(value).lower():
+        return None
+    return name[: MAX_NAME - 1] + "…" if len(name) > MAX_NAME else name
 
 
 def _subject(value: object) -> str | None:

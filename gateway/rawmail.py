@@ -240,6 +240,15 @@ def address(value: object) -> str:
         return found[0] if found else ""
 
 
+def display_name(value: object) -> str:
+    """The display name of one address header value (From), still RFC 2047-encoded; ""
+    if none."""
+    try:
+        return parseaddr(str(value))[0]
+    except RecursionError:
+        return ""
+
+
 def _fallback_addresses(text: str) -> list[str]:
     angled = _ANGLE_ADDRESS.findall(text)
     return angled or _BARE_ADDRESS.findall(text)

@@ -31,12 +31,12 @@ from gateway.nexthop.smtp import SmtpNextHop
 from gateway.nexthop.tls import ClientTls, client_tls
 from gateway.pipeline import Pipeline
 from gateway.reader_pool import ReaderPool
-from gateway.settings import Settings
+from gateway.settings import Settings, _is_loopback
 from gateway.smtp import DataLimits, GatewayHandler, GatewaySMTP, GroupOf
 from gateway.stages import AuthStage, DetectStage, ParseStage, Stage
 from gateway.store import Store, records, retention
 from gateway.store.engine import is_sqlite
-from gateway.web.app import WebServer, build_app, templates
+from gateway.web.app import WebServer, build_app, build_metrics_app, templates
 from gateway.web.auth import session_secret
 from gateway.web.oidc import SingleSignOn
 from gateway.web.views import WebContext
@@ -207,6 +207,7 @@ class Gateway:
             settings.max_connections, settings.max_connections_per_client, settings.trusted_clients
         )
         self.web: WebServer | None = None
+        self.metrics_web: WebServer | None = None
         self.web_context: WebContext | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
@@ -235,6 +236,8 @@ class Gateway:
         # A port in use is said at once, not after the engines took their seconds to build.
         _check_free(s.listen_host, s.listen_port, "")
         _check_free(*s.web_address, "staff page ")
+        if s.metrics_address is not None:
+            _check_free(*s.metrics_address, "metrics ")
         # Migrations and the recovery of interrupted records, before the first client.
         await asyncio.to_thread(self.store.prepare, timedelta(seconds=2 * s.reply_budget))
         if self.detectors is not None:
@@ -312,6 +315,8 @@ class Gateway:
             ).problems,
             user_header=s.web_user_header,
             trusted_proxies=list(s.web_trusted_proxies),
+            metrics_elsewhere=s.metrics_address is not None,
+            metrics_token=await asyncio.to_thread(lambda: s.metrics_token),
         )
         self.web_context = context
         app = build_app(
@@ -323,6 +328,16 @@ class Gateway:
         self.web = WebServer(app, *s.web_address)
         await self.web.start()
         log.info("staff page on http://%s:%d/", s.web_address[0], self.web.port)
+        if s.metrics_address is not None:
+            self.metrics_web = WebServer(build_metrics_app(context), *s.metrics_address)
+            await self.metrics_web.start()
+            log.info("/metrics on http://%s:%d/", s.metrics_address[0], self.metrics_web.port)
+        elif context.metrics_token is None and not _is_loopback(s.web_address[0]):
+            log.warning(
+                "/metrics (rule names, counts per kind of data) answers anyone who reaches "
+                "%s without a login: set metrics_listen or metrics_token_file (README)",
+                s.web_listen,
+            )
 
     async def _preview(self, raw: bytes) -> Preview:
         """The staff page's masked text of a held message, from a detection worker."""
@@ -432,6 +447,8 @@ class Gateway:
         step("outbox")
         if self.web is not None:
             await self.web.stop()
+        if self.metrics_web is not None:
+            await self.metrics_web.stop()
         step("web")
         await self.next_hop.close()
         await self.pipeline.aclose()

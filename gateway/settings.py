@@ -217,6 +217,16 @@ class Settings(BaseModel):
     detect_workers: Annotated[int, Field(ge=1)] = Field(
         2, description="Detection worker processes (one Presidio engine each)."
     )
+    metrics_listen: str | None = Field(
+        None,
+        description="Serve /metrics on this address of its own (the monitoring network) "
+        "and not on web_listen. Unset: on web_listen.",
+    )
+    metrics_token_file: Path | None = Field(
+        None,
+        description="File (mode 0600) with a bearer token /metrics asks for (Authorization: "
+        "Bearer <token>). Unset: no token.",
+    )
     web_secret_file: Path | None = Field(
         None,
         description="File with the key that signs staff sessions; made on first start. Unset: "
@@ -390,6 +400,36 @@ class Settings(BaseModel):
     @classmethod
     def _check_address(cls, value: str) -> str:
         _host_port(value)
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _check_metrics_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            _host_port(value)
+        return value
+
+    @field_validator("metrics_token_file")
+    @classmethod
+    def _check_token_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            mode = value.stat().st_mode
+            token = value.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"cannot read {value}: {getattr(e, 'strerror', e)}") from None
+        # Whoever reads the token reads the counts: nobody but the service may read it.
+        if mode & 0o077:
+            raise ValueError(
+                f"{value} holds the metrics token but is readable by others (mode "
+                f"{mode & 0o777:04o}): chmod 600 {value}"
+            )
+        if len(token) < 16 or any(c.isspace() or not c.isprintable() for c in token):
+            raise ValueError(
+                f"{value}: the token is one line of at least 16 printable characters, no "
+                "spaces (e.g. openssl rand -hex 32)"
+            )
         return value
 
     @field_validator("upstream", "reply_relay")
@@ -596,6 +636,17 @@ class Settings(BaseModel):
     @property
     def web_address(self) -> tuple[str, int]:
         return _host_port(self.web_listen)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return _host_port(self.metrics_listen) if self.metrics_listen else None
+
+    @property
+    def metrics_token(self) -> str | None:
+        """The bearer token /metrics asks for (read at start; checked when loaded)."""
+        if self.metrics_token_file is None:
+            return None
+        return self.metrics_token_file.read_text(encoding="utf-8").strip()
 
     @property
     def web_cookie_secure(self) -> bool:

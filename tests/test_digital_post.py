@@ -686,6 +686,70 @@ def test_digital_post_answer_from_the_page(site, fresh):
     assert marked.status_code == 303
 
 
+def test_digital_post_the_sent_answer_for_the_case_file(site, fresh):
+    """Issue 24.9: the answer as it went out, from the detail page — the letter as PDF and
+    the MeMo XML, named with the transaction id, audited — and the recipient's number masked
+    in both, also where the caseworker typed it into the text."""
+    import io
+
+    import pypdf
+
+    _, base, engine, message_id = site
+    client = login(base, "bs")
+    checked = _check(client, message_id, CITIZEN)
+    data = {
+        "csrf": csrf(checked.text),
+        "number": CITIZEN,
+        "title": "Svar til sagen",
+        "text": f"Hej Anna\n\nVedr. {CITIZEN} og {CITIZEN.replace('-', '')}: bevilget.",
+    }
+    confirm = client.post(f"/mail/{message_id}/answer", data={**data, "step": "confirm"})
+    memo_uuid = _memo(confirm)
+    send = {**data, "step": "send", "confirm": "yes", "memo_uuid": memo_uuid}
+    assert client.post(f"/mail/{message_id}/answer", data=send).status_code == 303
+
+    def sent() -> list:
+        return [r for r in _answer_rows(engine, message_id) if r.memo_uuid == memo_uuid]
+
+    assert wait_for(lambda: sent()[0].state == "sent", timeout=15)
+    (row,) = sent()
+    masked = dp.check_number(CITIZEN).masked
+    assert fresh.accepted[memo_uuid] is not None  # Digital Post got the number itself …
+    page = client.get(f"/mail/{message_id}").text
+    pdf_link = f"/mail/{message_id}/answers/{row.id}/letter.pdf"
+    xml_link = f"/mail/{message_id}/answers/{row.id}/memo.xml"
+    assert pdf_link in page and xml_link in page and "Hent svaret som PDF" in page
+    pdf = client.get(pdf_link)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    disposition = pdf.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and row.transaction_id in disposition
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Svar til sagen" in text and "bevilget" in text and "Testby Kommune" in text
+    xml = client.get(xml_link)
+    assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/xml")
+    assert row.transaction_id in xml.headers["content-disposition"]
+    memo = ElementTree.fromstring(xml.content)
+    assert memo.findtext(f"{M}MessageHeader/{M}messageUUID") == memo_uuid
+    assert memo.findtext(f"{M}MessageHeader/{M}Recipient/{M}recipientID") == masked
+    content = memo.findtext(f"{M}MessageBody/{M}MainDocument/{M}File/{M}content") or ""
+    assert f"Vedr. {masked} og {masked}: bevilget." in base64.b64decode(content).decode()
+    # … the record keeps it masked only: in the documents and anywhere in the row.
+    for stored in (row.letter_pdf, row.memo_xml, pdf.content, xml.content, text):
+        blob = stored if isinstance(stored, bytes) else stored.encode()
+        assert CITIZEN.encode() not in blob and CITIZEN.replace("-", "").encode() not in blob
+    downloads = _audit(engine, message_id, "answer-download")
+    assert [(d["document"], d["transaction"]) for d in downloads[-2:]] == [
+        ("letter_pdf", row.transaction_id),
+        ("memo_xml", row.transaction_id),
+    ]
+    # Another mailbox's staff, another answer's number, an unknown file: nothing.
+    assert login(base, "byg").get(pdf_link).status_code == 404
+    assert client.get(f"/mail/{message_id}/answers/{row.id + 999}/letter.pdf").status_code == 404
+    assert client.get(f"/mail/{message_id}/answers/{row.id}/secret.txt").status_code == 404
+    assert client.get(f"/mail/{message_id}/answers/x/letter.pdf").status_code == 404
+
+
 def test_digital_post_wrong_cpr_is_refused_before_anything_is_sent(site, fresh):
     _, base, engine, message_id = site
     client = login(base, "bs")
@@ -772,6 +836,10 @@ def test_digital_post_exempt_citizen_gets_a_physical_letter(site, fresh):
     for expected in ("Bo Fiktivsen", "9999 Testby", "Rådhuspladsen 1", "modtaget din ansøgning"):
         assert expected in text
     assert "Fysisk brev" in client.get(f"/mail/{message_id}").text
+    # The case file gets the very letter that was printed (issue 24.9), and no MeMo.
+    kept = client.get(f"/mail/{message_id}/answers/{row.id}/letter.pdf")
+    assert kept.status_code == 200 and kept.content == pdf
+    assert client.get(f"/mail/{message_id}/answers/{row.id}/memo.xml").status_code == 404
     # A letter to a citizen Digital Post reaches is refused at "send", whatever the form says.
     registered = {**data, "number": OTHER_CITIZEN, "address_line": lines}
     registered["memo_uuid"] = str(uuid.uuid4())

@@ -24,6 +24,7 @@ from gateway.store.users import add_user
 from gateway.web.auth import hash_password
 from tests import fictional
 from tests.test_web import PASSWORD, csrf, send, staff_site
+from tests.test_web_review import send_named
 
 # Tests write nothing into the checkout (conftest checks): screenshots are kept where CI or
 # a developer asks, else in the temp folder, where they outlive the run for a look.
@@ -77,7 +78,9 @@ def served(tmp_path_factory):
     )
     # A caseworker's morning, in the default mailbox (mail to any other local address).
     for sender, subject in MORNING:
-        send(gw.port, sender, "post@kommune.example", subject, f"CPR: {fictional.cpr(rng)}")
+        # Named as mail clients name them (issue 24.6): "Anna Berg" <anna.berg@…>.
+        name = " ".join(p.capitalize() for p in sender.split("@")[0].split("."))
+        send_named(gw.port, name, sender, "post", subject, f"CPR: {fictional.cpr(rng)}")
     send(
         gw.port,
         "gitte.hansen@borger.example",
@@ -87,14 +90,16 @@ def served(tmp_path_factory):
     )
     engine = create_engine(settings.database)
     with engine.begin() as c:
-        for name, boxes in (
-            ("sagsbehandler", ["borgerservice", "byggesag"]),
-            ("morgen", ["default"]),
+        for name, role, boxes in (
+            ("sagsbehandler", "staff", ["borgerservice", "byggesag"]),
+            ("morgen", "staff", ["default"]),
+            ("chef", "admin", []),
+            ("dpo", "dpo", []),
         ):
             add_user(
                 c,
                 name,
-                role="staff",
+                role=role,
                 mailboxes=boxes,
                 password_hash=hash_password(PASSWORD),
                 actor="test",
@@ -243,6 +248,115 @@ def test_a_caseworkers_morning(served, browser):
     expect(page.get_by_role("heading", name="Statistics", exact=True)).to_be_visible()
     page.get_by_role("link", name="Dansk").click()
     assert dialogs == []
+    context.close()
+
+
+def _no_sideways_scroll(page) -> None:
+    width = page.evaluate("window.innerWidth")
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{scroll} px wide in a {width} px window"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_the_list_fits_a_screen(served, browser, width, height):
+    """Issue 24.6: the list of every mailbox (hostile subjects and addresses among them) at
+    a laptop's 1280 px and a phone's 390 px: no sideways scrolling, the columns that matter
+    in sight, the sender's name over the address, the bulk buttons by the rows."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    _log_in(page, served, "chef")
+    expect(page.get_by_role("heading", name="Markerede mails")).to_be_visible()
+    _no_sideways_scroll(page)
+    _shot(page, f"05-list-{width}", full_page=False)
+    _shot(page, f"05-list-{width}-full")
+    rows = page.locator("table.mails tbody tr")
+    assert rows.count() >= len(MORNING) + len(HOSTILE_SUBJECTS)
+    first = rows.first
+    for cell in first.locator("td").all():
+        box = cell.bounding_box()
+        if box is not None:  # an empty cell is not shown as a card line
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, box
+    if width >= 1280:  # a table: every column's header in the window
+        for header in page.locator("table.mails thead th").all():
+            box = header.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width, box
+        assert page.locator("table.mails thead").inner_text().split("\t")[-1].strip() == (
+            "Sagsnummer"
+        )
+    else:  # cards: each line says what it is
+        assert page.locator("table.mails thead").is_visible() is False or (
+            page.locator("table.mails thead").bounding_box()["height"] <= 1
+        )
+        label = (
+            first.locator("td").nth(1).evaluate("td => getComputedStyle(td, '::before').content")
+        )
+        assert label == '"Modtaget"', label
+    names = page.locator("table.mails .name").all_inner_texts()
+    assert "Frida Gram" in names and "Anna Berg" in names
+    # The bulk buttons stay in sight while the rows they act on scroll by.
+    page.mouse.wheel(0, 3 * height)
+    page.wait_for_timeout(200)
+    bulk = page.get_by_role("button", name="Markér som journaliseret").first
+    box = bulk.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, box
+    _shot(page, f"05-list-{width}-scrolled", full_page=False)
+    context.close()
+
+
+def test_search_by_the_senders_name_in_chromium(served, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    _log_in(page, served, "morgen")
+    page.get_by_label("Søg").fill("frida gram")
+    page.get_by_role("button", name="Filtrér").click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Frida Gram")
+    expect(rows.first).to_contain_text("frida.gram@borger.example")
+    _no_sideways_scroll(page)
+    _shot(page, "06-search-by-name-390", full_page=False)
+    page.get_by_label("Søg").fill("")
+    page.get_by_label("Status", exact=True).select_option("held")
+    page.get_by_role("button", name="Filtrér").click()
+    for line in page.locator("tbody tr").all_inner_texts():
+        assert "Tilbageholdt" in line or "Frigivet" in line
+    context.close()
+
+
+@pytest.mark.parametrize(("who", "width"), [("chef", 1280), ("dpo", 390)])
+def test_the_audit_page_in_chromium(served, browser, who, width):
+    """Issue 24.12: an admin and the DPO read who did what, filter it and take it away as
+    CSV; the DPO lands there and has no list of mail."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    _log_in(page, served, "sagsbehandler")  # something to read about
+    page.locator("tbody tr").first.get_by_role("link").click()
+    page.get_by_role("button", name="Log ud (sagsbehandler)").click()
+    _log_in(page, served, who)
+    if who == "dpo":
+        expect(page.get_by_role("heading", name="Revisionslog")).to_be_visible()
+        expect(page.get_by_role("link", name="Markerede mails")).to_have_count(0)
+    else:
+        page.get_by_role("link", name="Revisionslog").click()
+    page.get_by_label("Bruger").select_option("sagsbehandler")
+    page.get_by_label("Handling").select_option("view")
+    page.get_by_role("button", name="Filtrér").click()
+    entries = page.locator("table.audit tbody tr")
+    expect(entries.first).to_contain_text("så mailen")
+    for line in entries.all_inner_texts():
+        assert "sagsbehandler" in line and "så mailen" in line
+    _no_sideways_scroll(page)
+    _shot(page, f"07-audit-{who}-{width}", full_page=False)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Hent loggen som CSV").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert exported[0].startswith("Tidspunkt;Bruger;Handling")
+    assert all(";sagsbehandler;så mailen;view;" in line for line in exported[1:])
+    page.reload()  # the download is an action of its own now, offered in the form
+    page.get_by_label("Bruger").select_option(who)
+    page.get_by_label("Handling").select_option("audit-export")
+    page.get_by_role("button", name="Filtrér").click()
+    expect(entries.first).to_contain_text("hentede revisionsloggen")
     context.close()
 
 

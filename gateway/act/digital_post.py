@@ -22,7 +22,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
@@ -219,6 +219,33 @@ def memo_xml(message: memo.Message) -> bytes:
     return ElementTree.tostring(dataclass_to_xml(message), encoding="utf-8")
 
 
+def case_file_copy(answer: Answer, sender_cvr: str) -> tuple[tuple[str, bytes], ...]:
+    """The answer as it went out, for the case file: the letter as PDF (for a physical letter
+    the very file the print service got) and the MeMo message's XML (Digital Post only) —
+    with the recipient's number masked, in the recipient field and wherever the caseworker
+    typed it into the title or text. The record keeps these, never the number."""
+    masked = (
+        dk_cpr.mask(answer.number) if answer.recipient_type == CPR else dk_cvr.mask(answer.number)
+    )
+    spelled = (
+        {answer.number, f"{answer.number[:6]}-{answer.number[6:]}"}
+        if answer.recipient_type == CPR
+        else {answer.number}
+    )
+
+    def hide(text: str) -> str:
+        for form in sorted(spelled, key=len, reverse=True):
+            text = text.replace(form, masked)
+        return text
+
+    kept = replace(answer, number=masked, title=hide(answer.title), text=hide(answer.text))
+    sender = kept.sender_lines or (kept.sender_label,)
+    pdf = letter_pdf(kept.address, sender, kept.title, kept.text)
+    if answer.channel == PHYSICAL:
+        return (("letter_pdf", pdf),)
+    return (("letter_pdf", pdf), ("memo_xml", memo_xml(build_memo(kept, sender_cvr))))
+
+
 def build_letter(answer: Answer, kind: int) -> physical.ForsendelseI:
     """The letter for the print service, as python-serviceplatformen builds it, with the
     answer's own id as AfsendelseIdentifikator: the same on every try, so a retry of a
@@ -275,7 +302,7 @@ class DigitalPostSender:
         except Exception as e:
             if duplicate(e):
                 log.info("outbox id=%d: Digital Post had this answer already", item.id)
-                return Sent("")
+                return Sent("", self._copy(answer))
             text, again = explain(e)
             if not again:
                 return Failed(f"refused: {text}")
@@ -283,7 +310,14 @@ class DigitalPostSender:
                 return Failed(f"gave up after {item.attempts} tries; last: {text}")
             wait = timedelta(seconds=self._retry[item.attempts - 1])
             return Retry(text, datetime.now(UTC) + wait)
-        return Sent(transaction)
+        return Sent(transaction, self._copy(answer))
+
+    def _copy(self, answer: Answer) -> tuple[tuple[str, bytes], ...]:
+        try:
+            return case_file_copy(answer, self._service.cvr)
+        except Exception:  # the answer went out: a copy that cannot be made is no failure
+            log.exception("answer %s: no copy for the case file", answer.memo_uuid)
+            return ()
 
 
 @dataclass

@@ -54,4 +54,5 @@ def review_facts(policy: Policy, facts: Inspection) -> ReviewFacts:
         journal_state="open",
         case_hint=case_hint(subject),
         subject_masked=mask_subject(subject) if show and subject else None,
+        sender_name=facts.parsed.from_name if facts.parsed else None,
     )

@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from gateway.store.primitives import Failed, OutboxItem, Retry, SendResult, Sent, enqueue
-from gateway.store.review import audit, get_flagged
+from gateway.store.review import NotFound, audit, get_flagged
 from gateway.store.tables import answers
 
 KIND = "digital-post"
+KEPT = ("letter_pdf", "memo_xml")
+"""The answer as it went out (gateway.act.digital_post.case_file_copy): the number masked."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def settle(connection: Connection, item: OutboxItem, result: SendResult) -> None
     if isinstance(result, Sent):
         values = {"state": "sent", "sent_at": datetime.now(UTC), "last_error": None}
         values["transaction_id"] = result.reply[:64] or None
+        values.update({name: data for name, data in result.kept if name in KEPT})
     elif isinstance(result, Retry):
         values = {"last_error": result.error[:512]}  # still queued: the page says why
     else:
@@ -126,8 +129,46 @@ def settle(connection: Connection, item: OutboxItem, result: SendResult) -> None
 
 
 def for_message(connection: Connection, message_id: str) -> list[Row[Any]]:
+    """The answers to a mail, without the documents (the page says whether each has them)."""
+    columns = [c for c in answers.c if c.name not in KEPT]
     return list(
         connection.execute(
-            select(answers).where(answers.c.message_id == message_id).order_by(answers.c.id)
+            select(
+                *columns,
+                answers.c.letter_pdf.is_not(None).label("has_pdf"),
+                answers.c.memo_xml.is_not(None).label("has_xml"),
+            )
+            .where(answers.c.message_id == message_id)
+            .order_by(answers.c.id)
         )
     )
+
+
+def document(
+    connection: Connection,
+    message_id: str,
+    answer_id: int,
+    kind: str,
+    mailboxes: list[str] | None,
+    actor: str,
+) -> tuple[bytes, str | None]:
+    """A sent answer's PDF or MeMo XML and its transaction id, for the case file; the
+    download is audited. NotFound when the mail is not the staff member's, or there is none."""
+    if kind not in KEPT:
+        raise NotFound(message_id)
+    get_flagged(connection, message_id, mailboxes)
+    row = connection.execute(
+        select(answers.c[kind], answers.c.transaction_id, answers.c.memo_uuid).where(
+            answers.c.id == answer_id, answers.c.message_id == message_id
+        )
+    ).first()
+    if row is None or row[0] is None:
+        raise NotFound(message_id)
+    audit(
+        connection,
+        actor,
+        "answer-download",
+        message_id,
+        {"answer": answer_id, "document": kind, "transaction": row.transaction_id},
+    )
+    return bytes(row[0]), row.transaction_id

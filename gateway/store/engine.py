@@ -19,6 +19,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(
     url: str, *, sqlite_synchronous: str = "FULL", busy_timeout: float = 5.0, pool_size: int = 4
 ) -> Engine:
@@ -48,6 +52,9 @@ def make_engine(
         cursor.execute(f"PRAGMA synchronous = {sqlite_synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
+        # SQLite's own lower() folds A–Z only: "Ørsted" would not find "ØRSTED" as it does
+        # on PostgreSQL. Python's, for the staff page's search and sort.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:

@@ -207,6 +207,9 @@ def claim_outbox(
 @dataclass(frozen=True)
 class Sent:
     reply: str
+    kept: tuple[tuple[str, bytes], ...] = ()
+    """What the item's own record keeps of what went out, by name (a Digital Post answer's
+    ``letter_pdf`` and ``memo_xml``, for the case file); the payload itself is wiped."""
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ def record_pending(
         "journal_state": review.journal_state if review else None,
         "case_hint": review.case_hint if review else None,
         "subject_masked": review.subject_masked if review else None,
+        "sender_name": review.sender_name if review else None,
         "entity_types": " " + " ".join(sorted({f.entity for f in facts.findings})) + " ",
     }
     statement = _pending_statement(connection.dialect.name)

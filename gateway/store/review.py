@@ -11,10 +11,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from gateway.store.records import QuarantinePlace, read_quarantined
-from gateway.store.tables import JOURNAL_STATES, audit_log, messages, outbox, quarantine
+from gateway.store.tables import (
+    JOURNAL_STATES,
+    answers,
+    audit_log,
+    messages,
+    outbox,
+    quarantine,
+)
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 """A row of any columns (SQLAlchemy 2.1 types rows by their column types)."""
@@ -32,6 +50,7 @@ class Filters:
     until: datetime | None = None
     entity: str | None = None
     reply_state: str | None = None
+    outcome: str | None = None  # held, released, answered (OUTCOMES)
     text: str | None = None
     sort: str = "time"
     descending: bool = True
@@ -40,6 +59,12 @@ class Filters:
 
 
 SORTS = ("time", "sender", "state")
+OUTCOMES = ("held", "released", "answered")
+"""What became of a flagged mail besides its journaling: still held, released from the
+quarantine, answered through Digital Post (an answer queued or sent)."""
+SEARCHED = ("mail_from", "sender_name", "subject_masked", "id", "case_number", "case_hint")
+"""What the list's search looks in: what caseworkers remember of a mail. The masked subject
+is there only for mailboxes that show it."""
 DELETED_BY_STAFF = "quarantined copy deleted by staff"
 
 
@@ -90,22 +115,27 @@ def _condition(mailboxes: list[str] | None, filters: Filters) -> Any:
         where.append(messages.c.received_at < filters.until)
     if filters.entity:
         where.append(messages.c.entity_types.contains(f" {filters.entity} ", autoescape=True))
+    if filters.outcome:
+        where.append(_outcome(filters.outcome))
     text = (filters.text or "").strip().lower()[:200]
     if text:
+        # lower() is Unicode-aware on both back ends (gateway.store.engine gives SQLite one).
         where.append(
             or_(
-                *(
-                    func.lower(column).contains(text, autoescape=True)
-                    for column in (
-                        messages.c.mail_from,
-                        messages.c.id,
-                        messages.c.case_number,
-                        messages.c.case_hint,
-                    )
-                )
+                *(func.lower(messages.c[name]).contains(text, autoescape=True) for name in SEARCHED)
             )
         )
     return and_(*where)
+
+
+def _outcome(outcome: str) -> Any:
+    if outcome == "held":
+        return and_(messages.c.state == "quarantined", messages.c.held_outcome.is_(None))
+    if outcome == "released":
+        return messages.c.held_outcome == "released"
+    if outcome == "answered":
+        return exists().where(answers.c.message_id == messages.c.id, answers.c.state != "failed")
+    raise ValueError(f"unknown outcome {outcome!r}")
 
 
 def _order(filters: Filters) -> list[Any]:
@@ -155,7 +185,7 @@ def export_flagged(
         k: v
         for k, v in {
             "mailbox": filters.mailbox,
-            "status": filters.journal_state,
+            "status": filters.journal_state or filters.outcome,
             "entity": filters.entity,
             "reply": filters.reply_state,
             "search": bool(filters.text),

@@ -127,6 +127,12 @@ messages = Table(
         comment="only where the admin switched it on for the mailbox",
     ),
     Column(
+        "sender_name",
+        String(200),
+        nullable=True,
+        comment="the From display name, cleaned (flagged mail only)",
+    ),
+    Column(
         "entity_types",
         String(500),
         nullable=True,
@@ -214,7 +220,7 @@ users = Table(
         server_default="0",
         comment="raised at logout, password change and disabling: older sessions end",
     ),
-    CheckConstraint("role IN ('staff', 'admin')", name="role"),
+    CheckConstraint("role IN ('staff', 'admin', 'dpo')", name="role"),
 )
 
 audit_log = Table(
@@ -256,6 +262,18 @@ answers = Table(
     Column("sent_at", UtcDateTime(), nullable=True),
     Column("transaction_id", String(64), nullable=True, comment="Serviceplatformen's"),
     Column("last_error", String(512), nullable=True),
+    Column(
+        "letter_pdf",
+        LargeBinary,
+        nullable=True,
+        comment="the answer as a letter (PDF), as sent; the number masked",
+    ),
+    Column(
+        "memo_xml",
+        LargeBinary,
+        nullable=True,
+        comment="the MeMo message as sent, the recipient's number masked",
+    ),
     CheckConstraint(f"state IN {ANSWER_STATES!r}", name="state"),
     Index("ix_answers_message_id", "message_id"),
     Index("ix_answers_outbox_id", "outbox_id"),

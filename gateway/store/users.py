@@ -10,7 +10,10 @@ from sqlalchemy import Connection, select, update
 from gateway.store.review import audit
 from gateway.store.tables import users
 
-ROLES = ("staff", "admin")
+ROLES = ("staff", "admin", "dpo")
+"""staff: their mailboxes' mail; admin: every mailbox's, and the audit log; dpo (the data
+protection officer): the audit log and the statistics of every mailbox, read-only, and no
+mail at all (no list, no entry, no export)."""
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,16 @@ class User:
 
     @property
     def scope(self) -> list[str] | None:
-        """The mailboxes whose entries this user may see; None: all (admins)."""
+        """The mailboxes whose entries this user may see; None: all (admins); none for a
+        DPO, whatever the account's mailboxes say."""
+        if self.role == "dpo":
+            return []
         return None if self.role == "admin" else list(self.mailboxes)
+
+    @property
+    def statistics_scope(self) -> list[str] | None:
+        """The mailboxes counted on the statistics page (counts, never content)."""
+        return None if self.role == "dpo" else self.scope
 
 
 def add_user(

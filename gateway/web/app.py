@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.cleantext import visible
-from gateway.web import answer, oidc, views, work
+from gateway.web import answer, auditpage, oidc, views, work
 from gateway.web.i18n import Words
 from gateway.web.views import WebContext
 
@@ -142,6 +142,8 @@ def build_app(
         Route("/bulk/apply", work.bulk_apply, methods=["POST"]),
         Route("/export.csv", work.export),
         Route("/statistics", work.statistics),
+        Route("/audit", auditpage.audit_page),
+        Route("/audit.csv", auditpage.audit_export),
         Route("/mail/{id}", views.detail),
         Route("/mail/{id}/text", work.preview),
         Route("/mail/{id}/mark", views.mark, methods=["POST"]),
@@ -150,6 +152,7 @@ def build_app(
         Route("/mail/{id}/original.eml", views.download),
         Route("/mail/{id}/answer", answer.start, methods=["GET"]),
         Route("/mail/{id}/answer", answer.step, methods=["POST"]),
+        Route("/mail/{id}/answers/{answer:int}/{file}", views.answer_document),
         Route("/health", views.health),
         Route("/healthz", views.healthz),
         Route("/metrics", views.metrics),
@@ -176,6 +179,17 @@ def build_app(
     app.state.sso = sso
     # The login page offers single sign-on (and may hide the password form).
     context.templates.env.globals["sso"] = sso
+    return app
+
+
+def build_metrics_app(context: WebContext) -> Starlette:
+    """/metrics alone, for ``metrics_listen``: no sessions, no staff page."""
+    app = Starlette(
+        routes=[Route("/metrics", views.metrics)],
+        middleware=[Middleware(SecurityHeaders)],
+    )
+    app.state.web = context
+    app.state.metrics_only = True
     return app
 
 

@@ -779,3 +779,94 @@ for _key, _da, _en in SSO:
     TEXT["en"][_key] = _en
 
 WORDS: dict[str, Words] = {lang: Words(TEXT[lang]) for lang in LANGUAGES}
+
+# The staff page of issue 24, points 6–13: the list that fits a screen, what the search and
+# the status filter reach, the CSV for the case system, the sent answer for the case file,
+# the audit log as a page and the DPO's role. Appended, (key, Danish, English); a key that
+# is here and above takes these words.
+STAFF_PAGE = [
+    (
+        "search_hint",
+        "Navn, adresse, emne, sagsnummer, Postvagt-id",
+        "Name, address, subject, case number, Postvagt id",
+    ),
+    ("list.subject_found", "Emne og fund", "Subject and findings"),
+    ("list.case_hint", "i emnet:", "in the subject:"),
+    ("state.held", "Tilbageholdt", "Held"),
+    ("state.released", "Frigivet", "Released"),
+    ("state.answered", "Besvaret via Digital Post", "Answered through Digital Post"),
+    ("csv.sender_name", "Afsenderens navn", "Sender's name"),
+    ("csv.handled_by", "Håndteret af", "Handled by"),
+    ("csv.handled_at", "Håndteret", "Handled at"),
+    ("dp.case_file", "Svaret til sagen", "The answer for the case file"),
+    ("dp.download_pdf", "Hent svaret som PDF", "Download the answer as PDF"),
+    ("dp.download_xml", "Hent MeMo-beskeden (XML)", "Download the MeMo message (XML)"),
+    ("act.answer-download", "hentede det sendte svar", "downloaded the sent answer"),
+    (
+        "role.refused",
+        "Din rolle giver ikke adgang til denne side.",
+        "Your role has no access to this page.",
+    ),
+    ("audit.title", "Revisionslog", "Audit log"),
+    (
+        "audit.intro",
+        "Hvem så, frigav, eksporterede, besvarede eller slog op hvad og hvornår. "
+        "At læse og hente loggen logges også.",
+        "Who saw, released, exported, answered or looked up what and when. "
+        "Reading and downloading the log is logged too.",
+    ),
+    ("audit.actor", "Bruger", "User"),
+    ("audit.action", "Handling", "Action"),
+    ("audit.code", "Kode", "Code"),
+    ("audit.at", "Tidspunkt", "Time"),
+    ("audit.target", "Mail eller konto", "Mail or account"),
+    ("audit.detail", "Detaljer", "Details"),
+    ("audit.export", "Hent loggen som CSV", "Download the log as CSV"),
+    ("audit.none", "Ingen hændelser matcher.", "No entries match."),
+    ("act.audit-view", "læste revisionsloggen", "read the audit log"),
+    ("act.audit-export", "hentede revisionsloggen", "downloaded the audit log"),
+    ("act.list", "så listen", "viewed the list"),
+    ("act.statistics", "så statistikken", "viewed the statistics"),
+    ("act.login", "loggede ind", "logged in"),
+    ("act.login-failed", "forkert adgangskode", "wrong password"),
+    ("act.login-throttled", "login afvist (for mange forsøg)", "login refused (too many tries)"),
+    ("act.logout", "loggede ud", "logged out"),
+    ("act.password-change", "skiftede adgangskode", "changed password"),
+    (
+        "act.password-change-failed",
+        "forkert adgangskode ved skift",
+        "wrong password when changing it",
+    ),
+    ("act.user-set", "oprettede eller ændrede kontoen", "created or changed the account"),
+    ("act.user-disable", "lukkede kontoen", "disabled the account"),
+    ("auditkey.state", "status", "state"),
+    ("auditkey.status", "status", "state"),
+    ("auditkey.case_number", "sagsnummer", "case number"),
+    ("auditkey.client", "klient", "client"),
+    ("auditkey.upstream", "næste server", "next hop"),
+    ("auditkey.mailbox", "postkasse", "mailbox"),
+    ("auditkey.entity", "type oplysning", "type of data"),
+    ("auditkey.reply", "autosvar", "auto-reply"),
+    ("auditkey.search", "søgning", "search"),
+    ("auditkey.page", "side", "page"),
+    ("auditkey.rows", "rækker", "rows"),
+    ("auditkey.weeks", "uger", "weeks"),
+    ("auditkey.recipient", "modtager", "recipient"),
+    ("auditkey.recipient_key", "nøgle-hash af nummeret", "keyed hash of the number"),
+    ("auditkey.matched", "nummeret stod i mailen", "the number was in the mail"),
+    ("auditkey.channel", "kanal", "channel"),
+    ("auditkey.reason", "begrundelse", "reason"),
+    ("auditkey.transaction", "transaktions-id", "transaction id"),
+    ("auditkey.error", "fejl", "error"),
+    ("auditkey.answer", "svar nr.", "answer no."),
+    ("auditkey.document", "dokument", "document"),
+    ("auditkey.role", "rolle", "role"),
+    ("auditkey.mailboxes", "postkasser", "mailboxes"),
+    ("auditkey.actor", "bruger", "user"),
+    ("auditkey.action", "handling", "action"),
+    ("auditkey.since", "fra", "from"),
+    ("auditkey.until", "til", "to"),
+]
+for _key, _da, _en in STAFF_PAGE:
+    WORDS["da"][_key] = _da
+    WORDS["en"][_key] = _en

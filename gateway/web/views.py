@@ -9,6 +9,7 @@ account ends every copy of the cookie at once."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import logging
 import re
@@ -57,6 +58,8 @@ ENTITY_CHOICES = (
     "POLITICAL",
 )
 REPLY_STATES = ("queued", "sent", "suppressed", "failed")
+# Every state a caseworker meets: the journaling's, and what became of the mail.
+STATUSES = (*JOURNAL_STATES, *review.OUTCOMES)
 FILTER_KEYS = ("mailbox", "status", "since", "until", "entity", "reply", "q", "sort", "order")
 ZONE = ZoneInfo("Europe/Copenhagen")
 MAX_BULK = 200  # mails one bulk action takes at most
@@ -83,6 +86,9 @@ class WebContext:
     trusted_proxies: list[str] = field(default_factory=list)
     # Answers through Digital Post (gateway.web.answer); None: not set up.
     digital_post: Desk | None = None
+    # /metrics: on an address of its own (and not here), behind a bearer token (gateway.settings).
+    metrics_elsewhere: bool = False
+    metrics_token: str | None = None
     # Password checks at once: bounded CPU during a login flood.
     hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
@@ -161,13 +167,26 @@ def _find(connection: Any, name: str) -> User | None:
     return find_user(connection, name)
 
 
+STAFF_ROLES = ("staff", "admin")
+ALL_ROLES = ("staff", "admin", "dpo")
+
+
 def login_required(
     handler: Callable[[Request, User], Awaitable[Response]],
+    roles: tuple[str, ...] = STAFF_ROLES,
 ) -> Callable[[Request], Awaitable[Response]]:
+    """A page for logged-in users of ``roles``: staff and admins unless said otherwise, so
+    a page added later shows no mail to a DPO by mistake (gateway.store.users.ROLES)."""
+
     async def wrapped(request: Request) -> Response:
         user = await current_user(request)
         if user is None:
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if user.role not in roles:
+            if request.url.path == "/" and request.method == "GET":
+                return RedirectResponse("/audit", status_code=303)  # a DPO's first page
+            message = words(request)["role.refused"]
+            return render(request, "error.html", 403, message=message, user=user)
         if request.method == "POST":
             form = await request.form()
             if not csrf_ok(request.session.get("csrf"), form.get("csrf")):
@@ -180,6 +199,15 @@ def login_required(
             return render(request, "error.html", 503, message="database unavailable")
 
     return wrapped
+
+
+def for_roles(
+    *roles: str,
+) -> Callable[
+    [Callable[[Request, User], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]
+]:
+    """``login_required`` for other roles than staff and admins (the DPO's pages)."""
+    return lambda handler: login_required(handler, roles)
 
 
 # -- login -------------------------------------------------------------------------------------
@@ -241,7 +269,7 @@ async def login(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-@login_required
+@for_roles(*ALL_ROLES)
 async def logout(request: Request, user: User) -> Response:
     """Ends the account's sessions on the server (every copy of the cookie), then here."""
     await ctx(request).store.run(end_sessions, user.name)
@@ -252,7 +280,7 @@ async def logout(request: Request, user: User) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-@login_required
+@for_roles(*ALL_ROLES)
 async def password_page(request: Request, user: User) -> Response:
     if request.method == "GET":
         return render(request, "password.html", user=user)
@@ -378,9 +406,11 @@ def filters_from(query: Any, mailboxes: list[str], page: int = 1) -> tuple[revie
         checked.problem("query.dates")
         since = until = None
         checked.valid.pop("since"), checked.valid.pop("until")
+    status = checked.choice("status", STATUSES)
     filters = review.Filters(
         mailbox=checked.choice("mailbox", mailboxes),
-        journal_state=checked.choice("status", JOURNAL_STATES),
+        journal_state=status if status in JOURNAL_STATES else None,
+        outcome=status if status in review.OUTCOMES else None,
         since=_start_of(since),
         until=_start_of(until, after=True),
         entity=checked.choice("entity", ENTITY_CHOICES),
@@ -430,7 +460,7 @@ async def flagged_list(request: Request, user: User) -> Response:
         q=q,
         mailboxes=mailboxes,
         open_counts=[(m, open_counts.get(m, 0)) for m in mailboxes],
-        states=JOURNAL_STATES,
+        states=STATUSES,
         entities=ENTITY_CHOICES,
         reply_states=REPLY_STATES,
         sorts=review.SORTS,
@@ -552,6 +582,42 @@ async def download(request: Request, user: User) -> Response:
     )
 
 
+ANSWER_FILES = {
+    "letter.pdf": ("letter_pdf", "application/pdf"),
+    "memo.xml": ("memo_xml", "application/xml"),
+}
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@login_required
+async def answer_document(request: Request, user: User) -> Response:
+    """A sent answer as it went out, for the case file: the letter (PDF) or the MeMo XML,
+    the recipient's number masked, named with its transaction id; audited."""
+    message_id = request.path_params["id"]
+    wanted = ANSWER_FILES.get(request.path_params["file"])
+    if wanted is None:
+        raise review.NotFound(message_id)
+    kind, media_type = wanted
+    data, transaction = await ctx(request).store.run(
+        answers.document,
+        message_id,
+        request.path_params["answer"],
+        kind,
+        user.scope,
+        user.name,
+    )
+    suffix = request.path_params["file"][-4:]
+    name = f"postvagt-{message_id}-svar-{SAFE_NAME.sub('_', transaction or 'ukendt')}{suffix}"
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Transaction-Id": SAFE_NAME.sub("_", transaction or ""),
+        },
+    )
+
+
 # -- operations ---------------------------------------------------------------------------------
 
 
@@ -574,6 +640,13 @@ async def health(request: Request, user: User) -> Response:
     )
 
 
+def _bearer_ok(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 async def healthz(request: Request) -> Response:
     """For load balancers: 200 while the next message would be handled, else 503 with the
     reasons (settings and errors only). No login, no data."""
@@ -592,7 +665,19 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus counts: rule names and counts per kind of data, never a message's content.
+    On ``metrics_listen`` when set (and then not on the staff page's address), behind a
+    bearer token when ``metrics_token_file`` is set."""
     context = ctx(request)
+    if context.metrics_elsewhere and not getattr(request.app.state, "metrics_only", False):
+        return render(request, "error.html", 404, message="404")
+    if context.metrics_token is not None and not _bearer_ok(request, context.metrics_token):
+        return Response(
+            "a bearer token is needed (metrics_token_file)\n",
+            status_code=401,
+            media_type="text/plain; charset=utf-8",
+            headers={"WWW-Authenticate": 'Bearer realm="postvagt-metrics"'},
+        )
     try:
         counts = await context.store.run(review.counts)
     except StoreUnavailable:

@@ -20,11 +20,13 @@ from gateway.store import review
 from gateway.store.users import User
 from gateway.web import stats
 from gateway.web.views import (
+    ALL_ROLES,
     MAX_BULK,
     Query,
     _safe_next,
     ctx,
     filters_from,
+    for_roles,
     forget_held,
     login_required,
     render,
@@ -147,10 +149,20 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(UNSAFE_START) else text
 
 
+def _time(moment: datetime | None, zone: Any, seconds: bool = False) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(zone).strftime(
+        "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    )
+
+
 @login_required
 async def export(request: Request, user: User) -> Response:
     """The filtered list, every page of it, as CSV with the page's columns (masked values
-    only); semicolons and a byte order mark, as Danish spreadsheets expect."""
+    only) and what the case system needs: the case number typed when journaling, who
+    handled the mail and when; semicolons and a byte order mark, as Danish spreadsheets
+    expect."""
     t = words(request)
     zone = ctx(request).zone
     filters, checked = filters_from(request.query_params, visible_mailboxes(request, user))
@@ -166,11 +178,15 @@ async def export(request: Request, user: User) -> Response:
             t["received"],
             t["mailbox"],
             t["sender"],
+            t["csv.sender_name"],
             t["subject_masked"],
             t["found"],
             t["delivery_state"],
             t["reply"],
             t["status"],
+            t["case_number"],
+            t["csv.handled_by"],
+            t["csv.handled_at"],
             t["case_hint"],
             t["reference"],
         ]
@@ -179,14 +195,18 @@ async def export(request: Request, user: User) -> Response:
         writer.writerow(
             _cell(v)
             for v in (
-                r.received_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                _time(r.received_at, zone),
                 r.recipient_group,
                 r.mail_from or "<>",
+                r.sender_name or "",
                 r.subject_masked or "",
                 ", ".join(f"{t.code('entity', f['entity'])} ×{f['count']}" for f in r.findings),
                 t.code("disp", review.disposition(r)),
                 t.code("reply", r.reply_state) if r.reply_state else "",
                 t.code("state", r.journal_state),
+                r.case_number or "",
+                r.handled_by or "",
+                _time(r.handled_at, zone),
                 r.case_hint or "",
                 r.id,
             )
@@ -204,7 +224,7 @@ async def export(request: Request, user: User) -> Response:
 PERIODS = (4, 12, 26, 52)
 
 
-@login_required
+@for_roles(*ALL_ROLES)
 async def statistics(request: Request, user: User) -> Response:
     t = words(request)
     zone = ctx(request).zone
@@ -213,7 +233,7 @@ async def statistics(request: Request, user: User) -> Response:
     today = datetime.now(zone).date()
     first = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=zone)
-    rows = await ctx(request).store.run(review.statistics_rows, user.scope, since)
+    rows = await ctx(request).store.run(review.statistics_rows, user.statistics_scope, since)
     await ctx(request).store.run(review.audit, user.name, "statistics", None, {"weeks": weeks})
     figures = await asyncio.to_thread(stats.count, rows, t, zone, today, weeks)
     total = figures.total
