@@ -15,7 +15,6 @@ import subprocess
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select
 
 from gateway.act.reply import should_reply
@@ -32,7 +31,6 @@ from tests.servers import free_port
 SISIMAI = CORPORA / "sisimai"
 TRUSTED = "mx.kommune.example"
 TRUSTED_SPF_PASS = f"Authentication-Results: {TRUSTED}; spf=pass smtp.mailfrom=x\r\n".encode()
-GATEWAY_HANGS = {"sisimai-lhost-office365-09"}
 _SUBJECT = re.compile(rb"^(Subject:[^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -213,11 +211,6 @@ def test_no_robot_gets_a_reply_through_scan(upstream, tmp_path: Path):
     assert unfound == []
 
 
-@pytest.mark.xfail(
-    reason="known issue, to be filed: on some real bounces (a null-sender Office 365 bounce "
-    "first) the gateway inspects and delivers but the client never gets its DATA reply",
-    strict=False,
-)
 def test_no_robot_gets_a_reply_through_a_running_gateway(upstream, tmp_path: Path):
     cases = {name: (TRUSTED_SPF_PASS + raw, env) for name, (raw, env) in _cases().items()}
     env = {"POSTVAGT_TRUSTED_AUTHSERV_IDS": TRUSTED}
@@ -225,13 +218,12 @@ def test_no_robot_gets_a_reply_through_a_running_gateway(upstream, tmp_path: Pat
     port = free_port()
     args = ["--upstream", f"smtp://127.0.0.1:{upstream.port}", "--domain", "kommune.example"]
     args += ["--data-dir", str(data), "--slot", "before-queue"]
-    proc = start_gateway(port, *args, env={**env, "POSTVAGT_SENDER_CHECKS": "true"})
+    # quiet: its log goes nowhere. Piped and unread, the log fills the pipe after a few
+    # hundred messages and the gateway blocks writing it (what looked like a hang).
+    proc = start_gateway(port, *args, env={**env, "POSTVAGT_SENDER_CHECKS": "true"}, quiet=True)
     # SMTP carries lines of 998 bytes at most: the three GMX bounces with longer lines go
     # through scan only (a real relay would have refused or wrapped them).
     cases = {n: c for n, c in cases.items() if max(map(len, c[0].splitlines())) <= 998}
-    # Known issue (to be filed): this Office 365 bounce with a null sender is inspected and
-    # delivered, but the SMTP client never gets the reply to its DATA. Scan covers it above.
-    cases = {n: c for n, c in cases.items() if n not in GATEWAY_HANGS}
     try:
         for raw, envelope in cases.values():
             with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
