@@ -280,6 +280,11 @@ class Settings(BaseModel):
         default_factory=list,
         description="Groups (names or, for Entra ID, object ids) whose members are admins.",
     )
+    oidc_dpo_groups: list[str] = Field(
+        default_factory=list,
+        description="Groups whose members are data protection officers: the audit log and "
+        "statistics of every mailbox, no mail.",
+    )
     oidc_mailbox_groups: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Group -> mailboxes its members see as staff (settings file only). A user "
@@ -599,7 +604,7 @@ class Settings(BaseModel):
                 )
             if "openid" not in self.oidc_scopes:
                 raise ValueError("oidc_scopes must include openid")
-            if not self.oidc_admin_groups and not self.oidc_mailbox_groups:
+            if not (self.oidc_admin_groups or self.oidc_dpo_groups or self.oidc_mailbox_groups):
                 raise ValueError(
                     "oidc_issuer is set but no group is mapped: name oidc_admin_groups or "
                     "oidc_mailbox_groups, else every single sign-on is refused"

@@ -50,6 +50,7 @@ SHOTS = (
 )
 GROUPS = {
     "oidc_admin_groups": ["postvagt-admins"],
+    "oidc_dpo_groups": ["postvagt-dpo"],
     "oidc_mailbox_groups": {
         "postvagt-borgerservice": ["borgerservice"],
         "postvagt-byg": ["byggesag"],
@@ -165,6 +166,8 @@ GRANTS = [
     (["postvagt-borgerservice", "kantine"], ("staff", ["borgerservice"])),
     (["postvagt-byg", "postvagt-borgerservice"], ("staff", ["borgerservice", "byggesag"])),
     (["postvagt-byg", "postvagt-admins"], ("admin", [])),
+    (["postvagt-dpo", "postvagt-byg"], ("dpo", [])),
+    (["postvagt-dpo", "postvagt-admins"], ("admin", [])),
     ("postvagt-byg", ("staff", ["byggesag"])),  # one group as a string (AD FS may)
     (["kantine"], None),
     ([], None),
@@ -181,7 +184,10 @@ def test_groups_map_to_role_and_mailboxes(tmp_path, groups, expected):
 SETTINGS_REFUSED = [
     ({"oidc_issuer": "http://idp.kommune.example"}, "https"),
     ({"oidc_client_id": None}, "oidc_client_id"),
-    ({"oidc_admin_groups": [], "oidc_mailbox_groups": {}}, "no group is mapped"),
+    (
+        {"oidc_admin_groups": [], "oidc_dpo_groups": [], "oidc_mailbox_groups": {}},
+        "no group is mapped",
+    ),
     ({"oidc_scopes": ["profile"]}, "openid"),
     ({"oidc_issuer": None, "oidc_hide_password_login": True}, "nobody could log in"),
 ]

@@ -65,6 +65,7 @@ class SingleSignOn:
     mailbox_groups: dict[str, list[str]]
     display_name: str
     hide_password_login: bool = False
+    dpo_groups: list[str] = field(default_factory=list)
     client: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +100,7 @@ class SingleSignOn:
             groups_claim=settings.oidc_groups_claim,
             admin_groups=list(settings.oidc_admin_groups),
             mailbox_groups={g: list(m) for g, m in settings.oidc_mailbox_groups.items()},
+            dpo_groups=list(settings.oidc_dpo_groups),
             display_name=settings.oidc_display_name,
             hide_password_login=settings.oidc_hide_password_login,
         )
@@ -152,6 +154,8 @@ class SingleSignOn:
         names = {g for g in groups if isinstance(g, str)}
         if names & set(self.admin_groups):
             return "admin", []
+        if names & set(self.dpo_groups):
+            return "dpo", []  # the audit log, never mail: mailbox groups add nothing
         mailboxes = sorted({m for g in names for m in self.mailbox_groups.get(g, [])})
         return ("staff", mailboxes) if mailboxes else None
 
