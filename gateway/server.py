@@ -79,6 +79,29 @@ def build_reply_hop(settings: Settings) -> NextHop:
     return _hop(settings, settings.reply_relay_address, settings.reply_maildir, 2, tls)
 
 
+def build_single_sign_on(settings: Settings) -> SingleSignOn | None:
+    """The staff page's OpenID provider (settings oidc_*), or None without one."""
+    if settings.oidc_issuer is None:
+        return None
+    assert settings.oidc_client_id and settings.oidc_client_secret_file is not None
+    base = settings.web_base_url
+    return SingleSignOn(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret_file.read_text().strip(),
+        redirect_uri=base + "oidc/callback",
+        after_logout=base + "login",
+        scopes=list(settings.oidc_scopes),
+        username_claim=settings.oidc_username_claim,
+        groups_claim=settings.oidc_groups_claim,
+        admin_groups=list(settings.oidc_admin_groups),
+        mailbox_groups={g: list(m) for g, m in settings.oidc_mailbox_groups.items()},
+        dpo_groups=list(settings.oidc_dpo_groups),
+        display_name=settings.oidc_display_name,
+        hide_password_login=settings.oidc_hide_password_login,
+    )
+
+
 def build_store(settings: Settings) -> Store:
     return Store(
         settings.database,
@@ -323,7 +346,7 @@ class Gateway:
             context,
             secret=secret,
             secure_cookie=s.web_cookie_secure,
-            sso=SingleSignOn.from_settings(s),
+            sso=build_single_sign_on(s),
         )
         self.web = WebServer(app, *s.web_address)
         await self.web.start()

@@ -29,6 +29,7 @@ from playwright.sync_api import expect
 from pydantic import ValidationError
 from sqlalchemy import create_engine, select
 
+from gateway.server import build_single_sign_on
 from gateway.settings import Settings
 from gateway.store.tables import audit_log
 from gateway.store.users import add_user, disable_user
@@ -81,7 +82,7 @@ def _offline_provider(tmp_path: Path) -> SingleSignOn:
         oidc_client_secret_file=_secret_file(tmp_path),
         **GROUPS,  # type: ignore[arg-type]
     )
-    provider = SingleSignOn.from_settings(settings)
+    provider = build_single_sign_on(settings)
     assert provider is not None
     # The discovery document as fetched, with the keys inline: nothing is asked on the network.
     provider.client.server_metadata.update(

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from gateway.model import TEMPFAIL, DsnRequest, Reply, Transaction
+from gateway.privatefiles import private_folder, write_durably
 from gateway.rawmail import normalise_line_ends
 
 _UNSAFE = re.compile(r"[^a-z0-9._+@=-]")
@@ -27,42 +28,15 @@ def mailbox_dir(root: Path, recipient: str) -> Path:
     return root / name[:200]
 
 
-def private_folder(path: Path) -> None:
-    """``path`` and every folder above it that is missing, made 0700 (mkdir's mode is cut by
-    the umask, so it is set again); folders already there are left as they are."""
-    missing = []
-    while not path.is_dir():
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            continue  # another delivery made it at the same moment, and set its mode
-        os.chmod(folder, 0o700)
-
-
 def deliver_file(root: Path, recipient: str, mail_from: str, data: bytes) -> Path:
     """Write one message into a recipient's Maildir, durably (tmp/ → fsync → new/)."""
     box = mailbox_dir(root, recipient)
     for sub in ("tmp", "new", "cur"):
         private_folder(box / sub)
     unique = f"{time.time_ns()}.{uuid.uuid4().hex}.{socket.gethostname().replace('/', '_')}"
-    tmp = box / "tmp" / unique
     trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {recipient}\r\n".encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(trace + data)
-        f.flush()
-        os.fsync(f.fileno())
     final = box / "new" / unique
-    os.rename(tmp, final)
-    dir_fd = os.open(box / "new", os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_durably(box / "tmp" / unique, final, trace + data)
     return final
 
 

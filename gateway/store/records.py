@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Update, bindparam, case, func, null, select, update
 
 from gateway.model import Inspection, Received, Reply, ReviewFacts
+from gateway.privatefiles import private_folder, write_durably
 from gateway.store.tables import messages, quarantine
 
 
@@ -333,35 +333,8 @@ def read_quarantined(connection: Connection, message_id: str, place: QuarantineP
     return (place.folder / row.path).read_bytes()
 
 
-def _private_folder(path: Path) -> None:
-    """``path`` and the folders above it that are missing, 0700 whatever the umask (the
-    date folders of the quarantine); folders already there are left as they are."""
-    missing = []
-    while not path.is_dir():
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            continue  # another instance made it at the same moment, and set its mode
-        os.chmod(folder, 0o700)
-
-
 def _write_durably(path: Path, data: bytes) -> None:
     """Readable by the service only from the first byte, and still there after a power cut
     once the record that points to it is committed."""
-    _private_folder(path.parent)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    private_folder(path.parent)
+    write_durably(path.with_suffix(".tmp"), path, data)

@@ -32,7 +32,6 @@ from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.settings import Settings
 from gateway.store import review
 from gateway.store.users import sign_on
 from gateway.web import throttle, views
@@ -81,28 +80,6 @@ class SingleSignOn:
                 "token_endpoint_auth_method": "client_secret_basic",
                 "timeout": 10,
             },
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SingleSignOn | None:
-        if settings.oidc_issuer is None:
-            return None
-        assert settings.oidc_client_id and settings.oidc_client_secret_file is not None
-        base = settings.web_base_url
-        return cls(
-            issuer=settings.oidc_issuer,
-            client_id=settings.oidc_client_id,
-            client_secret=settings.oidc_client_secret_file.read_text().strip(),
-            redirect_uri=base + "oidc/callback",
-            after_logout=base + "login",
-            scopes=list(settings.oidc_scopes),
-            username_claim=settings.oidc_username_claim,
-            groups_claim=settings.oidc_groups_claim,
-            admin_groups=list(settings.oidc_admin_groups),
-            mailbox_groups={g: list(m) for g, m in settings.oidc_mailbox_groups.items()},
-            dpo_groups=list(settings.oidc_dpo_groups),
-            display_name=settings.oidc_display_name,
-            hide_password_login=settings.oidc_hide_password_login,
         )
 
     @property
