@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 import regex
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
+from gateway.detect import entities
 from gateway.detect.normalise import normalise
-from gateway.detect.recognizers import dk_bank_account, dk_cpr, dk_cvr, dk_id_documents, dk_phone
+from gateway.detect.recognizers import dk_cpr
 from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete, run_patterns
 from gateway.detect.recognizers.categories import CategoryRecognizer
 from gateway.model import Finding, TextChunk
@@ -32,38 +33,10 @@ SUPPRESS_BEFORE = 40
 CHUNK = 50_000
 OVERLAP = BOOST_BEFORE + 200
 THRESHOLD = 0.5
-NER_ENTITIES = ("PERSON", "LOCATION")
+NER_ENTITIES = entities.NER
 
-IDENTIFIERS = frozenset(
-    {"DK_CPR", "DK_CPR_REPLACEMENT", "DK_PASSPORT", "DK_DRIVING_LICENCE", "DK_BANK_ACCOUNT"}
-)
-
-
-def _mask_default(value: str) -> str:
-    return value[:2] + "*" * max(0, len(value) - 2)
-
-
-def _mask_email(value: str) -> str:
-    local, _, domain = value.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def _mask_iban(value: str) -> str:
-    compact = value.replace(" ", "")
-    return compact[:4] + "*" * (len(compact) - 4)
-
-
-MASKS: dict[str, Callable[[str], str]] = {
-    "DK_CPR": dk_cpr.mask,
-    "DK_CPR_REPLACEMENT": dk_cpr.mask,
-    "DK_CVR": dk_cvr.mask,
-    "DK_PHONE": dk_phone.mask,
-    "DK_BANK_ACCOUNT": dk_bank_account.mask,
-    "DK_PASSPORT": dk_id_documents.mask,
-    "DK_DRIVING_LICENCE": dk_id_documents.mask,
-    "EMAIL_ADDRESS": _mask_email,
-    "IBAN_CODE": _mask_iban,
-}
+IDENTIFIERS = frozenset(entities.IDENTIFIERS)
+MASKS: dict[str, Callable[[str], str]] = entities.masks()
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ import regex
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from gateway.detect import entities
 from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete
 
-LEXICONS = Path(__file__).resolve().parents[1] / "lexicons"
-CATEGORIES = tuple(sorted(p.stem.upper() for p in LEXICONS.glob("*.txt")))
-"""The category entity types, one per lexicon file (HEALTH, CRIMINAL, …)."""
+CATEGORIES = entities.CATEGORIES
+"""The category entity types, one lexicon file each (gateway.detect.entities)."""
 
 IDENTIFIER_DISTANCE = 200
 """Characters between a strong term and a personal identifier that tie them together."""
@@ -44,7 +44,7 @@ class Lexicon:
     weak: dict[str, str]
 
 
-def load_lexicon(path: Path) -> Lexicon:
+def load_lexicon(path: Path, category: str | None = None) -> Lexicon:
     strong: dict[str, str] = {}
     weak: dict[str, str] = {}
     for raw_line in path.read_text(encoding="utf-8").splitlines():
@@ -61,7 +61,7 @@ def load_lexicon(path: Path) -> Lexicon:
             target[form] = forms[0]
     if not strong:
         raise ValueError(f"{path.name}: a category needs at least one strong term")
-    return Lexicon(path.stem.upper(), strong, weak)
+    return Lexicon(category or path.stem.upper(), strong, weak)
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,6 @@ class CategoryRecognizer(LocalRecognizer):
 
 
 def category_recognizers() -> list[CategoryRecognizer]:
-    lexicons = [load_lexicon(p) for p in sorted(LEXICONS.glob("*.txt"))]
+    lexicons = [load_lexicon(path, name) for name, path in entities.lexicon_files().items()]
     index = LexiconIndex(lexicons)
     return [CategoryRecognizer(lexicon, index) for lexicon in lexicons]
