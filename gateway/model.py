@@ -226,6 +226,8 @@ class Finding:
     score: float
     recognizer: str
     masked: str | None
+    about: str = ""
+    """A category's person: writer, relative, named, identifier, third person (about.py)."""
 
 
 # -- what act/ and the store hand each other --------------------------------------------

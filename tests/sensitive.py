@@ -182,7 +182,7 @@ FACTS: dict[str, list[Fact]] = {
     "BIOMETRIC_GENETIC": [
         Fact("{x}", "had a genetic test",
              ("har fået lavet en gentest", "bærer BRCA-genet", "har fået taget en DNA-test",
-              "har en arvelig genfejl", "har fået scannet sine fingeraftryk")),
+              "har en arvelig genfejl", "har fået påvist en arvelig hjertesygdom ved en gentest")),
     ],
 }  # fmt: skip
 
@@ -252,6 +252,8 @@ def positive_text(category: str, rng: random.Random) -> tuple[str, str]:
                 .replace("is ", "am ").replace("takes", "take").replace("drinks", "drink")
                 .replace("smokes", "smoke").replace("carries", "carry")
                 .replace("starts", "start").replace("cuts himself", "cut myself")
+                .replace("comes", "come").replace("lives", "live").replace("prays", "pray")
+                .replace("gambles", "gamble")
                 .replace("her own", "my own").replace("tried", "tried")
             )  # fmt: skip
         sentence = f"{who[0].upper()}{who[1:]} {verb}. {rng.choice(ENDINGS_EN)}"

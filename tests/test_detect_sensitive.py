@@ -76,6 +76,28 @@ def test_sensitive_corpus_per_class(outcomes):
     for mail, found, journal in outcomes:
         if (mail.kind == "positive") != journal or (mail.labels and not mail.labels <= found):
             print("sensitive:", mail.name, mail.style, mail.where, sorted(found), journal)
+    for key, row in rows.items():
+        if row["pos"]:
+            assert row["found"] / row["pos"] >= 0.9, key
+            assert row["journal"] / row["pos"] >= 0.9, key
+        if row["neg"]:
+            assert row["false"] / row["neg"] <= 0.05, key
+    assert precision >= 0.98
+
+
+def test_explain_names_whom_a_fact_is_about(detector):
+    """The person signal travels with the finding (``postvagt scan --explain``); a name
+    never does."""
+    cases = {
+        "Jeg har fået konstateret brystkræft.": "writer",
+        "Min søn har ADHD og får medikinet.": "relative",
+        "Vores medarbejder Karen Sø er kræftsyg og starter i kemo.": "named",
+        "Nyhedsbrev: tilbud til borgere med kræft og depression. Afmeld nyhedsbrevet.": "",
+    }
+    for text, who in cases.items():
+        findings = [c for c in detector.analyze(text).findings() if c.entity in CATEGORIES]
+        assert [c.about for c in findings] == ([who] if who else []), text
+        assert all("Karen" not in c.reason for c in findings)
 
 
 def test_corpus_shape():

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 import regex
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
-from gateway.detect import entities
+from gateway.detect import about, entities
 from gateway.detect.normalise import normalise
 from gateway.detect.recognizers import dk_cpr
 from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete, run_patterns
@@ -52,6 +52,9 @@ class Candidate:
     context_word: str | None = None
     suppress_word: str | None = None
     reason: str = ""
+    about: str = ""
+    """Categories: whom the fact concerns (writer, relative, named, identifier, third
+    person, nobody; gateway.detect.about)."""
 
     def masked(self) -> str | None:
         if self.entity not in MASKS:
@@ -182,10 +185,16 @@ class Detector:
             if c.entity in IDENTIFIERS and c.score >= self.threshold
         ]
         terms = self.categories[0].index.scan(text, deadline) if self.categories else {}
+        genre = about.genre(text) if terms else None
         for category in self.categories:
-            matches = terms.get(category.lexicon.category, [])
+            matches = terms.get(category.category, [])
             for r in category.analyze(
-                text, [], identifiers=identifiers, deadline=deadline, terms=matches
+                text,
+                [],
+                identifiers=identifiers,
+                deadline=deadline,
+                terms=matches,
+                genre=genre,
             ):
                 reason = (
                     r.analysis_explanation.textual_explanation if r.analysis_explanation else ""
@@ -199,6 +208,7 @@ class Detector:
                         category.name,
                         text[r.start : r.end],
                         reason=reason or "",
+                        about=str(r.recognition_metadata.get("about", "")),
                     )
                 )
         return candidates
@@ -276,7 +286,9 @@ class Detector:
             for c in analysis.candidates:
                 if c.score >= self.threshold:
                     findings.append(
-                        Finding(c.entity, chunk.location, c.score, c.recognizer, c.masked())
+                        Finding(
+                            c.entity, chunk.location, c.score, c.recognizer, c.masked(), c.about
+                        )
                     )
                 else:
                     below.append(c)
