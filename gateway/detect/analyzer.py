@@ -14,6 +14,7 @@ text longer than ``max_chars`` makes the result "incomplete" — never "clean".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -185,7 +186,7 @@ class Detector:
             if c.entity in IDENTIFIERS and c.score >= self.threshold
         ]
         terms = self.categories[0].index.scan(text, deadline) if self.categories else {}
-        genre = about.genre(text) if terms else None
+        genre = functools.cache(lambda: about.genre(text))  # asked only when it matters
         for category in self.categories:
             matches = terms.get(category.category, [])
             for r in category.analyze(

@@ -21,8 +21,13 @@ text of a genre that names no person.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress, islice
+from operator import itemgetter
+from typing import cast
 
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -70,63 +75,89 @@ class LexiconIndex:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         self.first = {words[0] for words in lexicon.phrases}
+        self.pairs = {words[:2] for words in lexicon.phrases}
         self.longest = max((len(words) for words in lexicon.phrases), default=1)
         self.capitals_lower = {form.lower() for form in lexicon.capitals}
-        self._cache: dict[str, tuple[str, Hit | None]] = {}
+        self._cache: dict[str, tuple[str, Hit | None, bool]] = {}
 
-    def _word(self, word: str) -> tuple[str, Hit | None]:
-        known = self._cache.get(word)
-        if known is None:
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            known = self._cache[word] = self.lexicon.word(word)
-        return known
+    def _learn(self, word: str) -> tuple[str, Hit | None, bool]:
+        """A word's stem, its term on its own, and whether it may start a phrase or be an
+        abbreviation written in capitals (then its position is kept)."""
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        stemmed, hit = self.lexicon.word(word)
+        mark = hit is not None or stemmed in self.first or word in self.capitals_lower
+        info = self._cache[word] = (stemmed, hit, mark)
+        return info
 
     def scan(self, text: str, deadline: float | None = None) -> dict[str, list[TermMatch]]:
         lower = text.lower()
         if len(lower) != len(text):  # a few characters lower-case to two: keep offsets true
             lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        # Every word at C speed (findall, map over the cache); positions only for the words
+        # that are a term or start a phrase, and the words after them (islice skips the
+        # rest inside C): a span for each of 30 000 words of a long letter would cost more
+        # than the rest of the scan.
+        cache, longest = self._cache, self.longest
+        words = WORD.findall(lower)
+        cached = list(map(cache.get, words))
+        if None in cached:
+            cached = [info or self._learn(word) for word, info in zip(words, cached, strict=True)]
+        infos = cast(list[tuple[str, Hit | None, bool]], cached)
+        pairs, last = self.pairs, len(infos) - 1
+        # A phrase's first word is often common ("ikke", "ved"): marked only when the next
+        # word goes with it. compress() picks the flagged words inside C.
+        marks = [
+            i
+            for i in compress(range(len(infos)), map(itemgetter(2), infos))
+            if infos[i][1] is not None
+            or infos[i][0] not in self.first
+            or (i < last and (infos[i][0], infos[i + 1][0]) in pairs)
+        ]
+        if deadline is not None and time.monotonic() > deadline:
+            raise ScanIncomplete("category lexicons: out of time")
+        # Which words make a term, by index: a phrase (longest first) or the word alone.
+        phrases, first = self.lexicon.phrases, self.first
+        hits: list[tuple[int, int, Hit | None]] = []  # first and last word, the term
+        next_free = 0
+        for i in marks:
+            if i < next_free:
+                continue  # a phrase's words are not matched again on their own
+            stemmed, hit, _ = infos[i]
+            if stemmed in first:
+                for length in range(min(longest, len(infos) - i), 1, -1):
+                    phrase = phrases.get(tuple(w[0] for w in infos[i : i + length]))
+                    if phrase is not None:
+                        hits.append((i, i + length - 1, phrase))
+                        next_free = i + length
+                        break
+                if next_free > i:
+                    continue
+            hits.append((i, i, hit))  # hit None: perhaps an abbreviation in capitals
+        # Their positions: one walk over the words that skips, inside C, all but these.
+        spans: dict[int, tuple[int, int]] = {}
+        matches = WORD.finditer(lower)
+        at = 0
+        for j in sorted({j for i, k, _ in hits for j in (i, k)}):
+            spans[j] = next(islice(matches, j - at, None)).span()
+            at = j + 1
         found: dict[str, list[TermMatch]] = {}
 
         def add(hit: Hit, start: int, end: int) -> None:
             found.setdefault(hit.category, []).append(TermMatch(start, end, hit.base, hit.strong))
 
-        stems: list[str] = []
-        spans: list[tuple[int, int]] = []
-        singles: list[tuple[int, Hit]] = []
-        capitals, phrases_first = self.lexicon.capitals, self.first
-        for match in WORD.finditer(lower):
-            word = match.group()
-            stemmed, hit = self._word(word)
-            if word in self.capitals_lower:
-                hit = capitals.get(text[match.start() : match.end()]) or hit
-            if hit is not None or stemmed in phrases_first:
-                if hit is not None:
-                    singles.append((len(stems), hit))
-            stems.append(stemmed)
-            spans.append(match.span())
-        if deadline is not None and time.monotonic() > deadline:
-            raise ScanIncomplete("category lexicons: out of time")
-        covered: set[int] = set()
-        if phrases_first:
-            phrases = self.lexicon.phrases
-            for i, stemmed in enumerate(stems):
-                if stemmed not in phrases_first or i in covered:
-                    continue  # a phrase's words do not start another phrase
-                for length in range(min(self.longest, len(stems) - i), 1, -1):
-                    hit = phrases.get(tuple(stems[i : i + length]))
-                    if hit is not None:
-                        add(hit, spans[i][0], spans[i + length - 1][1])
-                        covered.update(range(i, i + length))
-                        break
-        for i, hit in singles:
-            if i not in covered:
-                add(hit, *spans[i])
+        capitals = self.lexicon.capitals
+        for i, k, maybe in hits:
+            start, end = spans[i][0], spans[k][1]
+            if i == k:
+                maybe = capitals.get(text[start:end]) or maybe
+            if maybe is not None:
+                add(maybe, start, end)
         for pattern, hit in self.lexicon.patterns:
             for m in pattern.finditer(lower):
                 add(hit, m.start(), m.end())
-        for matches in found.values():
-            matches.sort(key=lambda m: m.start)
+        for terms in found.values():
+            terms.sort(key=lambda m: m.start)
         return found
 
 
@@ -153,18 +184,16 @@ class CategoryRecognizer(LocalRecognizer):
         identifiers: list[tuple[int, int]] | None = None,
         deadline: float | None = None,
         terms: list[TermMatch] | None = None,
-        genre: str | bool | None = False,
+        genre: Callable[[], str | None] | None = None,
     ) -> list[RecognizerResult]:
         """``terms``: this category's matches, and ``genre``: the text's no-person genre
-        word (None: none), when the caller worked them out once for all categories."""
+        word or None, asked only when it matters (the caller remembers it for all)."""
         if terms is None:
             terms = self.index.scan(text, deadline).get(self.category, [])
         strong = [t for t in terms if t.strong]
         if not strong:
             return []
-        if genre is False:
-            genre = about_.genre(text)
-        kind = None if genre is False else genre
+        genre_of = genre or functools.cache(lambda: about_.genre(text))
         distinct = len({t.base for t in strong})
         best, best_term = about_.NOBODY, strong[0]
         for term in strong:
@@ -172,11 +201,12 @@ class CategoryRecognizer(LocalRecognizer):
                 best, best_term = about_.About("identifier", "a personal identifier"), term
                 break
             sentence = about_.sentence_of(text, term.start, term.end)
-            who = about_.about(sentence, genre=kind is not None)
+            who = about_.about(sentence, lambda: genre_of() is not None)
             if who.strong or (who.who and not best.who):
                 best, best_term = who, term
                 if who.strong:
                     break
+        kind = None if best.strong else genre_of()
         if best.strong:
             score = 0.85 if distinct >= 2 else 0.75
             why = f"about {best.who} ({best.cue})"
