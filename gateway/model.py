@@ -241,6 +241,8 @@ class Finding:
     score: float
     recognizer: str
     masked: str | None
+    about: str = ""
+    """A category's person: writer, relative, named, identifier, third person (about.py)."""
     keyed: str | None = field(default=None, compare=False, repr=False)
     """CPR and CVR numbers: the keyed hash of the whole number (gateway.detect.keyed), so
     a typed number can be matched against it; None where no key was given (``scan``)."""

@@ -253,6 +253,7 @@ def scan_one(
         "signer_trusted": protection.signer_trusted,
         "findings": [
             {"entity": f.entity, "location": f.location, "score": f.score, "masked": f.masked}
+            | ({"about": f.about} if f.about else {})
             for f in seen.findings
         ],
         "decision": first[1],
@@ -309,7 +310,8 @@ def explain(result: dict[str, Any], below: list[Candidate], out: IO[str]) -> Non
     for note in result.get("notes", []):
         out.write(f"  NOTE   {note}\n")
     for f in result["findings"]:
-        out.write(f"  FOUND  {f['entity']:20} {f['score']:.2f}  {f['location']:10} {f['masked']}\n")
+        who = f"about {f['about']}" if "about" in f else f["masked"]
+        out.write(f"  FOUND  {f['entity']:20} {f['score']:.2f}  {f['location']:10} {who}\n")
     for c in below:
         why = []
         if c.context_word:

@@ -264,6 +264,7 @@ SOCIAL_TEXTS = [
     "Min datter er anbragt, og jeg vil klage over underretningen.",
     "Jeg har gæld og er på kontanthjælp.",
 ]
+FAMILY_TEXTS = SOCIAL_TEXTS[:2]
 CRIMINAL_TEXTS = [
     "Jeg er blevet sigtet i en sag og har brug for en straffeattest.",
     "Min søn er varetægtsfængslet og afsoner nu i fængsel.",
@@ -283,6 +284,8 @@ def pos_category(rng: random.Random) -> Draft:
         ]
     )
     text = rng.choice(texts)
+    if text in FAMILY_TEXTS:  # issue 25: family matters and child welfare have their own type
+        category = "FAMILY"
     labels: set[Label] = {(category, "")}
     body = f"Hej\n\n{text}\n\nVenlig hilsen\n{rng.choice(NAMES)}"
     if rng.random() < 0.5:

@@ -14,15 +14,17 @@ text longer than ``max_chars`` makes the result "incomplete" — never "clean".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import regex
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
+from gateway.detect import about, entities
 from gateway.detect.keyed import NUMBER_ENTITIES, digits_of, keyed_number
 from gateway.detect.normalise import normalise
-from gateway.detect.recognizers import dk_bank_account, dk_cpr, dk_cvr, dk_id_documents, dk_phone
+from gateway.detect.recognizers import dk_cpr
 from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete, run_patterns
 from gateway.detect.recognizers.categories import CategoryRecognizer
 from gateway.model import Finding, TextChunk
@@ -33,38 +35,10 @@ SUPPRESS_BEFORE = 40
 CHUNK = 50_000
 OVERLAP = BOOST_BEFORE + 200
 THRESHOLD = 0.5
-NER_ENTITIES = ("PERSON", "LOCATION")
+NER_ENTITIES = entities.NER
 
-IDENTIFIERS = frozenset(
-    {"DK_CPR", "DK_CPR_REPLACEMENT", "DK_PASSPORT", "DK_DRIVING_LICENCE", "DK_BANK_ACCOUNT"}
-)
-
-
-def _mask_default(value: str) -> str:
-    return value[:2] + "*" * max(0, len(value) - 2)
-
-
-def _mask_email(value: str) -> str:
-    local, _, domain = value.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def _mask_iban(value: str) -> str:
-    compact = value.replace(" ", "")
-    return compact[:4] + "*" * (len(compact) - 4)
-
-
-MASKS: dict[str, Callable[[str], str]] = {
-    "DK_CPR": dk_cpr.mask,
-    "DK_CPR_REPLACEMENT": dk_cpr.mask,
-    "DK_CVR": dk_cvr.mask,
-    "DK_PHONE": dk_phone.mask,
-    "DK_BANK_ACCOUNT": dk_bank_account.mask,
-    "DK_PASSPORT": dk_id_documents.mask,
-    "DK_DRIVING_LICENCE": dk_id_documents.mask,
-    "EMAIL_ADDRESS": _mask_email,
-    "IBAN_CODE": _mask_iban,
-}
+IDENTIFIERS = frozenset(entities.IDENTIFIERS)
+MASKS: dict[str, Callable[[str], str]] = entities.masks()
 
 
 @dataclass(frozen=True)
@@ -80,6 +54,9 @@ class Candidate:
     context_word: str | None = None
     suppress_word: str | None = None
     reason: str = ""
+    about: str = ""
+    """Categories: whom the fact concerns (writer, relative, named, identifier, third
+    person, nobody; gateway.detect.about)."""
 
     def masked(self) -> str | None:
         if self.entity not in MASKS:
@@ -212,10 +189,16 @@ class Detector:
             if c.entity in IDENTIFIERS and c.score >= self.threshold
         ]
         terms = self.categories[0].index.scan(text, deadline) if self.categories else {}
+        genre = functools.cache(lambda: about.genre(text))  # asked only when it matters
         for category in self.categories:
-            matches = terms.get(category.lexicon.category, [])
+            matches = terms.get(category.category, [])
             for r in category.analyze(
-                text, [], identifiers=identifiers, deadline=deadline, terms=matches
+                text,
+                [],
+                identifiers=identifiers,
+                deadline=deadline,
+                terms=matches,
+                genre=genre,
             ):
                 reason = (
                     r.analysis_explanation.textual_explanation if r.analysis_explanation else ""
@@ -229,6 +212,7 @@ class Detector:
                         category.name,
                         text[r.start : r.end],
                         reason=reason or "",
+                        about=str(r.recognition_metadata.get("about", "")),
                     )
                 )
         return candidates
@@ -318,7 +302,8 @@ class Detector:
                             c.score,
                             c.recognizer,
                             c.masked(),
-                            self._keyed(c),
+                            about=c.about,
+                            keyed=self._keyed(c),
                         )
                     )
                 else:

@@ -26,17 +26,10 @@ from presidio_analyzer.predefined_recognizers import (
     SpacyRecognizer,
 )
 
+from gateway.detect import entities
 from gateway.detect.analyzer import Detector
 from gateway.detect.recognizers.base import LANGUAGE
 from gateway.detect.recognizers.categories import category_recognizers
-from gateway.detect.recognizers.dk_bank_account import DkBankAccountRecognizer
-from gateway.detect.recognizers.dk_cpr import DkCprRecognizer, DkCprReplacementRecognizer
-from gateway.detect.recognizers.dk_cvr import DkCvrRecognizer
-from gateway.detect.recognizers.dk_id_documents import (
-    DkDrivingLicenceRecognizer,
-    DkPassportRecognizer,
-)
-from gateway.detect.recognizers.dk_phone import DkPhoneRecognizer
 
 
 class ModelNotInstalled(Exception):
@@ -62,21 +55,20 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return _OFFLINE_SUFFIXES(pattern_text).fqdn != ""
 
 
+def iban_recognizer() -> IbanRecognizer:
+    return IbanRecognizer(supported_language=LANGUAGE)
+
+
+def email_recognizer() -> OfflineEmailRecognizer:
+    return OfflineEmailRecognizer(supported_language=LANGUAGE)
+
+
 def danish_recognizers() -> list:
-    iban = IbanRecognizer(supported_language=LANGUAGE)
-    email = OfflineEmailRecognizer(supported_language=LANGUAGE)
-    return [
-        DkCprRecognizer(),
-        DkCprReplacementRecognizer(),
-        DkCvrRecognizer(),
-        DkPhoneRecognizer(),
-        DkBankAccountRecognizer(),
-        DkPassportRecognizer(),
-        DkDrivingLicenceRecognizer(),
-        iban,
-        email,
-        *category_recognizers(),
+    """One recognizer per type of the entity table, and one per category lexicon."""
+    made = [
+        entities.resolve(e.recognizer)() for e in entities.TABLE if e.recognizer and not e.category
     ]
+    return [*made, *category_recognizers()]
 
 
 def _nlp_engine(model: str) -> SpacyNlpEngine:

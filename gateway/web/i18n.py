@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from gateway.detect import entities
+
 LANGUAGES = ("da", "en")
 MISSING: set[str] = set()
 
@@ -220,28 +222,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-ENTITIES = {
-    "DK_CPR": ("CPR-nummer", "CPR number"),
-    "DK_CPR_REPLACEMENT": ("Erstatnings-CPR-nummer", "Replacement CPR number"),
-    "DK_CVR": ("CVR-nummer", "CVR number"),
-    "DK_PHONE": ("Telefonnummer", "Phone number"),
-    "DK_BANK_ACCOUNT": ("Kontonummer", "Bank account number"),
-    "IBAN_CODE": ("IBAN-nummer", "IBAN"),
-    "DK_PASSPORT": ("Pasnummer", "Passport number"),
-    "DK_DRIVING_LICENCE": ("Kørekortnummer", "Driving licence number"),
-    "EMAIL_ADDRESS": ("E-mailadresse", "Email address"),
-    "PERSON": ("Personnavn", "Person's name"),
-    "LOCATION": ("Sted eller adresse", "Place or address"),
-    "HEALTH": ("Helbredsoplysninger", "Health data"),
-    "SOCIAL": ("Sociale forhold", "Social circumstances"),
-    "CRIMINAL": ("Strafbare forhold", "Criminal offences"),
-    "UNION": ("Fagforeningsforhold", "Trade union membership"),
-    "RELIGION": ("Religiøs overbevisning", "Religious beliefs"),
-    "ETHNICITY": ("Etnisk oprindelse", "Ethnic origin"),
-    "SEXUALITY": ("Seksuelle forhold", "Sex life or orientation"),
-    "BIOMETRIC_GENETIC": ("Genetiske eller biometriske data", "Genetic or biometric data"),
-    "POLITICAL": ("Politisk overbevisning", "Political opinions"),
-}
+ENTITIES = {e.name: (e.da, e.en) for e in entities.TABLE}
 
 # (key, Danish, English)
 MORE = [

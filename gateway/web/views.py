@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from gateway.decide.holder import PolicyHolder
+from gateway.detect import entities
 from gateway.metrics import Metrics
 from gateway.model import Preview, Reply
 from gateway.store import Store, StoreUnavailable, answers, records, retention, review
@@ -38,25 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("postvagt.web")
 
-ENTITY_CHOICES = (
-    "DK_CPR",
-    "DK_CPR_REPLACEMENT",
-    "DK_CVR",
-    "DK_PHONE",
-    "DK_BANK_ACCOUNT",
-    "IBAN_CODE",
-    "DK_PASSPORT",
-    "DK_DRIVING_LICENCE",
-    "HEALTH",
-    "SOCIAL",
-    "CRIMINAL",
-    "UNION",
-    "RELIGION",
-    "ETHNICITY",
-    "SEXUALITY",
-    "BIOMETRIC_GENETIC",
-    "POLITICAL",
-)
+ENTITY_CHOICES = tuple(e.name for e in entities.TABLE if e.staff_filter)
 REPLY_STATES = ("queued", "sent", "suppressed", "failed")
 # Every state a caseworker meets: the journaling's, and what became of the mail.
 STATUSES = (*JOURNAL_STATES, *review.OUTCOMES)

@@ -56,3 +56,15 @@ def label_pattern(stems: Iterable[str], bare: Iterable[str] = ()) -> str:
 
 
 REFERENCE_LABEL = label_pattern(REFERENCE_STEMS, BARE_STEMS)
+
+# A business's own numbers in a footer: "Licence Number", "Reg. No.", "VAT No.", "Company
+# No.", "Moms-nr." — any number word after these stems, or the stem alone before the number.
+BUSINESS_STEMS = (
+    "licence", "license", "licens", "reg", "registration", "registrerings", "vat", "moms",
+    "cvr", "company", "firma", "selskabs", "org", "organisation", "organization", "tax",
+    "skat", "se", "gst", "ust", "eori", "duns", "permit", "tilladelses", "autorisations",
+    "authorisation", "authorization", "certificate", "certifikat",
+)  # fmt: skip
+BUSINESS_LABEL = r"(?<!driving\s)(?<!driver'?s\s)" + label_pattern(
+    BUSINESS_STEMS, ("vat", "moms", "licence", "license", "cvr")
+)
