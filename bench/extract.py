@@ -19,9 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.detect.engine import build_detector  # noqa: E402
-from gateway.extract.attachments import extract_attachment  # noqa: E402
 from gateway.extract.ocr import OcrBudget  # noqa: E402
-from gateway.extract.text import mail_text_and_gaps  # noqa: E402
+from gateway.extract.text import extract_attachment, mail_text_and_gaps  # noqa: E402
 from gateway.security import classify  # noqa: E402
 from tests import fictional  # noqa: E402
 from tests.mailcorpus import MUNICIPAL_SENTENCES  # noqa: E402

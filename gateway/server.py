@@ -38,8 +38,8 @@ from gateway.store import Store, records, retention
 from gateway.store.engine import is_sqlite
 from gateway.web.app import WebServer, build_app, build_metrics_app, templates
 from gateway.web.auth import session_secret
+from gateway.web.common import WebContext
 from gateway.web.oidc import SingleSignOn
-from gateway.web.views import WebContext
 
 log = logging.getLogger("postvagt.server")
 

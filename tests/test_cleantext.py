@@ -95,7 +95,7 @@ def test_unnamed_parts_other_than_text_are_listed_and_bodies_are_not():
 def test_notes_and_signals_name_the_file_visibly():
     """``postvagt scan --explain`` prints them on a terminal: an ESC from a file name must
     not reach it."""
-    from gateway.extract.attachments import extract_attachment
+    from gateway.extract.text import extract_attachment
 
     found = extract_attachment("bilag\x1b[2J\u202efdp.exe", "text/plain", PROGRAM)
     assert found.signals and all("\x1b" not in s and "\u202e" not in s for s in found.signals)

@@ -10,8 +10,7 @@ import zipfile
 
 import pytest
 
-from gateway.extract.attachments import extract_attachment
-from gateway.extract.text import mail_text_and_gaps
+from gateway.extract.text import extract_attachment, mail_text_and_gaps
 from tests import fictional
 
 NUMBER = fictional.cpr(random.Random(41))

@@ -15,9 +15,8 @@ from types import SimpleNamespace
 
 from PIL import Image, ImageDraw, ImageFont
 
-from gateway.extract.attachments import extract_attachment
 from gateway.extract.ocr import OcrBudget
-from gateway.extract.text import mail_text_and_gaps
+from gateway.extract.text import extract_attachment, mail_text_and_gaps
 from tests import fictional
 from tests.test_extract import DOCX, mail_with
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.detect.analyzer import Detector
-from gateway.extract.attachments import extract_attachment
-from gateway.extract.text import mail_text_and_gaps
+from gateway.extract.text import extract_attachment, mail_text_and_gaps
 from tests import fictional
 from tests.helpers import CORPORA
 from tests.test_extract import mail_with

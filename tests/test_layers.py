@@ -66,19 +66,23 @@ def module_name(path: Path) -> str:
 
 
 def _is_module(name: str) -> bool:
-    return (GATEWAY / f"{name}.py").exists() or (GATEWAY / name).is_dir()
+    """``name``, dotted: a module or package of ours (gateway.web.views)."""
+    path = GATEWAY.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or path.is_dir()
 
 
 def gateway_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "gateway":  # from gateway import logsetup: the submodule counts
+            if node.module.split(".")[0] == "gateway":
+                # from gateway.web import views: the submodule counts, not the package
                 found.update(
-                    f"gateway.{a.name}" if _is_module(a.name) else "gateway" for a in node.names
+                    f"{node.module}.{a.name}"
+                    if _is_module(f"{node.module}.{a.name}")
+                    else node.module
+                    for a in node.names
                 )
-            elif node.module.split(".")[0] == "gateway":
-                found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "gateway")
     return found
@@ -125,3 +129,94 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path):
     bad.write_text("from gateway.act.reply import ReplyPlan\n", encoding="utf-8")
     (target,) = gateway_imports(bad)
     assert RANKS[unit(target)] >= RANKS["gateway.store"]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of ours and the modules of ours it imports, anywhere in it."""
+    graph = {module_name(p): gateway_imports(p) for p in MODULES}
+    return {m: {t for t in targets if t in graph and t != m} for m, targets in graph.items()}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every circle of imports, as the way round it (a → b → a): one per group of modules
+    that reach each other (Tarjan's strongly connected components), the shortest way round
+    from the group's first module. Between ranked units the ranks already rule circles out,
+    so each is inside one package."""
+    groups = [g for g in _strongly_connected(graph) if len(g) > 1]
+    return sorted(_way_round(graph, min(g), g) for g in groups)
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def _way_round(graph: dict[str, set[str]], start: str, group: set[str]) -> list[str]:
+    """A shortest path from ``start`` back to itself inside ``group`` (breadth first)."""
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for target in sorted(graph[node] & group):
+                if target == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if target not in came_from:
+                    came_from[target] = node
+                    following.append(target)
+        frontier = following
+    raise AssertionError(f"{start} is in a group it cannot leave and come back to")
+
+
+def test_no_package_imports_in_a_circle():
+    """Inside a package a module imports only modules that do not import it back, directly
+    or round a circle (an import inside a function counts: the circle is still there)."""
+    circles = [" → ".join(c) for c in import_circles(import_graph())]
+    assert not circles, "imports in a circle:\n" + "\n".join(circles)
+
+
+def test_the_circle_check_finds_and_shows_a_circle():
+    """The check itself, on a made-up graph: views → work → views inside one package, and
+    a longer circle a → b → c → a, are found and shown; imports one way only are not."""
+    graph = {
+        "gateway.web.views": {"gateway.web.work", "gateway.store.review"},
+        "gateway.web.work": {"gateway.web.views"},
+        "gateway.store.review": set(),
+        "gateway.x.a": {"gateway.x.b"},
+        "gateway.x.b": {"gateway.x.c"},
+        "gateway.x.c": {"gateway.x.a"},
+        "gateway.y.one": {"gateway.z.two"},
+        "gateway.z.two": set(),
+    }
+    assert import_circles(graph) == [
+        ["gateway.web.views", "gateway.web.work", "gateway.web.views"],
+        ["gateway.x.a", "gateway.x.b", "gateway.x.c", "gateway.x.a"],
+    ]

@@ -9,8 +9,8 @@ import random
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from gateway.extract.attachments import extract_attachment
 from gateway.extract.ocr import OcrBudget, available, repair
+from gateway.extract.text import extract_attachment
 from tests import fictional
 
 

@@ -1,8 +1,14 @@
-"""An attachment's text, by its real type: the dispatcher over the format modules."""
+"""An attachment's text, by its real type: the dispatcher over the format modules.
+
+A mail inside an attachment (a Maildir export in a zip) is read as a mail, by the reader
+gateway.extract.text passes in: that module imports this one, and this one does not import
+it back (tests/test_layers.py). Call gateway.extract.text.extract_attachment, which does.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from gateway.cleantext import visible
 from gateway.extract import archive, embedded, office, pdf, sniff, tnef
@@ -53,15 +59,26 @@ def _is_csv(name: str, declared: str, kind: str) -> bool:
 DEFAULT_LIMITS = Limits()
 
 
-def extract_attachment(
+class MailReader(Protocol):
+    """How a mail is read (gateway.extract.text.mail_text_and_located_gaps): its text, and
+    what could not be read (each with a ``reason``)."""
+
+    def __call__(
+        self, raw: bytes, ocr: OcrBudget | None, depth: int, notes: list[str] | None
+    ) -> tuple[list[TextChunk], list[Any]]: ...
+
+
+def read_attachment(
     name: str,
     declared: str,
     data: bytes,
-    limits: Limits = DEFAULT_LIMITS,
-    depth: int = 0,
-    ocr: OcrBudget | None = None,
+    limits: Limits,
+    depth: int,
+    ocr: OcrBudget | None,
+    read_mail: MailReader,
 ) -> Extracted:
-    """``ocr``: the message's OCR budget; None reads no images (reported "ocr-needed")."""
+    """``ocr``: the message's OCR budget; None reads no images (reported "ocr-needed");
+    ``read_mail``: how a mail inside it is read."""
     out = Extracted()
     location = f"attachment:{visible(name)}"  # also in notes and signals, read on a terminal
     kind = sniff.real_type(data)
@@ -90,9 +107,9 @@ def extract_attachment(
             out.chunks.append(TextChunk(location, office.office_text(data, limits)))
             _read_pictures(out, location, embedded.office_pictures(data, limits), ocr)
         elif kind in ("application/zip", "application/x-tar") or kind in archive.COMPRESSED:
-            _archive(out, name, kind, data, limits, depth, ocr)
+            _archive(out, name, kind, data, limits, depth, ocr, read_mail)
         elif kind in TNEF_TYPES:
-            _tnef(out, name, data, limits, depth, ocr)
+            _tnef(out, name, data, limits, depth, ocr, read_mail)
         elif kind.startswith(LEGACY_OFFICE):
             out.gaps.append("legacy-office")
         elif kind.startswith(IMAGES):
@@ -101,7 +118,7 @@ def extract_attachment(
             else:
                 out.chunks.append(TextChunk(location, ocr_image(data, ocr)))
         elif kind == "message/rfc822":  # a mail inside an archive (a Maildir export)
-            _mail(out, location, data, limits, depth, ocr)
+            _mail(out, location, data, limits, depth, ocr, read_mail)
         elif kind in ("application/pkcs7-signature", "application/pgp-signature"):
             pass
         else:
@@ -163,12 +180,11 @@ def _mail(
     limits: Limits,
     depth: int,
     ocr: OcrBudget | None,
+    read_mail: MailReader,
 ) -> None:
-    from gateway.extract.text import mail_text_and_located_gaps
-
     if depth >= limits.max_depth:
         raise Unreadable("limit")
-    chunks, gaps = mail_text_and_located_gaps(data, ocr, depth + 1, notes=out.notes)
+    chunks, gaps = read_mail(data, ocr, depth + 1, notes=out.notes)
     out.chunks.extend(TextChunk(f"{location}/{c.location}", c.text) for c in chunks)
     out.gaps.extend(g.reason for g in gaps)
 
@@ -186,6 +202,7 @@ def _archive(
     limits: Limits,
     depth: int,
     ocr: OcrBudget | None,
+    read_mail: MailReader,
 ) -> None:
     if depth >= limits.max_depth:
         raise Unreadable("limit")
@@ -201,7 +218,8 @@ def _archive(
             base = name.rsplit("/", 1)[-1]
             members = iter([(base.removesuffix(archive.COMPRESSED[kind]), inner)])
     for member, content in members:
-        _member(out, f"{name}/{member}", "application/octet-stream", content, limits, depth, ocr)
+        where = f"{name}/{member}"
+        _member(out, where, "application/octet-stream", content, limits, depth, ocr, read_mail)
 
 
 def _member(
@@ -212,8 +230,9 @@ def _member(
     limits: Limits,
     depth: int,
     ocr: OcrBudget | None,
+    read_mail: MailReader,
 ) -> None:
-    inner = extract_attachment(name, declared, data, limits, depth + 1, ocr)
+    inner = read_attachment(name, declared, data, limits, depth + 1, ocr, read_mail)
     out.chunks.extend(inner.chunks)
     out.gaps.extend(inner.gaps)
     out.signals.extend(inner.signals)
@@ -221,10 +240,16 @@ def _member(
 
 
 def _tnef(
-    out: Extracted, name: str, data: bytes, limits: Limits, depth: int, ocr: OcrBudget | None
+    out: Extracted,
+    name: str,
+    data: bytes,
+    limits: Limits,
+    depth: int,
+    ocr: OcrBudget | None,
+    read_mail: MailReader,
 ) -> None:
     """Outlook's winmail.dat: its bodies and attachments, each read like any other part."""
     if depth >= limits.max_depth:
         raise Unreadable("limit")
     for member, declared, content in tnef.tnef_members(data, limits):
-        _member(out, f"{name}/{member}", declared, content, limits, depth, ocr)
+        _member(out, f"{name}/{member}", declared, content, limits, depth, ocr, read_mail)

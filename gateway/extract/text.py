@@ -19,9 +19,10 @@ from email import policy
 from email.message import Message
 
 from gateway.cleantext import visible
-from gateway.extract.attachments import extract_attachment
+from gateway.extract.attachments import DEFAULT_LIMITS, Extracted, read_attachment
 from gateway.extract.charset import decode_text
 from gateway.extract.html import html_parts, html_to_text
+from gateway.extract.limits import Limits
 from gateway.extract.ocr import OcrBudget
 from gateway.extract.quoting import split_quoted
 from gateway.model import TextChunk
@@ -140,6 +141,20 @@ def mail_text_and_located_gaps(
         else:
             chunks.extend(_body_chunks(text, content_type))
     return _named(_without_copies(chunks)), list(dict.fromkeys(_named_gaps(gaps)))
+
+
+def extract_attachment(
+    name: str,
+    declared: str,
+    data: bytes,
+    limits: Limits = DEFAULT_LIMITS,
+    depth: int = 0,
+    ocr: OcrBudget | None = None,
+) -> Extracted:
+    """An attachment's text by its real type (gateway.extract.attachments), a mail inside it
+    read as a mail, here. ``ocr``: the message's OCR budget; None reads no images
+    (reported "ocr-needed")."""
+    return read_attachment(name, declared, data, limits, depth, ocr, mail_text_and_located_gaps)
 
 
 def _named(chunks: list[TextChunk]) -> list[TextChunk]:

@@ -281,6 +281,31 @@ def quarantine_entry(connection: Connection, message_id: str) -> AnyRow | None:
     ).first()
 
 
+def read_held(
+    connection: Connection,
+    message_id: str,
+    mailboxes: list[str] | None,
+    actor: str,
+    place: QuarantinePlace,
+    purpose: str,
+) -> bytes:
+    """The held copy of a flagged mail as received, for a staff member who may see its
+    mailbox; the read is audited with its ``purpose`` ("download", "preview")."""
+    get_flagged(connection, message_id, mailboxes)
+    if quarantine_entry(connection, message_id) is None:
+        raise NotFound(message_id)
+    raw = read_quarantined(connection, message_id, place)
+    audit(connection, actor, purpose, message_id)
+    return raw
+
+
+def with_held_copy(connection: Connection, ids: list[str], unreleased_only: bool) -> set[str]:
+    """Of ``ids``, those with a held copy (not yet released, when ``unreleased_only``)."""
+    if unreleased_only:
+        return held_ids(connection, ids)
+    return {i for i in ids if quarantine_entry(connection, i) is not None}
+
+
 def view(
     connection: Connection, message_id: str, mailboxes: list[str] | None, actor: str
 ) -> AnyRow:

@@ -27,13 +27,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from gateway.act import digital_post as dp
 from gateway.act.serviceplatformen import explain
 from gateway.store import answers, review
 from gateway.store.primitives import take_quota
 from gateway.store.users import User
-from gateway.web.views import ctx, login_required, render
+from gateway.web.common import ctx, login_required, render
 
 log = logging.getLogger("postvagt.web")
 
@@ -287,3 +288,9 @@ async def _queue(
     )
     desk.wake()
     return RedirectResponse(f"/mail/{row.id}?answered=1", status_code=303)
+
+
+ROUTES = [
+    Route("/mail/{id}/answer", start, methods=["GET"]),
+    Route("/mail/{id}/answer", step, methods=["POST"]),
+]

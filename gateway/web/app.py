@@ -14,9 +14,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import uvicorn
 from markupsafe import Markup
@@ -31,9 +29,21 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.cleantext import visible
-from gateway.web import answer, auditpage, oidc, views, work
+from gateway.web import (
+    answer,
+    auditpage,
+    bulk,
+    export,
+    health,
+    listpage,
+    login,
+    mail,
+    oidc,
+    password,
+    stats,
+)
+from gateway.web.common import WebContext, local_time, render
 from gateway.web.i18n import Words
-from gateway.web.views import WebContext
 
 log = logging.getLogger("postvagt.web")
 
@@ -82,15 +92,6 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def local_time(moment: datetime | None, zone: ZoneInfo, seconds: bool = False) -> str:
-    """A stored UTC time in the municipality's time, with its zone (CET/CEST)."""
-    if moment is None:
-        return ""
-    return moment.astimezone(zone).strftime(
-        "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
-    )
-
-
 def byte_size(size: int | None, t: Words) -> str:
     """1 234 bytes → "1,2 kB" in Danish, "1.2 kB" in English."""
     if size is None:
@@ -118,8 +119,24 @@ def templates() -> Jinja2Templates:
     return made
 
 
+# Each page lists its own routes; no two pages share a path and method.
+PAGES = [
+    *listpage.ROUTES,
+    *login.ROUTES,
+    *oidc.ROUTES,
+    *password.ROUTES,
+    *bulk.ROUTES,
+    *export.ROUTES,
+    *stats.ROUTES,
+    *auditpage.ROUTES,
+    *mail.ROUTES,
+    *answer.ROUTES,
+    *health.ROUTES,
+]
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
-    return views.render(request, "error.html", 404, message="404")
+    return render(request, "error.html", 404, message="404")
 
 
 def build_app(
@@ -130,32 +147,7 @@ def build_app(
     sso: oidc.SingleSignOn | None = None,
 ) -> Starlette:
     routes = [
-        Route("/", views.flagged_list),
-        Route("/login", views.login_page, methods=["GET"]),
-        Route("/login", views.login, methods=["POST"]),
-        Route("/logout", oidc.logout, methods=["POST"]),  # views.logout, then the provider's
-        Route("/oidc/login", oidc.start, methods=["GET"]),
-        Route("/oidc/callback", oidc.callback, methods=["GET"]),
-        Route("/password", views.password_page, methods=["GET", "POST"]),
-        Route("/lang/{code}", views.set_language),
-        Route("/bulk", work.bulk, methods=["POST"]),
-        Route("/bulk/apply", work.bulk_apply, methods=["POST"]),
-        Route("/export.csv", work.export),
-        Route("/statistics", work.statistics),
-        Route("/audit", auditpage.audit_page),
-        Route("/audit.csv", auditpage.audit_export),
-        Route("/mail/{id}", views.detail),
-        Route("/mail/{id}/text", work.preview),
-        Route("/mail/{id}/mark", views.mark, methods=["POST"]),
-        Route("/mail/{id}/release", views.release, methods=["POST"]),
-        Route("/mail/{id}/delete-held", views.delete_held, methods=["POST"]),
-        Route("/mail/{id}/original.eml", views.download),
-        Route("/mail/{id}/answer", answer.start, methods=["GET"]),
-        Route("/mail/{id}/answer", answer.step, methods=["POST"]),
-        Route("/mail/{id}/answers/{answer:int}/{file}", views.answer_document),
-        Route("/health", views.health),
-        Route("/healthz", views.healthz),
-        Route("/metrics", views.metrics),
+        *PAGES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(
@@ -185,7 +177,7 @@ def build_app(
 def build_metrics_app(context: WebContext) -> Starlette:
     """/metrics alone, for ``metrics_listen``: no sessions, no staff page."""
     app = Starlette(
-        routes=[Route("/metrics", views.metrics)],
+        routes=[Route("/metrics", health.metrics)],
         middleware=[Middleware(SecurityHeaders)],
     )
     app.state.web = context

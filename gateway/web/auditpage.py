@@ -15,20 +15,22 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from gateway.store import auditlog
 from gateway.store.users import User
-from gateway.web.views import (
+from gateway.web.common import (
     MAX_PAGE,
     PAGE,
     Query,
-    _start_of,
+    csv_cell,
     ctx,
     for_roles,
+    local_time,
     render,
+    start_of,
     words,
 )
-from gateway.web.work import _cell, _time
 
 READERS = ("admin", "dpo")
 FILTERS = ("actor", "action", "mailbox", "since", "until")
@@ -59,8 +61,8 @@ async def _filters(request: Request) -> tuple[auditlog.AuditFilters, Query, dict
         actor=checked.choice("actor", choices["actors"]),
         action=checked.choice("action", choices["actions"]),
         mailbox=checked.choice("mailbox", choices["mailboxes"]),
-        since=_start_of(since),
-        until=_start_of(until, after=True),
+        since=start_of(since),
+        until=start_of(until, after=True),
         page=page or 1,
     )
     return filters, checked, choices
@@ -123,9 +125,9 @@ async def audit_export(request: Request, user: User) -> Response:
     for r in rows:
         detail = "; ".join(f"{k}: {v}" for k, v in _detail(r.detail, t))
         writer.writerow(
-            _cell(v)
+            csv_cell(v)
             for v in (
-                _time(r.at, zone, seconds=True),
+                local_time(r.at, zone, seconds=True),
                 r.actor,
                 t.code("act", r.action),
                 r.action,
@@ -140,3 +142,9 @@ async def audit_export(request: Request, user: User) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="postvagt-audit-{stamp}.csv"'},
     )
+
+
+ROUTES = [
+    Route("/audit", audit_page),
+    Route("/audit.csv", audit_export),
+]

@@ -1,7 +1,7 @@
 """Passwords (argon2id), sessions and CSRF tokens for the staff page.
 
 The session is a signed cookie (Starlette's SessionMiddleware: itsdangerous) holding only
-the user name, the account's session version (gateway.web.views.current_user), a CSRF token
+the user name, the account's session version (gateway.web.common.current_user), a CSRF token
 and the language; HttpOnly, SameSite=Lax, Secure where the page is served over HTTPS. Every
 POST must carry the session's CSRF token.
 """

@@ -31,11 +31,13 @@ from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from gateway.store import review
 from gateway.store.users import sign_on
-from gateway.web import throttle, views
+from gateway.web import login, throttle
 from gateway.web.auth import new_csrf_token
+from gateway.web.common import ctx, language, render, safe_next, words
 
 log = logging.getLogger("postvagt.web")
 
@@ -165,24 +167,24 @@ def _code(value: object) -> str:
 async def _refuse(
     request: Request, status: int, message: str, actor: str, detail: dict[str, Any]
 ) -> Response:
-    context = views.ctx(request)
+    context = ctx(request)
     client = throttle.client_address(request, context.trusted_proxies)
     await context.store.run(
         review.audit, actor, "login-refused", None, {"via": "oidc", "client": client, **detail}
     )
     request.session.pop(NEXT_KEY, None)
-    return views.render(request, "login.html", status, error=message, next="/")
+    return render(request, "login.html", status, error=message, next="/")
 
 
 async def start(request: Request) -> Response:
     """GET /oidc/login: to the provider, with state, nonce and PKCE kept in the session."""
     provider = sso(request)
     if provider is None:
-        return views.render(request, "error.html", 404, message="404")
-    t = views.words(request)
+        return render(request, "error.html", 404, message="404")
+    t = words(request)
     try:
         await provider.metadata()
-        request.session[NEXT_KEY] = views._safe_next(request.query_params.get("next"))
+        request.session[NEXT_KEY] = safe_next(request.query_params.get("next"))
         response: Response = await provider.client.authorize_redirect(
             request, provider.redirect_uri
         )
@@ -190,15 +192,15 @@ async def start(request: Request) -> Response:
     except (ProviderError, httpx2.HTTPError, RuntimeError) as e:
         log.warning("single sign-on: %s: %s", provider.issuer, e)
         message = t["sso_unavailable"].format(provider.display_name)
-        return views.render(request, "login.html", 503, error=message, next="/")
+        return render(request, "login.html", 503, error=message, next="/")
 
 
 async def callback(request: Request) -> Response:
     """GET /oidc/callback: the provider's answer; a verified ID token logs the user in."""
     provider = sso(request)
     if provider is None:
-        return views.render(request, "error.html", 404, message="404")
-    t = views.words(request)
+        return render(request, "error.html", 404, message="404")
+    t = words(request)
     failed = t["sso_failed"].format(provider.display_name)
     if request.query_params.get("error"):
         error = _code(request.query_params.get("error"))
@@ -243,13 +245,13 @@ async def callback(request: Request) -> Response:
         message = t["sso_no_group"].format(provider.display_name)
         return await _refuse(request, 403, message, name, {"reason": "no-group", "groups": shown})
     role, mailboxes = granted
-    context = views.ctx(request)
+    context = ctx(request)
     outcome = await context.store.run(sign_on, name, role=role, mailboxes=mailboxes)
     if outcome.user is None:
         message = t[f"sso_refused_{outcome.outcome.replace('-', '_')}"]
         return await _refuse(request, 403, message, name, {"reason": outcome.outcome})
-    target = views._safe_next(request.session.get(NEXT_KEY))
-    lang = views.language(request)
+    target = safe_next(request.session.get(NEXT_KEY))
+    lang = language(request)
     request.session.clear()  # a fresh session at login: no fixation
     request.session.update(
         {
@@ -271,9 +273,16 @@ async def logout(request: Request) -> Response:
     a single sign-on session then goes on to the provider's end_session_endpoint."""
     provider = sso(request)
     was_sso = request.session.get("sso") is True
-    response = await views.logout(request)
+    response = await login.logout(request)
     ended = response.status_code == 303 and response.headers.get("location") == "/login"
     if provider is None or not was_sso or not ended:
         return response
     target = await provider.end_session_url()
     return RedirectResponse(target, status_code=303) if target else response
+
+
+ROUTES = [
+    Route("/logout", logout, methods=["POST"]),  # login.logout, then the provider's
+    Route("/oidc/login", start, methods=["GET"]),
+    Route("/oidc/callback", callback, methods=["GET"]),
+]

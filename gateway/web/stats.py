@@ -1,5 +1,6 @@
-"""The statistics page's figures, counted from the flagged-mail log, and their charts as
-plain SVG geometry (drawn by templates/stats.html: no script, nothing inline but shapes).
+"""The statistics page (for every role, the DPO's too; audited): its figures, counted from
+the flagged-mail log, and their charts as plain SVG geometry (drawn by templates/stats.html:
+no script, nothing inline but shapes).
 
 Only facts are counted (mailbox, entity types, reply state, protection, handling time): no
 address or masked value reaches this module.
@@ -7,12 +8,20 @@ address or masked value reaches this module.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.store import review
+from gateway.store.users import User
+from gateway.web.common import ALL_ROLES, Query, ctx, for_roles, render, words
 from gateway.web.i18n import Words
 
 HANDLING_BUCKETS = (
@@ -195,3 +204,52 @@ def _decimal(value: float, t: Words) -> str:
 
 def percent(part: int, whole: int, t: Words) -> str:
     return f"{_decimal(100 * part / whole, t)} %" if whole else "–"
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+
+PERIODS = (4, 12, 26, 52)
+
+
+@for_roles(*ALL_ROLES)
+async def statistics(request: Request, user: User) -> Response:
+    t = words(request)
+    zone = ctx(request).zone
+    checked = Query(request.query_params)
+    weeks = int(checked.choice("weeks", [str(n) for n in PERIODS]) or 12)
+    today = datetime.now(zone).date()
+    first = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+    since = datetime(first.year, first.month, first.day, tzinfo=zone)
+    rows = await ctx(request).store.run(review.statistics_rows, user.statistics_scope, since)
+    await ctx(request).store.run(review.audit, user.name, "statistics", None, {"weeks": weeks})
+    figures = await asyncio.to_thread(count, rows, t, zone, today, weeks)
+    total = figures.total
+    share = [
+        (t["stats.encrypted"], figures.encrypted),
+        (t["stats.signed"], figures.signed),
+        (t["stats.tls"], figures.tls),
+    ]
+    return render(
+        request,
+        "stats.html",
+        400 if checked.problems else 200,
+        problems=checked.problems,
+        user=user,
+        weeks=weeks,
+        periods=PERIODS,
+        f=figures,
+        week_chart=week_chart(figures.weeks, figures.mailboxes, figures.per_week),
+        entity_chart=hbars([(label, n, str(n)) for label, n in figures.entities]),
+        reply_chart=hbars([(label, n, str(n)) for label, n in figures.replies]),
+        share=[(label, n, percent(n, total, t)) for label, n in share],
+        share_chart=hbars(
+            [(label, n, percent(n, total, t)) for label, n in share], maximum=total or 1
+        ),
+        handling_chart=hbars([(t.code("bucket", name), n, str(n)) for name, n in figures.handling]),
+        median=duration(figures.median, t),
+        p90=duration(figures.p90, t),
+    )
+
+
+ROUTES = [Route("/statistics", statistics)]
