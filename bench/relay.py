@@ -107,10 +107,14 @@ def danish_mail(size: int, folder: Path) -> Path:
     return path
 
 
-SURNAMES = ["Hansen", "Nielsen", "Jensen", "Pedersen", "Andersen", "Christensen", "Larsen",
-            "Sørensen", "Rasmussen", "Jørgensen", "Madsen", "Kristensen", "Olsen", "Thomsen"]  # fmt: skip
-FIRST_NAMES = ["Mette", "Lars", "Sofie", "Ahmed", "Karen", "Jonas", "Fatima", "Søren", "Åse",
-               "Emil", "Ida", "Noah", "Freja", "Oscar", "Alma", "William", "Clara", "Malik"]  # fmt: skip
+SURNAMES = (
+    "Hansen Nielsen Jensen Pedersen Andersen Christensen Larsen Sørensen Rasmussen Jørgensen "
+    "Madsen Kristensen Olsen Thomsen"
+).split()
+FIRST_NAMES = (
+    "Mette Lars Sofie Ahmed Karen Jonas Fatima Søren Åse Emil Ida Noah Freja Oscar Alma William "
+    "Clara Malik"
+).split()
 
 
 def people_csv(rows: int, seed: int = 300) -> str:
