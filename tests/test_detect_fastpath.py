@@ -5,7 +5,7 @@
 - overlap resolution: a sweep over sorted spans, against the quadratic "keep the best,
   drop what overlaps it" loop;
 - context words: looked up once per text (gateway.detect.context), against a regex search
-  of each candidate's windows.
+  of each candidate's windows; suppress labels remembered, against reading each again.
 """
 
 from __future__ import annotations
@@ -124,18 +124,20 @@ def _context_texts() -> list[str]:
 
 
 def test_context_words_looked_up_once_match_the_window_search(detector, monkeypatch):
-    """Every candidate, its score and its context word, with the words looked up once per
-    text and with each candidate's windows searched (the whole-text reference)."""
+    """Every candidate, its score and its context and suppress words, with the words looked
+    up once per text and labels remembered, and with each candidate's windows searched and
+    labels read anew (the reference)."""
     import gateway.detect.analyzer as analyzer
 
-    def candidates(window_search: int) -> list[list[tuple]]:
+    def candidates(window_search: int, labels_kept: int = 20_000) -> list[list[tuple]]:
         monkeypatch.setattr(analyzer, "WINDOW_SEARCH", window_search)
+        monkeypatch.setattr(analyzer, "LABELS_KEPT", labels_kept)
         return [
             [tuple(c.__dict__.values()) for c in detector.analyze(text).candidates]
             for text in texts
         ]
 
     texts = _context_texts()
-    looked_up, searched = candidates(10**12), candidates(0)
+    looked_up, searched = candidates(10**12), candidates(0, labels_kept=0)
     assert looked_up == searched
     assert sum(c[6] is not None for found in searched for c in found) > 500  # words found

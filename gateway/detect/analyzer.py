@@ -94,7 +94,25 @@ class _Scoring:
     penalty: float
     boost_heads: tuple[str, ...] | None
     """The boost words' first stretches (gateway.detect.context); None: search windows."""
+    labels: dict[str, str | None] = field(default_factory=dict, compare=False)
+    """Each label position's text read so far and its suppress word (or None)."""
 
+
+def _suppress_word(label: str, scoring: _Scoring) -> str | None:
+    """The suppress label that names the number after ``label``, if any."""
+    if scoring.suppress is None:
+        return None
+    # The last label before the number is the one that names it.
+    found = next(reversed(list(scoring.suppress.finditer(label))), None)
+    # "Vedr. faktura, CPR 150385-…": a context word after the suppress label wins.
+    boost = scoring.boost
+    if found is not None and boost is not None and boost.search(label[found.end() :]):
+        found = None
+    return found.group().rstrip(":") if found else None
+
+
+LABELS_KEPT = 20_000
+"""Label positions whose suppress answer a detector remembers, per recognizer."""
 
 _LABEL_END = regex.compile(r"(?r)[\n\d]")  # searched from the end: the last one
 
@@ -264,15 +282,13 @@ class Detector:
             label = text[max(0, result.start - SUPPRESS_BEFORE) : result.start]
             # The label position: after the last line break or number before this one.
             last = _LABEL_END.search(label)
-            cut = last.end() if last else 0
-            # The last label before the number is the one that names it.
-            found = next(reversed(list(scoring.suppress.finditer(label[cut:]))), None)
-            # "Vedr. faktura, CPR 150385-…": a context word after the suppress label wins.
-            boost = scoring.boost
-            if found is not None and boost is not None and boost.search(label[cut:][found.end() :]):
-                found = None
-            if found:
-                suppress_word = found.group().rstrip(":")
+            label = label[last.end() :] if last else label
+            if label not in scoring.labels:  # a list repeats its labels: each read once
+                if len(scoring.labels) >= LABELS_KEPT:
+                    scoring.labels.clear()
+                scoring.labels[label] = _suppress_word(label, scoring)
+            suppress_word = scoring.labels[label]
+            if suppress_word is not None:
                 score -= scoring.penalty
         score = max(EntityRecognizer.MIN_SCORE, min(EntityRecognizer.MAX_SCORE, score))
         explanation = result.analysis_explanation
