@@ -45,6 +45,11 @@ def unlike_lower(character: str) -> str:
     return "".join(c for c in same.findall(_every_character()) if c.lower() != character)
 
 
+@functools.cache
+def _odd(starts: tuple[str, ...]) -> str:
+    return "".join(unlike_lower(c) for c in sorted(set("".join(starts))))
+
+
 class TextIndex:
     """Where the words of any recognizer may start in one text, found on first need."""
 
@@ -60,8 +65,7 @@ class TextIndex:
         if starts in self._merged:
             return self._merged[starts]
         merged: list[int] | None = None
-        odd = "".join(unlike_lower(c) for c in sorted(set("".join(starts))))
-        if len(self.lower) == len(self.text) and not any(c in self.text for c in odd):
+        if len(self.lower) == len(self.text) and not any(c in self.text for c in _odd(starts)):
             found = set()
             for start in starts:
                 found.update(self._find(start))
