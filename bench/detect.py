@@ -8,14 +8,23 @@
 Texts of about 2 KB, 20 KB and 200 KB are built from municipal sentences, with fictional
 CPR numbers and personal details sprinkled in (about one per 300 bytes, as in a list).
 
-    .venv/bin/python bench/detect.py [--seconds 3]
+Then the analyzer's CPU time per text (time.process_time, best of --rounds), on the same
+texts and a dense list (a school's CSV of 300 people with CPR numbers, bench/relay.py), for
+this checkout and, side by side, for each --against checkout of another commit (made with
+``git worktree add /tmp/base <commit>``): each runs in a process of its own, rounds taken
+in turn, so load on the machine hits all alike.
+
+    .venv/bin/python bench/detect.py [--seconds 3] [--rounds 15] [--against DIR]... [--cpu-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,7 +76,14 @@ def rate(run, text: str, seconds: float) -> tuple[float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--against", action="append", default=[], help="a checkout of another commit"
+    )
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU time per text")
     args = parser.parse_args()
+    if args.cpu_only:
+        return cpu_per_text(args.against, args.rounds)
     rng = random.Random(11)
 
     detector = build_detector()
@@ -105,6 +121,93 @@ def main() -> int:
         )
     print("one process, one core; findings = results above the 0.5 threshold (floor: matches)")
     normalisation_cost(detector, rng, args.seconds)
+    return cpu_per_text(args.against, args.rounds)
+
+
+def cpu_texts() -> dict[str, str]:
+    """The texts of the CPU table: the bench's three sizes and a dense list."""
+    from bench.relay import people_csv
+
+    rng = random.Random(11)
+    texts = {f"{size // 1000} KB": text_of(size, rng) for size in (2_000, 20_000, 200_000)}
+    texts["list 300 CPR"] = people_csv(300)
+    return texts
+
+
+# Runs in a process of its own with another checkout first on sys.path: reads the texts,
+# then measures each text once more for every line it is sent.
+_WORKER = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from gateway.detect.engine import build_detector
+texts = json.loads(sys.stdin.readline())
+detector = build_detector()
+calls = []
+for text in texts:
+    started = time.process_time()
+    detector.analyze(text)
+    calls.append(max(1, int(0.05 / max(time.process_time() - started, 1e-4))))
+print(json.dumps([len(detector.analyze(t).findings()) for t in texts]), flush=True)
+for _ in sys.stdin:
+    seconds = []
+    for text, n in zip(texts, calls):
+        started = time.process_time()
+        for _ in range(n):
+            detector.analyze(text)
+        seconds.append((time.process_time() - started) / n)
+    print(json.dumps(seconds), flush=True)
+"""
+
+
+def cpu_per_text(against: list[str], rounds: int) -> int:
+    """The analyzer's CPU time per text, best of ``rounds``, for each checkout."""
+    texts = cpu_texts()
+    trees = {Path(tree).name or tree: str(Path(tree).resolve()) for tree in against}
+    trees["this checkout"] = str(ROOT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", _WORKER, tree],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=tree,
+            env=env,
+        )
+        for name, tree in trees.items()
+    }
+    best: dict[str, list[float]] = {}
+    found: dict[str, list[int]] = {}
+    try:
+        for name, worker in workers.items():
+            assert worker.stdin is not None and worker.stdout is not None
+            worker.stdin.write(json.dumps(list(texts.values())) + "\n")
+            worker.stdin.flush()
+            found[name] = json.loads(worker.stdout.readline())
+            best[name] = [float("inf")] * len(texts)
+        for _ in range(rounds):
+            for name, worker in workers.items():
+                assert worker.stdin is not None and worker.stdout is not None
+                worker.stdin.write("round\n")
+                worker.stdin.flush()
+                seconds = json.loads(worker.stdout.readline())
+                best[name] = [min(a, b) for a, b in zip(best[name], seconds, strict=True)]
+    finally:
+        for worker in workers.values():
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait()
+    names = list(trees)
+    print(f"\nanalyzer CPU per text, best of {rounds} rounds (ms; findings in brackets)")
+    header = "".join(f" | {name[:16]:>16}" for name in names)
+    ratios = "".join(f" | {'speed vs ' + name[:7]:>16}" for name in names[:-1])
+    print(f"{'text':>13}{header}{ratios}")
+    for i, label in enumerate(texts):
+        cells = "".join(f" | {best[n][i] * 1000:9.2f} ({found[n][i]:3})" for n in names)
+        mine = best[names[-1]][i]
+        speeds = "".join(f" | {best[n][i] / mine:15.2f}x" for n in names[:-1])
+        print(f"{label:>13}{cells}{speeds}", flush=True)
+    print("speed vs X: X's CPU time / this checkout's (above 1: this checkout is faster)")
     return 0
 
 

@@ -107,6 +107,91 @@ def danish_mail(size: int, folder: Path) -> Path:
     return path
 
 
+SURNAMES = (
+    "Hansen Nielsen Jensen Pedersen Andersen Christensen Larsen Sørensen Rasmussen Jørgensen "
+    "Madsen Kristensen Olsen Thomsen"
+).split()
+FIRST_NAMES = (
+    "Mette Lars Sofie Ahmed Karen Jonas Fatima Søren Åse Emil Ida Noah Freja Oscar Alma William "
+    "Clara Malik"
+).split()
+
+
+def people_csv(rows: int, seed: int = 300) -> str:
+    """A school's or a care home's list: ``rows`` fictional people with CPR numbers made by
+    tests/fictional.py, a class or ward, an address and a relative's phone number."""
+    import random
+
+    sys.path.insert(0, str(ROOT))
+    from tests import fictional
+
+    rng = random.Random(seed)
+    lines = ["Navn;CPR-nr.;Klasse;Adresse;Postnr.;By;Forælder;Tlf. forælder"]
+    for _ in range(rows):
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+        parent = f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+        lines.append(
+            f"{name};{fictional.cpr(rng)};{rng.randrange(0, 10)}.{'abc'[rng.randrange(3)]};"
+            f"Skolevej {rng.randrange(1, 200)};{rng.randrange(1000, 9999)};Kommuneby;"
+            f"{parent};{fictional.phone(rng)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def dense_list_mail(folder: Path, rows: int = 300) -> Path:
+    """The mail a school or a care home sends, about 100 KB: a letter in text and HTML, a
+    CSV of ``rows`` people with (fictional) CPR numbers, and a PDF of the letter and the
+    class list (made with fpdf2). Every CPR number is a finding."""
+    import random
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    from fpdf import FPDF
+
+    sys.path.insert(0, str(ROOT))
+    from tests.mailcorpus import MUNICIPAL_SENTENCES
+
+    rng = random.Random(rows)
+    paragraphs = [
+        "Kære forvaltning",
+        f"Hermed listen over skolens {rows} elever til skolesundhedsplejen, med CPR-numre, "
+        "klasser og forældrenes telefonnumre, som aftalt. Listen er også vedlagt som PDF "
+        "sammen med skolens årsplan.",
+        *(" ".join(rng.sample(MUNICIPAL_SENTENCES, 4)) for _ in range(12)),
+        "Venlig hilsen",
+        "Skolesekretær Karen Holm, Kommuneby Skole, tlf. 86 12 34 56",
+    ]
+    listing = people_csv(rows)
+    latin1 = lambda text: text.encode("latin-1", "replace").decode("latin-1")  # noqa: E731
+    pdf = FPDF()
+    pdf.set_compression(False)  # as some office tools write it
+    pdf.set_font("helvetica", size=8)
+    pdf.add_page()
+    pdf.multi_cell(0, 4, latin1("\n\n".join(paragraphs)))
+    for line in listing.splitlines():
+        pdf.cell(0, 4, latin1(line.replace(";", "  ")))
+        pdf.ln()
+    pdf.add_page()
+    plan = [" ".join(rng.sample(MUNICIPAL_SENTENCES, 5)) for _ in range(12)]
+    pdf.multi_cell(0, 4, latin1("Årsplan\n\n" + "\n\n".join(plan)))
+    message = EmailMessage(policy=SMTP)
+    message["From"] = "Karen Holm <bench@example.net>"
+    message["To"] = "post@kommune.example"
+    message["Subject"] = "Elevliste til skolesundhedsplejen"
+    message.set_content("\n\n".join(paragraphs), cte="quoted-printable")
+    html = "".join(f"<p class=MsoNormal>{p}</p>" for p in paragraphs)
+    message.add_alternative(f"<html><body>{html}</body></html>", subtype="html", cte="base64")
+    message.add_attachment(
+        listing.encode("utf-8"), "text", "csv", filename="elevliste.csv", cte="base64"
+    )
+    message.add_attachment(
+        bytes(pdf.output()), "application", "pdf", filename="elevliste.pdf", cte="base64"
+    )
+    path = folder / f"dense-list-{rows}.eml"
+    path.write_bytes(message.as_bytes())
+    return path
+
+
 def cpu_seconds(proc: subprocess.Popen | None) -> float:
     """User + system CPU time the process has used so far (Linux /proc)."""
     if proc is None:
@@ -250,6 +335,7 @@ def main() -> int:
     loads = [
         Load(5 * 1024, 20, 2000 // scale, danish_mail(5 * 1024, mails)),
         Load(100 * 1024, 20, 500 // scale, danish_mail(100 * 1024, mails)),
+        Load(100 * 1024, 20, 500 // scale, dense_list_mail(mails)),
     ]
     sink_port, dns_port = free_port(), free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []

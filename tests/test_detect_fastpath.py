@@ -3,7 +3,9 @@
 - Lexicon terms: one word-tokenizer pass with a cache of each word's stem and term, against
   matching each word (and each phrase) on its own, without a cache;
 - overlap resolution: a sweep over sorted spans, against the quadratic "keep the best,
-  drop what overlaps it" loop.
+  drop what overlaps it" loop;
+- context words: looked up once per text (gateway.detect.context), against a regex search
+  of each candidate's windows; suppress labels remembered, against reading each again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from gateway.detect.analyzer import Candidate, _without_overlaps
 from gateway.detect.morphology import WORD, stem
 from gateway.detect.recognizers.categories import LexiconIndex, load_lexicon
 from gateway.extract.text import mail_text
-from tests import sensitive
+from tests import fictional, sensitive
 from tests.mailcorpus import MUNICIPAL_SENTENCES, corpus
 
 
@@ -92,3 +94,50 @@ def test_overlap_sweep_matches_the_quadratic_reference():
         fast = {(c.entity, c.start, c.end, c.score) for c in _without_overlaps(candidates, 0.5)}
         slow = {(c.entity, c.start, c.end, c.score) for c in reference_overlaps(candidates, 0.5)}
         assert fast == slow
+
+
+def _context_texts() -> list[str]:
+    from bench.relay import people_csv
+
+    texts = [chunk.text for mail in corpus() for chunk in mail_text(mail.raw)]
+    texts += [chunk.text for mail in sensitive.mails() for chunk in mail_text(mail.raw)]
+    texts.append(people_csv(300))
+    rng = random.Random(7)
+    words = ["CPR", "cpr-nr.", "cpr nr", "cpr   nr", "tlf.", "Tlf", "ring til", "ring\ttil", "pas",
+             "kørekort", "CVR", "konto", "Kontonr", "Reg.nr.", "født", "a/s", "\u212a", "\u017f",
+             "\u0130", "xcpr", "cprx", "\n", " ", ": ", "-", ".", "|"]  # fmt: skip
+    for _ in range(400):
+        parts = []
+        for _ in range(rng.randrange(1, 30)):
+            kind = rng.random()
+            if kind < 0.45:
+                parts.append(rng.choice(words))
+            elif kind < 0.65:
+                parts.append(fictional.cpr(rng, separator=rng.choice(["-", "", " "])))
+            elif kind < 0.8:
+                parts.append(fictional.phone(rng))
+            else:
+                parts.append(" " * rng.randrange(1, 300))
+            parts.append(rng.choice(["", " ", "\n"]))
+        texts.append("".join(parts))
+    return texts
+
+
+def test_context_words_looked_up_once_match_the_window_search(detector, monkeypatch):
+    """Every candidate, its score and its context and suppress words, with the words looked
+    up once per text and labels remembered, and with each candidate's windows searched and
+    labels read anew (the reference)."""
+    import gateway.detect.analyzer as analyzer
+
+    def candidates(window_search: int, labels_kept: int = 20_000) -> list[list[tuple]]:
+        monkeypatch.setattr(analyzer, "WINDOW_SEARCH", window_search)
+        monkeypatch.setattr(analyzer, "LABELS_KEPT", labels_kept)
+        return [
+            [tuple(c.__dict__.values()) for c in detector.analyze(text).candidates]
+            for text in texts
+        ]
+
+    texts = _context_texts()
+    looked_up, searched = candidates(10**12), candidates(0, labels_kept=0)
+    assert looked_up == searched
+    assert sum(c[6] is not None for found in searched for c in found) > 500  # words found

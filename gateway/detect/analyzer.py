@@ -22,6 +22,7 @@ import regex
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
 from gateway.detect import about, entities
+from gateway.detect.context import TextIndex, first_match, heads
 from gateway.detect.keyed import NUMBER_ENTITIES, digits_of, keyed_number
 from gateway.detect.normalise import normalise
 from gateway.detect.recognizers import dk_cpr
@@ -91,9 +92,29 @@ class _Scoring:
     suppress: regex.Pattern[str] | None
     boost_by: float
     penalty: float
+    boost_heads: tuple[str, ...] | None
+    """The boost words' first stretches (gateway.detect.context); None: search windows."""
+    labels: dict[str, str | None] = field(default_factory=dict, compare=False)
+    """Each label position's text read so far and its suppress word (or None)."""
 
 
-_LABEL_END = regex.compile(r"[\n\d]")
+def _suppress_word(label: str, scoring: _Scoring) -> str | None:
+    """The suppress label that names the number after ``label``, if any."""
+    if scoring.suppress is None:
+        return None
+    # The last label before the number is the one that names it.
+    found = next(reversed(list(scoring.suppress.finditer(label))), None)
+    # "Vedr. faktura, CPR 150385-…": a context word after the suppress label wins.
+    boost = scoring.boost
+    if found is not None and boost is not None and boost.search(label[found.end() :]):
+        found = None
+    return found.group().rstrip(":") if found else None
+
+
+LABELS_KEPT = 20_000
+"""Label positions whose suppress answer a detector remembers, per recognizer."""
+
+_LABEL_END = regex.compile(r"(?r)[\n\d]")  # searched from the end: the last one
 
 
 class Detector:
@@ -126,6 +147,7 @@ class Detector:
                 _words_regex(getattr(r, "suppress", []), getattr(r, "suppress_patterns", [])),
                 getattr(r, "context_boost", 0.35),
                 getattr(r, "suppress_penalty", 0.7),
+                heads(r.context or []),
             )
             for r in self.patterns
         }
@@ -147,7 +169,7 @@ class Detector:
                 start = max(0, offset - OVERLAP)
                 for c in self._analyze_chunk(text[start : offset + CHUNK], deadline):
                     key = (c.entity, c.start + start, c.end + start)
-                    moved = Candidate(**{**c.__dict__, "start": key[1], "end": key[2]})
+                    moved = replace(c, start=key[1], end=key[2]) if start else c
                     if key not in best or best[key].score < moved.score:
                         best[key] = moved
             if self.use_ner:
@@ -165,6 +187,7 @@ class Detector:
 
     def _analyze_chunk(self, text: str, deadline: float | None) -> list[Candidate]:
         candidates: list[Candidate] = []
+        index = TextIndex(text)
         numbers = number_windows(text)
         for recognizer in self.patterns:
             # Every pattern but the e-mail address needs digits: it runs only around them.
@@ -181,7 +204,10 @@ class Detector:
                     r.start, r.end = r.start + start, r.end + start
                 results.extend(found)
             scoring = self._scoring[recognizer.name]
-            candidates.extend(self._in_context(text, r, recognizer.name, scoring) for r in results)
+            boosts = self._boost_positions(index, scoring, len(results))
+            candidates.extend(
+                self._in_context(text, r, recognizer.name, scoring, boosts) for r in results
+            )
         candidates = _without_overlaps(candidates, self.threshold)
         identifiers = [
             (c.start, c.end)
@@ -218,31 +244,51 @@ class Detector:
         return candidates
 
     @staticmethod
+    def _boost_positions(index: TextIndex, scoring: _Scoring, candidates: int) -> list[int] | None:
+        """Where the boost words may start, when looking them up in the whole text costs
+        less than searching each candidate's windows; None: search the windows."""
+        starts = scoring.boost_heads
+        if scoring.boost is None or not starts or candidates == 0:
+            return None
+        if candidates * WINDOW_SEARCH < len(index.text) * len(starts):
+            return None
+        return index.positions(starts)
+
+    @staticmethod
     def _in_context(
-        text: str, result: RecognizerResult, recognizer: str, scoring: _Scoring
+        text: str,
+        result: RecognizerResult,
+        recognizer: str,
+        scoring: _Scoring,
+        boosts: list[int] | None = None,
     ) -> Candidate:
         score = result.score
         boost_word = suppress_word = None
         if scoring.boost is not None:
-            window = text[max(0, result.start - BOOST_BEFORE) : result.start]
-            found = scoring.boost.search(window) or scoring.boost.search(
-                text[result.end : result.end + BOOST_AFTER]
-            )
-            if found:
-                boost_word = found.group()
+            before, after = max(0, result.start - BOOST_BEFORE), result.end + BOOST_AFTER
+            if boosts is not None:
+                end = min(len(text), after)
+                boost_word = first_match(
+                    scoring.boost, text, boosts, before, result.start
+                ) or first_match(scoring.boost, text, boosts, result.end, end)
+            else:
+                found = scoring.boost.search(text[before : result.start]) or scoring.boost.search(
+                    text[result.end : after]
+                )
+                boost_word = found.group() if found else None
+            if boost_word is not None:
                 score += scoring.boost_by
         if scoring.suppress is not None:
             label = text[max(0, result.start - SUPPRESS_BEFORE) : result.start]
             # The label position: after the last line break or number before this one.
-            cut = max((m.end() for m in _LABEL_END.finditer(label)), default=0)
-            # The last label before the number is the one that names it.
-            found = next(reversed(list(scoring.suppress.finditer(label[cut:]))), None)
-            # "Vedr. faktura, CPR 150385-…": a context word after the suppress label wins.
-            boost = scoring.boost
-            if found is not None and boost is not None and boost.search(label[cut:][found.end() :]):
-                found = None
-            if found:
-                suppress_word = found.group().rstrip(":")
+            last = _LABEL_END.search(label)
+            label = label[last.end() :] if last else label
+            if label not in scoring.labels:  # a list repeats its labels: each read once
+                if len(scoring.labels) >= LABELS_KEPT:
+                    scoring.labels.clear()
+                scoring.labels[label] = _suppress_word(label, scoring)
+            suppress_word = scoring.labels[label]
+            if suppress_word is not None:
                 score -= scoring.penalty
         score = max(EntityRecognizer.MIN_SCORE, min(EntityRecognizer.MAX_SCORE, score))
         explanation = result.analysis_explanation
@@ -325,6 +371,12 @@ per pattern, which outweighs what it saves on short texts (bench/detect.py)."""
 
 WINDOW_COST = 500
 """What one window costs, in characters of whole-text scanning (bench/detect.py)."""
+
+
+WINDOW_SEARCH = 20_000
+"""What searching one candidate's context windows costs, in characters read by str.find for
+one word's first stretch: above this many candidates per character and word, the words are
+looked up once in the whole text (gateway.detect.context; bench/detect.py)."""
 
 
 def number_windows(text: str) -> list[tuple[int, int]]:

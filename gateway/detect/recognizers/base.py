@@ -135,4 +135,4 @@ class DanishPatternRecognizer(PatternRecognizer):
 
 
 def digits_of(value: str) -> str:
-    return "".join(c for c in value if c.isdigit())
+    return "".join(filter(str.isdigit, value))
