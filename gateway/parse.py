@@ -14,10 +14,9 @@ from email.parser import BytesHeaderParser
 from gateway.cleantext import visible
 from gateway.model import ParsedMail
 from gateway.rawmail import (
-    address,
     decoded_header,
-    display_name,
     header_block_end,
+    name_and_address,
     trace_block_end,
 )
 
@@ -42,13 +41,18 @@ def parse(raw: bytes) -> ParsedMail:
     message = _PARSER.parsebytes(head)
     defects.extend(type(d).__name__ for d in message.defects)
     message_id = message.get("Message-ID")
+    sender = str(message.get("From", ""))
+    encoded_name, from_address = name_and_address(sender)
+    raw_sender = _raw(message, "From")
+    if raw_sender is not None and raw_sender != sender:  # raw UTF-8: the name read as such
+        encoded_name = name_and_address(raw_sender[:MAX_SUBJECT])[0]
     return ParsedMail(
         message_id=str(message_id).strip() if message_id is not None else None,
         header_count=len(message.keys()),
         defects=tuple(defects),
         subject=_subject(message.get("Subject")),
-        from_address=address(message.get("From", "")) or None,
-        from_name=_name(_raw(message, "From")),
+        from_address=from_address or None,
+        from_name=_name(encoded_name, from_address),
         trace_end=trace_block_end(head),
     )
 
@@ -64,13 +68,13 @@ def _raw(message: Message, name: str) -> str | None:
     return None
 
 
-def _name(value: object) -> str | None:
+def _name(encoded: str, sender: str) -> str | None:
     """The From display name, decoded, one line, its controls made visible; None when there
     is none or it only repeats the address."""
-    if value is None:
+    if not encoded:
         return None
-    name = visible(" ".join(decoded_header(display_name(str(value)[:MAX_SUBJECT])).split()))
-    if not name or name.strip("'\"<> ").lower() == address(value).lower():
+    name = visible(" ".join(decoded_header(encoded[:MAX_SUBJECT]).split()))
+    if not name or name.strip("'\"<> ").lower() == sender.lower():
         return None
     return name[: MAX_NAME - 1] + "…" if len(name) > MAX_NAME else name
 

@@ -240,6 +240,17 @@ def address(value: object) -> str:
         return found[0] if found else ""
 
 
+def name_and_address(value: object) -> tuple[str, str]:
+    """Display name (still RFC 2047-encoded) and address of one address header value,
+    parsed once; ("", "") if none."""
+    text = str(value)
+    try:
+        return parseaddr(text)
+    except RecursionError:
+        found = _fallback_addresses(text)
+        return "", found[0] if found else ""
+
+
 def display_name(value: object) -> str:
     """The display name of one address header value (From), still RFC 2047-encoded; ""
     if none."""

@@ -204,8 +204,8 @@ class GatewaySMTP(SMTP):
         """The argument for aiosmtpd without its DSN parameters, and those parameters.
         Only after EHLO: a HELO client's parameters stay aiosmtpd's syntax error."""
         assert self.session is not None
-        if not arg or not self.session.extended_smtp:
-            return arg, None
+        if not arg or not self.session.extended_smtp or "=" not in arg:
+            return arg, None  # no parameter with a value: nothing to take (the hot path)
         stripped = self._strip_command_keyword(keyword, arg)
         if stripped is None:
             return arg, None

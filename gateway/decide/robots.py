@@ -15,6 +15,7 @@ up to the parser's cap, and the start of the body for the headers of its parts.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from gateway.model import Robot
@@ -33,17 +34,19 @@ class Head:
 
     def __init__(self, fields: list[tuple[str, str]]) -> None:
         self.fields = fields
+        self._by_name: dict[str, list[str]] = {}
+        for key, value in fields:
+            self._by_name.setdefault(key, []).append(value)
 
     def all(self, name: str) -> list[str]:
-        name = name.lower()
-        return [value for key, value in self.fields if key == name]
+        return self._by_name.get(name.lower(), [])
 
     def get(self, name: str) -> str | None:
         found = self.all(name)
         return found[0] if found else None
 
     def names(self) -> list[str]:
-        return [key for key, _ in self.fields]
+        return list(self._by_name)
 
 
 def read_head(raw: bytes) -> Head:
@@ -248,6 +251,9 @@ DMARC_SUBJECT = re.compile(
 # Part headers in the body: a DMARC aggregate report's attachment (receiver!domain!begin!end)
 # and a report shape inside a multipart/mixed.
 DMARC_FILE = re.compile(rb"name\*?=\"?[^\"\r\n;]*![^\"\r\n;!]+![0-9]{9,11}![0-9]{9,11}", re.I)
+_DMARC_STAMP = re.compile(rb"![0-9]{9,11}![0-9]{9,11}")  # DMARC_FILE's tail, case-free
+_REPORT_WORDS: tuple[bytes, ...] = (b"feedback-report", b"delivery-status", b"feedback-type:")
+_REPORT_WORDS += (b"disposition-notification", b"reported-domain:")
 BODY_REPORT = re.compile(
     rb"^content-type:[ \t]*(?:message/feedback-report|message/delivery-status"
     rb"|message/global-delivery-status|message/disposition-notification)"
@@ -272,11 +278,17 @@ def _robot_sender(value: str) -> bool:
 
 
 def _has(head: Head, prefixes: tuple[str, ...]) -> str | None:
+    """The first header named in ``prefixes`` (a name ending in "-" is a prefix)."""
+    exact, starts = _split_prefixes(prefixes)
     for name in head.names():
-        for prefix in prefixes:
-            if name == prefix or (prefix.endswith("-") and name.startswith(prefix)):
-                return name
+        if name in exact or name.startswith(starts):
+            return name
     return None
+
+
+@functools.cache
+def _split_prefixes(prefixes: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    return frozenset(prefixes), tuple(p for p in prefixes if p.endswith("-"))
 
 
 def robot_signal(raw: bytes, envelope_sender: str) -> Robot | None:
@@ -372,9 +384,12 @@ def _body_signal(raw: bytes) -> Robot | None:
     DMARC aggregate report's zip or gzip by its file name."""
     start = header_block_end(raw)
     body = raw[start : start + BODY_PEEK]
-    if DMARC_FILE.search(body):
+    # Cheap literal tests first: a case-insensitive search of 64 KiB of body per message
+    # would cost more than the rest of the robot checks together.
+    if _DMARC_STAMP.search(body) and DMARC_FILE.search(body):
         return Robot("dmarc", "DMARC report (attachment name)")
-    found = BODY_REPORT.search(body)
+    lower = body.lower()
+    found = BODY_REPORT.search(body) if any(w in lower for w in _REPORT_WORDS) else None
     if found:
         kind = "complaint" if b"feedback" in found.group(0).lower() else "report"
         return Robot(kind, f"{_NAMES.get(kind, 'delivery or disposition report')} (in the body)")
