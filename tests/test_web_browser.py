@@ -252,6 +252,9 @@ def test_a_caseworkers_morning(served, browser):
 
 
 def _no_sideways_scroll(page) -> None:
+    # The rows can be in the DOM before the new page's stylesheet is applied (a busy CI
+    # machine measured 499 px at 390 that way): measure the page as loaded.
+    page.wait_for_load_state("load")
     width = page.evaluate("window.innerWidth")
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{scroll} px wide in a {width} px window"
