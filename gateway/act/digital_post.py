@@ -87,7 +87,8 @@ def recipient_key(checked: Checked, key: bytes) -> str:
 
 def matches(checked: Checked, number_keys: Sequence[str] | None, key: bytes) -> bool:
     """Whether the whole number is one the detector found in this mail: its keyed hash is
-    among the record's (a masked form says nothing: 030800-5557 and 030800-5558 share it)."""
+    among the record's (a masked form says nothing: two numbers that differ only in the
+    serial share it)."""
     return recipient_key(checked, key) in (number_keys or ())
 
 
