@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, case, insert, or_, select, update
 
@@ -63,14 +64,15 @@ def release_once(connection: Connection, scope: str, key: str) -> None:
     )
 
 
-def take_quota(connection: Connection, scope: str, key: str, limit: int, period: timedelta) -> bool:
-    """True for at most ``limit`` callers per (scope, key) within a window of ``period``."""
-    if limit <= 0:
-        return False
+def _count_in_window(
+    connection: Connection, scope: str, key: str, period: timedelta, limit: int | None = None
+) -> Any:
+    """One hit in the (scope, key) window as one upsert: a new or expired window starts at 1,
+    an open one counts on (only below ``limit`` where given)."""
     now = datetime.now(UTC)
     insert_ = _insert_for(connection.dialect.name)(rate_limits)
     expired = rate_limits.c.expires_at <= now
-    statement = insert_.values(
+    return insert_.values(
         scope=scope, key=key, first_at=now, expires_at=now + period, hits=1
     ).on_conflict_do_update(
         index_elements=[rate_limits.c.scope, rate_limits.c.key],
@@ -79,27 +81,22 @@ def take_quota(connection: Connection, scope: str, key: str, limit: int, period:
             "expires_at": case((expired, now + period), else_=rate_limits.c.expires_at),
             "hits": case((expired, 1), else_=rate_limits.c.hits + 1),
         },
-        where=or_(expired, rate_limits.c.hits < limit),
+        where=None if limit is None else or_(expired, rate_limits.c.hits < limit),
     )
+
+
+def take_quota(connection: Connection, scope: str, key: str, limit: int, period: timedelta) -> bool:
+    """True for at most ``limit`` callers per (scope, key) within a window of ``period``."""
+    if limit <= 0:
+        return False
+    statement = _count_in_window(connection, scope, key, period, limit)
     return connection.execute(statement.returning(rate_limits.c.key)).first() is not None
 
 
 def count_hit(connection: Connection, scope: str, key: str, period: timedelta) -> int:
     """Count one hit in the (scope, key) window and return the count with it, in one
     statement: callers at the same moment each get their own number, on every back end."""
-    now = datetime.now(UTC)
-    insert_ = _insert_for(connection.dialect.name)(rate_limits)
-    expired = rate_limits.c.expires_at <= now
-    statement = insert_.values(
-        scope=scope, key=key, first_at=now, expires_at=now + period, hits=1
-    ).on_conflict_do_update(
-        index_elements=[rate_limits.c.scope, rate_limits.c.key],
-        set_={
-            "first_at": case((expired, now), else_=rate_limits.c.first_at),
-            "expires_at": case((expired, now + period), else_=rate_limits.c.expires_at),
-            "hits": case((expired, 1), else_=rate_limits.c.hits + 1),
-        },
-    )
+    statement = _count_in_window(connection, scope, key, period)
     return int(connection.execute(statement.returning(rate_limits.c.hits)).scalar_one())
 
 
