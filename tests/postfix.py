@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 MASTER_CF = Path("/usr/share/postfix/master.cf.dist")
 
@@ -130,3 +131,31 @@ class Postfix:
         local, domain = address.split("@")
         box = self.mail / domain / local / "new"
         return [f.read_bytes() for f in sorted(box.iterdir())] if box.is_dir() else []
+
+
+def gateway_settings(tmp_path: Path, upstream_port: int, **overrides: Any) -> Any:
+    """Postvagt's settings in front of a Postfix on ``upstream_port``: a free listening port
+    (unless ``listen`` is given), the policy in tmp_path/policy.yaml, no DNS, one reader."""
+    from gateway.settings import Settings
+
+    values: dict[str, Any] = {
+        "listen": f"127.0.0.1:{_free_port()}",
+        "web_listen": "127.0.0.1:0",
+        "upstream": f"smtp://127.0.0.1:{upstream_port}",
+        "domains": ["kommune.example"],
+        "policy": tmp_path / "policy.yaml",
+        "data_dir": tmp_path / "var",
+        "hostname": "postvagt.kommune.example",
+        "sender_checks": False,
+        "detect_workers": 1,
+        "outbox_poll": 0.2,
+        "shutdown_grace": 5,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -15,9 +15,8 @@ import pytest
 
 from gateway import dsn
 from gateway.model import DsnRequest
-from gateway.settings import Settings
 from tests.helpers import wait_for
-from tests.postfix import Postfix, available
+from tests.postfix import Postfix, available, gateway_settings
 from tests.servers import RawClient, RunningGateway, Upstream, free_port
 
 MAILBOX = "post@kommune.example"
@@ -112,19 +111,7 @@ def test_success_asked_of_a_hop_without_dsn_gets_a_relayed_report(tmp_path: Path
         smtpd_discard_ehlo_keywords="dsn",  # a next hop that offers no DSN
     ).start()
     (tmp_path / "policy.yaml").write_text("version: 1\nrules:\n  - name: ordinary\n")
-    settings = Settings(
-        listen=f"127.0.0.1:{free_port()}",
-        web_listen="127.0.0.1:0",
-        upstream=f"smtp://127.0.0.1:{port}",
-        domains=["kommune.example"],
-        policy=tmp_path / "policy.yaml",
-        data_dir=tmp_path / "var",
-        hostname="postvagt.kommune.example",
-        sender_checks=False,
-        detect_workers=1,
-        outbox_poll=0.2,
-        shutdown_grace=5,
-    )
+    settings = gateway_settings(tmp_path, port)
     gateway = RunningGateway(settings)
     try:
         with smtplib.SMTP("127.0.0.1", gateway.gateway.port, timeout=30) as client:

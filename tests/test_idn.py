@@ -20,7 +20,7 @@ from gateway.decide.policy import Mailbox
 from gateway.domains import a_label, address_key
 from gateway.settings import Settings
 from tests.helpers import wait_for
-from tests.postfix import Postfix, available
+from tests.postfix import Postfix, available, gateway_settings
 from tests.servers import RunningGateway, free_port
 
 A_LABEL = "xn--r-3fa9c.dk"
@@ -65,20 +65,7 @@ def postfix() -> Iterator[tuple[Postfix, int]]:
 
 def gateway(tmp_path: Path, port: int, domain: str) -> RunningGateway:
     (tmp_path / "policy.yaml").write_text("version: 1\nrules:\n  - name: ordinary\n")
-    return RunningGateway(
-        Settings(
-            listen=f"127.0.0.1:{free_port()}",
-            web_listen="127.0.0.1:0",
-            upstream=f"smtp://127.0.0.1:{port}",
-            domains=[domain, "kommune.example"],
-            policy=tmp_path / "policy.yaml",
-            data_dir=tmp_path / "var",
-            hostname="postvagt.kommune.example",
-            sender_checks=False,
-            detect_workers=1,
-            shutdown_grace=5,
-        )
-    )
+    return RunningGateway(gateway_settings(tmp_path, port, domains=[domain, "kommune.example"]))
 
 
 @pytest.mark.parametrize("configured", ["ærø.dk", A_LABEL])

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings
 from tests.helpers import wait_for
-from tests.postfix import Postfix, available
+from tests.postfix import Postfix, available, gateway_settings
 from tests.servers import RunningGateway, free_port
 from tests.test_postfix import services
 
@@ -87,19 +86,8 @@ def test_a_postfix_sender_delivers_into_each_slot(tmp_path: Path, slot: str) -> 
     receiver = receiving_side(slot, ports, sender_port)
     sender = sending_side(sender_port, ports["gw"] if slot == "mx" else ports["front"])
     (tmp_path / "policy.yaml").write_text(POLICY)
-    settings = Settings(
-        slot=slot,
-        listen=f"127.0.0.1:{ports['gw']}",
-        web_listen="127.0.0.1:0",
-        upstream=f"smtp://127.0.0.1:{ports['reinject']}",
-        domains=["kommune.example"],
-        policy=tmp_path / "policy.yaml",
-        data_dir=tmp_path / "var",
-        hostname="postvagt.kommune.example",
-        sender_checks=False,
-        detect_workers=1,
-        outbox_poll=0.2,
-        shutdown_grace=5,
+    settings = gateway_settings(
+        tmp_path, ports["reinject"], slot=slot, listen=f"127.0.0.1:{ports['gw']}"
     )
     gateway = None
     try:
