@@ -144,6 +144,7 @@ texts = json.loads(sys.stdin.readline())
 detector = build_detector()
 calls = []
 for text in texts:
+    detector.analyze(text)  # the first call builds lazily made tables: not the cost of a text
     started = time.process_time()
     detector.analyze(text)
     calls.append(max(1, int(0.05 / max(time.process_time() - started, 1e-4))))

@@ -5,15 +5,21 @@
 - overlap resolution: a sweep over sorted spans, against the quadratic "keep the best,
   drop what overlaps it" loop;
 - context words: looked up once per text (gateway.detect.context), against a regex search
-  of each candidate's windows; suppress labels remembered, against reading each again.
+  of each candidate's windows; suppress labels remembered, against reading each again;
+- number patterns: tried at runs of digits by the run's length (gateway.detect.numbers),
+  against Presidio's loop that searches the whole text once per pattern.
 """
 
 from __future__ import annotations
 
 import random
 
+import pytest
+
 from gateway.detect.analyzer import Candidate, _without_overlaps
 from gateway.detect.morphology import WORD, stem
+from gateway.detect.numbers import first_run_lengths
+from gateway.detect.recognizers.base import DanishPatternRecognizer, run_patterns
 from gateway.detect.recognizers.categories import LexiconIndex, load_lexicon
 from gateway.extract.text import mail_text
 from tests import fictional, sensitive
@@ -141,3 +147,87 @@ def test_context_words_looked_up_once_match_the_window_search(detector, monkeypa
     looked_up, searched = candidates(10**12), candidates(0, labels_kept=0)
     assert looked_up == searched
     assert sum(c[6] is not None for found in searched for c in found) > 500  # words found
+
+
+@pytest.mark.parametrize(
+    ("pattern", "lengths"),
+    [
+        (r"(?<![\d+])(?<!\d[\-/.])\d{6}-\d{4}(?![\d]|-\d)", {6}),
+        (r"(?<![\d+])\d{6} - \d{4}(?!\d)", {6}),
+        (r"(?<![\d+])[6-9]\d{5}[ /.\t]?\d{4}(?![\d]|-\d)", {6, 10}),
+        (r"(?<![\d+\-/.])[2-9]\d(?: \d\d){3}(?![\d]|-\d)", {2}),
+        (r"(?<![\d\-+/.])\d{4}[ -]\d{6,10}(?![\d]|-\d)", {4}),
+        (r"(?<![\d+\-/.])\d{8}(?![\d]|-\d)", {8}),
+        (r"(?<!\d)\d{2,4}(?!\d)", {2, 3, 4}),
+        # Read as "unknown", so searched: a literal or letters first, no guard before the
+        # digits, a run that may go on, a class that may hold a digit, \d unbounded.
+        (r"(?<![\d+])(?:\+45|0045)[ -]?[2-9]\d{7}(?!\d)", None),
+        (r"(?<![\w])DK[ -]?\d{8}(?!\d)", None),
+        (r"\d{6}-\d{4}(?!\d)", None),
+        (r"(?<![+])\d{6}-\d{4}(?!\d)", None),
+        (r"(?<!\d)\d{6}", None),
+        (r"(?<!\d)\d{6}\w", None),
+        (r"(?<!\d)\d{6}[^x]", None),
+        (r"(?<!\d)\d+(?!\d)", None),
+        (r"(?<!\d)(\d{6})-\d{4}", None),
+        (r"(?<!\d)\d{6}\p{L}", None),  # the regex module's own syntax
+    ],
+)
+def test_first_run_lengths_are_read_from_the_pattern(pattern, lengths):
+    import regex
+
+    expected = None if lengths is None else frozenset(lengths)
+    assert first_run_lengths(pattern, regex.I | regex.M | regex.S) == expected
+
+
+def _number_texts() -> list[str]:
+    """Runs of digits in every arrangement the patterns tell apart: lengths 1-12, every
+    separator they allow or refuse, prefixes (+45, 0045, DK), numbers back to back, a
+    decimal digit of another script, and the real corpora."""
+    from bench.detect import cpu_texts
+
+    rng = random.Random(26)
+    joins = [" ", "-", "/", ".", "\t", " - ", "", "\n", ", ", "+", "DK", "DK-", "+45 ",
+             "0045", "reg.nr. ", " kontonr. ", "a", "\u0663", "  "]  # fmt: skip
+    texts = []
+    for _ in range(600):
+        parts = []
+        for _ in range(rng.randrange(1, 40)):
+            kind = rng.random()
+            if kind < 0.55:
+                parts.append("".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 13))))
+            elif kind < 0.7:
+                parts.append(fictional.cpr(rng, separator=rng.choice(["-", "", " ", "/", "."])))
+            elif kind < 0.8:
+                parts.append(fictional.phone(rng))
+            else:
+                parts.append(rng.choice(["2", "6", "9"]) + "".join(
+                    rng.choice("0123456789 ") for _ in range(rng.randrange(1, 14))
+                ))  # fmt: skip
+            parts.append(rng.choice(joins))
+        texts.append("".join(parts))
+    return texts + _context_texts() + list(cpu_texts().values())
+
+
+def test_number_patterns_in_one_pass_match_each_pattern_searched(detector):
+    """Every result of every number recognizer, its span, score and pattern, with the
+    patterns tried at runs of digits and with each searched over the whole text."""
+
+    def key(results) -> list[tuple]:
+        return [
+            (r.entity_type, r.start, r.end, r.score, r.analysis_explanation.pattern_name)
+            for r in results
+        ]
+
+    found = 0
+    for text in _number_texts():
+        one_pass = detector.numbers.find(text, [(0, len(text))], None)
+        for recognizer, fast in zip(detector.patterns, one_pass, strict=True):
+            slow = run_patterns(recognizer, text, None)
+            if isinstance(recognizer, DanishPatternRecognizer):
+                for r in slow:
+                    recognizer.adjust(r, text[r.start : r.end])
+            assert key(fast) == key(slow), (recognizer.name, text)
+            found += len(slow)
+    assert found > 5_000
+    assert len(detector.numbers.at_runs) >= 5  # most patterns are tried at runs

@@ -25,8 +25,8 @@ from gateway.detect import about, entities
 from gateway.detect.context import TextIndex, first_match, heads
 from gateway.detect.keyed import NUMBER_ENTITIES, digits_of, keyed_number
 from gateway.detect.normalise import normalise
-from gateway.detect.recognizers import dk_cpr
-from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete, run_patterns
+from gateway.detect.numbers import NumberPatterns
+from gateway.detect.recognizers.base import LANGUAGE, ScanIncomplete
 from gateway.detect.recognizers.categories import CategoryRecognizer
 from gateway.model import Finding, TextChunk
 
@@ -141,6 +141,7 @@ class Detector:
             for r in recognizers
             if hasattr(r, "patterns") and not isinstance(r, CategoryRecognizer)
         ]
+        self.numbers = NumberPatterns(self.patterns)
         self._scoring = {
             r.name: _Scoring(
                 _words_regex(r.context or []),
@@ -188,21 +189,8 @@ class Detector:
     def _analyze_chunk(self, text: str, deadline: float | None) -> list[Candidate]:
         candidates: list[Candidate] = []
         index = TextIndex(text)
-        numbers = number_windows(text)
-        for recognizer in self.patterns:
-            # Every pattern but the e-mail address needs digits: it runs only around them.
-            digits = "EMAIL_ADDRESS" not in recognizer.supported_entities
-            windows = numbers if digits else ([(0, len(text))] if "@" in text else [])
-            results = []
-            for start, end in windows:
-                piece = text[start:end]
-                if isinstance(recognizer, dk_cpr.DanishPatternRecognizer):
-                    found = recognizer.analyze(piece, [], deadline=deadline)
-                else:
-                    found = run_patterns(recognizer, piece, deadline)
-                for r in found:
-                    r.start, r.end = r.start + start, r.end + start
-                results.extend(found)
+        found = self.numbers.find(text, number_windows(text), deadline)
+        for recognizer, results in zip(self.patterns, found, strict=True):
             scoring = self._scoring[recognizer.name]
             boosts = self._boost_positions(index, scoring, len(results))
             candidates.extend(

@@ -33,56 +33,81 @@ class ScanIncomplete(Exception):
     """A recognizer could not finish within the deadline."""
 
 
+def compiled(recognizer: PatternRecognizer, pattern: Pattern) -> regex.Pattern[str]:
+    """The pattern compiled with its recognizer's flags (kept on the pattern, as Presidio
+    does)."""
+    flags = recognizer.global_regex_flags
+    if pattern.compiled_regex is None or pattern.compiled_with_flags != flags:
+        pattern.compiled_with_flags = flags
+        pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+    return pattern.compiled_regex
+
+
+def pattern_result(
+    recognizer: PatternRecognizer, pattern: Pattern, text: str, start: int, end: int
+) -> RecognizerResult | None:
+    """A match scored as Presidio scores it (validation, invalidation), or None when that
+    leaves nothing."""
+    value = text[start:end]
+    validation = recognizer.validate_result(value)
+    score = pattern.score
+    if validation is not None:
+        score = EntityRecognizer.MAX_SCORE if validation else EntityRecognizer.MIN_SCORE
+    if recognizer.invalidate_result(value):
+        score = EntityRecognizer.MIN_SCORE
+    if score <= EntityRecognizer.MIN_SCORE:
+        return None
+    explanation = AnalysisExplanation(
+        recognizer=recognizer.name,
+        original_score=pattern.score,
+        pattern_name=pattern.name,
+        pattern=pattern.regex,
+        validation_result=validation,
+    )
+    return RecognizerResult(
+        entity_type=recognizer.supported_entities[0],
+        start=start,
+        end=end,
+        score=score,
+        analysis_explanation=explanation,
+        recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
+        },
+    )
+
+
+def run_pattern(
+    recognizer: PatternRecognizer, pattern: Pattern, text: str, deadline: float | None
+) -> list[RecognizerResult]:
+    """One pattern searched over ``text``, with a deadline that fails closed."""
+    remaining = None if deadline is None else deadline - time.monotonic()
+    if remaining is not None and remaining <= 0:
+        raise ScanIncomplete(f"{recognizer.name}: out of time")
+    try:
+        matches = list(compiled(recognizer, pattern).finditer(text, timeout=remaining))
+    except TimeoutError as e:
+        raise ScanIncomplete(f"{recognizer.name}/{pattern.name}: regex timeout") from e
+    results = []
+    for match in matches:
+        start, end = match.span()
+        if start == end:
+            continue
+        result = pattern_result(recognizer, pattern, text, start, end)
+        if result is not None:
+            results.append(result)
+    return results
+
+
 def run_patterns(
     recognizer: PatternRecognizer, text: str, deadline: float | None
 ) -> list[RecognizerResult]:
     """Presidio's pattern loop, with a deadline that fails closed."""
-    results = []
-    flags = recognizer.global_regex_flags
-    for pattern in recognizer.patterns:
-        if pattern.compiled_regex is None or pattern.compiled_with_flags != flags:
-            pattern.compiled_with_flags = flags
-            pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise ScanIncomplete(f"{recognizer.name}: out of time")
-        try:
-            matches = list(pattern.compiled_regex.finditer(text, timeout=remaining))
-        except TimeoutError as e:
-            raise ScanIncomplete(f"{recognizer.name}/{pattern.name}: regex timeout") from e
-        for match in matches:
-            start, end = match.span()
-            if start == end:
-                continue
-            value = text[start:end]
-            validation = recognizer.validate_result(value)
-            score = pattern.score
-            if validation is not None:
-                score = EntityRecognizer.MAX_SCORE if validation else EntityRecognizer.MIN_SCORE
-            if recognizer.invalidate_result(value):
-                score = EntityRecognizer.MIN_SCORE
-            if score <= EntityRecognizer.MIN_SCORE:
-                continue
-            explanation = AnalysisExplanation(
-                recognizer=recognizer.name,
-                original_score=pattern.score,
-                pattern_name=pattern.name,
-                pattern=pattern.regex,
-                validation_result=validation,
-            )
-            result = RecognizerResult(
-                entity_type=recognizer.supported_entities[0],
-                start=start,
-                end=end,
-                score=score,
-                analysis_explanation=explanation,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
-                },
-            )
-            results.append(result)
-    return results
+    return [
+        result
+        for pattern in recognizer.patterns
+        for result in run_pattern(recognizer, pattern, text, deadline)
+    ]
 
 
 class DanishPatternRecognizer(PatternRecognizer):
