@@ -42,6 +42,7 @@ _trust = TrustConfig()
 def _init(config: EngineConfig, trust: TrustConfig) -> None:
     global _detector, _trust
     _detector = build_detector(config)
+    _detector.warm_up()
     _trust = trust
     # The engine lives as long as the worker: out of the cycle collector's way (its full
     # collections walked every recognizer, pattern and lexicon entry again).

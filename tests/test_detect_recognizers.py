@@ -324,3 +324,15 @@ def test_bank_account_pattern_is_linear(detector):
     started = time.process_time()
     detector.analyze(text)
     assert time.process_time() - started < 2  # was ~5 s of backtracking per chunk
+
+
+def test_the_warm_up_text_touches_every_stage(detector):
+    """A worker reads WARM_UP_TEXT before its first mail (gateway.reader_pool): it must
+    reach the number patterns, their context words and the category terms, or the first
+    mail would still pay for building their tables."""
+    from gateway.detect.analyzer import WARM_UP_TEXT
+
+    found = detector.analyze(WARM_UP_TEXT).candidates
+    entities = {c.entity for c in found}
+    assert {"DK_CPR", "DK_PHONE", "DK_BANK_ACCOUNT", "EMAIL_ADDRESS", "HEALTH"} <= entities
+    assert any(c.context_word for c in found)
