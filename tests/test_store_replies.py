@@ -4,6 +4,7 @@ retry may and may not change."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -53,6 +54,29 @@ def test_a_retried_attempt_leaves_a_settled_reply_alone(store: Store):
     assert reply_state(store, ref.id)[:2] == ("queued", "queued")
     with store.engine.connect() as c:
         assert len(c.execute(select(outbox)).all()) == 1
+
+
+def test_a_delivered_retry_with_no_reply_to_send_keeps_the_settled_one(store: Store):
+    """Delivered and "no reply" is one statement (the common case): it records the
+    delivery, and leaves a reply that an earlier attempt settled as it was."""
+    ref, state = accept(store, Reply(250, "2.0.0 Ok"))
+    assert state == "queued"
+    again = asyncio.run(store.record_pending(received(), Inspection()))
+    quiet = ReplyPlan(recipient="borger@example.net", mailbox="default", suppressed="no findings")
+    ok = Reply(250, "2.0.0 Ok: queued as 4F2")
+    assert asyncio.run(store.record_outcome(again, ok, quiet)) == "queued"
+    assert reply_state(store, ref.id) == ("queued", "queued", "delivered")
+    with store.engine.connect() as c:
+        row = c.execute(select(messages).where(messages.c.id == ref.id)).one()
+    assert (row.attempts, row.upstream_reply) == (2, "250 2.0.0 Ok: queued as 4F2")
+    # A first attempt: suppressed, with its reason; a stale attempt changes nothing.
+    other = asyncio.run(store.record_pending(received(b"Subject: y\r\n\r\nz\r\n"), Inspection()))
+    assert other.attempt == 1
+    first, state = other, asyncio.run(store.record_outcome(other, Reply(250, "2.0.0 Ok"), quiet))
+    assert state == "suppressed"
+    assert reply_state(store, first.id) == ("suppressed", "no findings", "delivered")
+    stale = replace(again, attempt=1)
+    assert asyncio.run(store.record_outcome(stale, Reply(250, "2.0.0 Ok"), quiet)) is None
 
 
 def test_a_failed_reply_gives_the_sender_claim_back(store: Store):

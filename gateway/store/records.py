@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, case, func, null, select, update
+from sqlalchemy import Connection, Update, bindparam, case, func, null, or_, select, update
 
 from gateway.model import Inspection, Received, Reply, ReviewFacts
 from gateway.privatefiles import private_folder, write_durably
@@ -57,9 +57,16 @@ def _insert_for(dialect: str) -> Any:
     return sqlite_insert
 
 
+def one_of(column: Any, values: tuple[str, ...]) -> Any:
+    """``column IN (values)`` written as equalities: an IN list of fixed values is expanded
+    again at every execution (SQLAlchemy's "post-compile" step), on the path of every
+    message; equalities are compiled once."""
+    return or_(*(column == value for value in values))
+
+
 HANDED_ON = ("delivered", "quarantined")
 """States in which the message is with the next hop or held: no later try undoes them."""
-_handed_on = messages.c.state.in_(HANDED_ON)
+_handed_on = one_of(messages.c.state, HANDED_ON)
 
 
 @functools.cache
@@ -214,7 +221,7 @@ def state_for(reply: Reply) -> str:
     return "rejected" if reply.code >= 500 else "failed"
 
 
-_OUTCOME: Update = (
+OUTCOME: Update = (
     update(messages)
     .where(messages.c.id == bindparam("message_id"), messages.c.attempts == bindparam("attempt"))
     .values(
@@ -248,7 +255,7 @@ def record_outcome(
     stands: this try's failure changes nothing of it.
     """
     result = connection.execute(
-        _OUTCOME if reply.positive else _NOT_DELIVERED,
+        OUTCOME if reply.positive else _NOT_DELIVERED,
         {
             "message_id": ref.id,
             "attempt": ref.attempt,

@@ -9,9 +9,9 @@ transaction, so "accepted" and "reply queued" are committed together or not at a
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, case, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.model import Reply, ReplyPlan
@@ -54,6 +54,17 @@ def settle_reply(connection: Connection, message_id: str, plan: ReplyPlan) -> st
         return "failed"
 
 
+_REPLY_STATE: Update = (
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"))
+    .values(reply_state=bindparam("new_reply_state"), reply_reason=bindparam("new_reply_reason"))
+)
+_settled = records.one_of(messages.c.reply_state, SETTLED)
+_REPLY_STATE_UNLESS_SETTLED: Update = _REPLY_STATE.where(
+    or_(messages.c.reply_state.is_(None), ~_settled)
+)
+
+
 def _set_state(
     connection: Connection,
     message_id: str,
@@ -62,12 +73,10 @@ def _set_state(
     *,
     unless_settled: bool = False,
 ) -> bool:
-    statement = update(messages).where(messages.c.id == message_id)
-    if unless_settled:
-        statement = statement.where(
-            or_(messages.c.reply_state.is_(None), messages.c.reply_state.not_in(SETTLED))
-        )
-    result = connection.execute(statement.values(reply_state=state, reply_reason=reason[:255]))
+    result = connection.execute(
+        _REPLY_STATE_UNLESS_SETTLED if unless_settled else _REPLY_STATE,
+        {"message_id": message_id, "new_reply_state": state, "new_reply_reason": reason[:255]},
+    )
     return result.rowcount == 1
 
 
@@ -127,6 +136,9 @@ def record_outcome_with_reply(
 ) -> str | None:
     """The next hop's answer, and what it allows: only mail it accepted is answered, and
     only accepted mail is copied to the mailbox's journal address (the ESDH import)."""
+    if plan is not None and plan.suppressed is not None and reply.positive and not journal_copy:
+        # The common case, one statement: delivered, and no reply to send.
+        return _delivered_not_answered(connection, ref, reply, plan.suppressed, tls_out)
     if not records.record_outcome(connection, ref, reply, tls_out):
         return None
     # A sender's retry of mail already copied is not copied twice.
@@ -145,6 +157,33 @@ def record_outcome_with_reply(
     if not reply.positive:
         return _not_sent(connection, ref.id, f"original not accepted ({reply.code})")
     return settle_reply(connection, ref.id, plan)
+
+
+_DELIVERED_NOT_ANSWERED: Update = records.OUTCOME.values(
+    # What an earlier attempt of this message settled stays (as in _not_sent).
+    reply_state=case((_settled, messages.c.reply_state), else_="suppressed"),
+    reply_reason=case((_settled, messages.c.reply_reason), else_=bindparam("new_reply_reason")),
+).returning(messages.c.reply_state)
+
+
+def _delivered_not_answered(
+    connection: Connection, ref: RecordRef, reply: Reply, reason: str, tls_out: str | None
+) -> str | None:
+    """record_outcome and _not_sent in one statement; None when a newer attempt of the
+    same message has taken the record over."""
+    row = connection.execute(
+        _DELIVERED_NOT_ANSWERED,
+        {
+            "message_id": ref.id,
+            "attempt": ref.attempt,
+            "new_state": records.state_for(reply),
+            "now": datetime.now(UTC),
+            "reply": str(reply)[:512],
+            "tls_out": tls_out,
+            "new_reply_reason": reason[:255],
+        },
+    ).first()
+    return None if row is None else str(row.reply_state)
 
 
 def quarantine_with_reply(

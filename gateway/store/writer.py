@@ -44,6 +44,7 @@ class BatchingWriter:
         self._engine = engine
         self._timeout = timeout
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._connection: Connection | None = None
         self._thread = threading.Thread(target=self._run, name="postvagt-writer", daemon=True)
         self._thread.start()
         self.batches = 0
@@ -62,7 +63,7 @@ class BatchingWriter:
         while True:
             first = self._queue.get()
             if first is None:
-                return
+                break
             batch = [first]
             stop = False
             while len(batch) < MAX_BATCH:
@@ -76,7 +77,9 @@ class BatchingWriter:
                 batch.append(job)
             self._commit(batch)
             if stop:
-                return
+                break
+        if self._connection is not None:
+            self._connection.close()
 
     def _commit(self, batch: list[_Job]) -> None:
         deadline = time.monotonic() + self._timeout
@@ -102,20 +105,40 @@ class BatchingWriter:
             else:
                 job.future.set_exception(value)
 
-    def _attempt(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
-        if len(batch) == 1:
-            return [self._alone(batch[0])]
-        outcomes: list[tuple[bool, Any]] = []
-        with self._engine.begin() as connection:
-            for job in batch:
-                outcomes.append(self._one(connection, job))
-        return outcomes
+    def _connected(self) -> Connection:
+        """The writer's one connection, kept between batches (a checkout from the pool and
+        its return cost every batch as much as a statement)."""
+        if self._connection is None or self._connection.closed:
+            self._connection = self._engine.connect()
+        return self._connection
 
-    def _alone(self, job: _Job) -> tuple[bool, Any]:
+    def _drop_connection(self) -> None:
+        """After a failed batch: the next one starts on a fresh connection."""
+        if self._connection is not None:
+            self._connection.invalidate()
+            self._connection.close()
+            self._connection = None
+
+    def _attempt(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        connection = self._connected()
+        try:
+            if len(batch) == 1:
+                return [self._alone(connection, batch[0])]
+            outcomes: list[tuple[bool, Any]] = []
+            with connection.begin():
+                for job in batch:
+                    outcomes.append(self._one(connection, job))
+            return outcomes
+        except BaseException:
+            self._drop_connection()
+            raise
+
+    @staticmethod
+    def _alone(connection: Connection, job: _Job) -> tuple[bool, Any]:
         """A batch of one needs no SAVEPOINT: its own transaction isolates it (two statements
         fewer per write on a quiet gateway, where latency is what counts)."""
         try:
-            with self._engine.begin() as connection:
+            with connection.begin():
                 value = job.work(connection, *job.args, **job.kwargs)
         except (OperationalError, DBAPIError) as e:
             if isinstance(e, OperationalError) or e.connection_invalidated:
