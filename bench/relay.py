@@ -30,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -79,6 +80,20 @@ class Load:
     """A message file smtp-source sends (-F); None: its own filler of ``size`` bytes."""
 
 
+def for_smtp_source(message: Any, path: Path) -> Path:
+    """The message written with LF line ends: smtp-source -F ends every line it sends with
+    CRLF itself, so a file with CRLF arrives with a stray CR at the end of each line (the
+    MIME structure then no longer parses, and the whole message is read as one text).
+    tests/test_bench.py checks that a file arrives as the message was made."""
+    path.write_bytes(message.as_bytes().replace(b"\r\n", b"\n"))
+    return path
+
+
+def as_received(path: Path) -> bytes:
+    """A message file as the SMTP server receives it: lines ending in CRLF."""
+    return path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 def danish_mail(size: int, folder: Path) -> Path:
     """A citizen's mail as Outlook sends it, of about ``size`` bytes: Danish prose in a
     text and an HTML part, a (fictional) CPR number and a phone number in it."""
@@ -102,9 +117,7 @@ def danish_mail(size: int, folder: Path) -> Path:
     message.set_content("\n\n".join(paragraphs), cte="quoted-printable")
     html = "".join(f"<p class=MsoNormal>{p}</p>" for p in paragraphs)
     message.add_alternative(f"<html><body>{html}</body></html>", subtype="html", cte="base64")
-    path = folder / f"danish-{size // 1024}k.eml"
-    path.write_bytes(message.as_bytes())
-    return path
+    return for_smtp_source(message, folder / f"danish-{size // 1024}k.eml")
 
 
 SURNAMES = (
@@ -187,9 +200,7 @@ def dense_list_mail(folder: Path, rows: int = 300) -> Path:
     message.add_attachment(
         bytes(pdf.output()), "application", "pdf", filename="elevliste.pdf", cte="base64"
     )
-    path = folder / f"dense-list-{rows}.eml"
-    path.write_bytes(message.as_bytes())
-    return path
+    return for_smtp_source(message, folder / f"dense-list-{rows}.eml")
 
 
 def cpu_seconds(proc: subprocess.Popen | None) -> float:
@@ -245,7 +256,7 @@ def latencies(port: int, count: int, path: Path | None) -> list[float]:
     import smtplib
 
     assert path is not None
-    message = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    message = as_received(path)
     times = []
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
         client.ehlo("bench.example.net")

@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.relay import danish_mail, free_port  # noqa: E402
+from bench.relay import as_received, danish_mail, free_port  # noqa: E402
 from gateway.act.headers import outgoing_bytes  # noqa: E402
 from gateway.act.journal import review_facts  # noqa: E402
 from gateway.act.reply import ReplyIdentity, planned_reply  # noqa: E402
@@ -163,7 +163,7 @@ def main() -> int:
     try:
         results = {
             name: stages(
-                path.read_bytes(),
+                as_received(path),
                 args.messages,
                 DnsResolver(servers=[f"127.0.0.1:{dns_port}"]),
                 store,
