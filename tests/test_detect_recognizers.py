@@ -271,45 +271,25 @@ def test_findings_carry_masked_values_only(detector):
     assert number[7:] not in repr(finding)
 
 
-def test_number_windows_hold_every_match_of_a_long_sparse_text(detector):
-    """Patterns run only around numbers in long texts (issue 17): the same candidates as a
-    scan of the whole text, at the start, the end and across the joins of the windows."""
+def test_every_number_of_a_long_sparse_text_is_found(detector):
+    """A long letter with a few numbers far apart: each found, at the start, the end and in
+    between, as in a scan of the whole text (tests/test_detect_fastpath.py compares the one
+    pass over runs of digits with Presidio's loop)."""
     import random
 
-    import gateway.detect.analyzer as analyzer
     from tests import fictional
 
     rng = random.Random(8)
-    # Sparse enough that windows cost less than the whole text (analyzer.WINDOW_COST).
     filler = "Kommunen holder borgermøde om den nye lokalplan på rådhuset. " * 30
     parts = [f"CPR-nr. {fictional.cpr(rng)} " + filler]
     for _ in range(60):
         parts.append(filler + f" ring {fictional.phone(rng)} eller skriv cpr {fictional.cpr(rng)}")
     parts.append(filler + f" IBAN {fictional.group4(fictional.iban_dk(rng))}")
     text = "\n".join(parts)
-    assert len(text) > analyzer.WINDOWS_FROM
-    windows = analyzer.number_windows(text)
-    assert 1 < len(windows) and sum(e - s for s, e in windows) < len(text) // 4
-    windowed = [(c.entity, c.start, c.end, c.score) for c in detector.analyze(text).candidates]
-    whole = analyzer.number_windows
-    try:
-        analyzer.number_windows = lambda t: [(0, len(t))]
-        full = [(c.entity, c.start, c.end, c.score) for c in detector.analyze(text).candidates]
-    finally:
-        analyzer.number_windows = whole
-    assert windowed == full
-    assert sum(e == "DK_CPR" for e, *_ in full) == 61
-
-
-def test_a_long_text_full_of_numbers_is_scanned_whole():
-    """Windows cost a pattern call each: a letter with a date or an amount in every other
-    sentence is cheaper to scan whole (bench/detect.py), and gets one window."""
-    import gateway.detect.analyzer as analyzer
-
-    sentence = "Ydelsen på 1.250 kr. udbetales den 3. i måneden til din NemKonto. "
-    text = sentence * (analyzer.WINDOWS_FROM // len(sentence) + 10)
-    assert analyzer.number_windows(text) == [(0, len(text))]
-    assert analyzer.number_windows("ingen tal " * 3000) == []
+    found = [c.entity for c in detector.analyze(text).findings()]
+    assert found.count("DK_CPR") == 61
+    assert found.count("DK_PHONE") == 60
+    assert found[-1] == "IBAN_CODE"
 
 
 def test_cpr_touching_its_label_is_found(detector):

@@ -117,6 +117,11 @@ def _suppress_word(label: str, scoring: _Scoring) -> str | None:
     return found.group().rstrip(":") if found else None
 
 
+WINDOW_SEARCH = 20_000
+"""What searching one candidate's context windows costs, in characters read by str.find for
+one word's first stretch: above this many candidates per character and word, the words are
+looked up once in the whole text (gateway.detect.context; bench/detect.py)."""
+
 LABELS_KEPT = 20_000
 """Label positions whose suppress answer a detector remembers, per recognizer."""
 
@@ -195,7 +200,7 @@ class Detector:
     def _analyze_chunk(self, text: str, deadline: float | None) -> list[Candidate]:
         candidates: list[Candidate] = []
         index = TextIndex(text)
-        found = self.numbers.find(text, number_windows(text), deadline)
+        found = self.numbers.find(text, deadline)
         for recognizer, results in zip(self.patterns, found, strict=True):
             scoring = self._scoring[recognizer.name]
             boosts = self._boost_positions(index, scoring, len(results))
@@ -354,51 +359,6 @@ class Detector:
                 else:
                     below.append(c)
         return findings, below, incomplete
-
-
-_DIGITS = regex.compile(r"[0-9]+")
-WINDOW_MARGIN = 40
-"""Characters kept on each side of a run of numbers: more than any letters a pattern puts
-before or after its digits (``DK`` of an IBAN or a VAT number), and, since runs closer than
-this are joined, a window never starts or ends next to a digit it does not hold."""
-
-
-WINDOWS_FROM = 20_000
-"""Below this length every pattern runs over the whole text: each window costs a regex call
-per pattern, which outweighs what it saves on short texts (bench/detect.py)."""
-
-
-WINDOW_COST = 500
-"""What one window costs, in characters of whole-text scanning (bench/detect.py)."""
-
-
-WINDOW_SEARCH = 20_000
-"""What searching one candidate's context windows costs, in characters read by str.find for
-one word's first stretch: above this many candidates per character and word, the words are
-looked up once in the whole text (gateway.detect.context; bench/detect.py)."""
-
-
-def number_windows(text: str) -> list[tuple[int, int]]:
-    """The stretches of ``text`` that hold digits, joined when close, with a margin: the only
-    places a number pattern can match. A text without digits has none; a short text, or one
-    whose numbers are so many that windows would cost more than the whole, is one window."""
-    if len(text) < WINDOWS_FROM:
-        return [(0, len(text))] if _DIGITS.search(text) else []
-    windows: list[tuple[int, int]] = []
-    for match in _DIGITS.finditer(text):
-        start = max(0, match.start() - WINDOW_MARGIN)
-        end = min(len(text), match.end() + WINDOW_MARGIN)
-        if windows and start <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], end)
-        else:
-            windows.append((start, end))
-    # Each window costs every pattern a call of its own (about as much as scanning
-    # WINDOW_COST characters): many windows cost more than the whole text (a 100 KB letter
-    # whose prose is full of dates and amounts took 20 ms in 154 windows, 7 ms whole).
-    covered = sum(end - start for start, end in windows)
-    if covered + WINDOW_COST * len(windows) >= len(text):
-        return [(0, len(text))]
-    return windows
 
 
 def _without_overlaps(candidates: list[Candidate], threshold: float) -> list[Candidate]:

@@ -184,30 +184,23 @@ class NumberPatterns:
                     self.at_runs.setdefault(n, []).append(anchored)
             self.searched.append(searched)
 
-    def find(
-        self,
-        text: str,
-        windows: Sequence[tuple[int, int]],
-        deadline: float | None,
-    ) -> list[list[RecognizerResult]]:
+    def find(self, text: str, deadline: float | None) -> list[list[RecognizerResult]]:
         """Each recognizer's results, pattern by pattern in the recognizer's order and each
-        pattern's by position, as Presidio's loop gives them; ``windows`` are where the
-        searched patterns of numbers can match (gateway.detect.analyzer.number_windows)."""
+        pattern's by position, as Presidio's loop gives them."""
         found: list[list[list[RecognizerResult]]] = [
             [[] for _ in recognizer.patterns] for recognizer in self.recognizers
         ]
         self._at_runs(text, deadline, found)
+        # The few searched patterns read the whole text: cutting it into windows around its
+        # numbers cost more in a 100 KB letter (a call per window and pattern) than it saved.
+        digits = RUN.search(text) is not None
         for r, recognizer in enumerate(self.recognizers):
-            if not self.searched[r]:
-                continue
             needs_digits = "EMAIL_ADDRESS" not in recognizer.supported_entities
-            spans = windows if needs_digits else ([(0, len(text))] if "@" in text else [])
+            if not (digits if needs_digits else "@" in text):
+                continue
             for p in self.searched[r]:
                 pattern = recognizer.patterns[p]
-                for start, end in spans:
-                    for result in run_pattern(recognizer, pattern, text[start:end], deadline):
-                        result.start, result.end = result.start + start, result.end + start
-                        found[r][p].append(result)
+                found[r][p].extend(run_pattern(recognizer, pattern, text, deadline))
         results = []
         for recognizer, per_pattern in zip(self.recognizers, found, strict=True):
             mine = [result for results_of in per_pattern for result in results_of]
