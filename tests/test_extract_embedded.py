@@ -334,3 +334,49 @@ def test_explain_names_the_skipped_and_the_unread_pictures(detector, monkeypatch
     out = io.StringIO()
     explain(result, below, out)
     assert "NOTE   skipped 1 image under" in out.getvalue()
+
+
+def _pdf_page(content: bytes, xobject_image: bool = False):
+    """One page with ``content`` as its content stream (and an image XObject if asked), as
+    pypdf reads it back."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    stream = DecodedStreamObject()
+    stream.set_data(content)
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    if xobject_image:
+        image = DecodedStreamObject()
+        image.set_data(bytes(range(64)) * 4)
+        image.update(
+            {
+                NameObject("/Type"): NameObject("/XObject"),
+                NameObject("/Subtype"): NameObject("/Image"),
+                NameObject("/Width"): NumberObject(16),
+                NameObject("/Height"): NumberObject(16),
+                NameObject("/BitsPerComponent"): NumberObject(8),
+                NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+            }
+        )
+        xobjects = DictionaryObject({NameObject("/Im1"): writer._add_object(image)})
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/XObject"): xobjects})
+    out = io.BytesIO()
+    writer.write(out)
+    return PdfReader(io.BytesIO(out.getvalue())).pages[0]
+
+
+def test_pdf_pictures_inline_and_xobject_are_listed_and_a_text_page_has_none():
+    """A page of text alone skips pypdf's second walk of its content stream; an inline
+    image or an image XObject is still listed, and "BI" in the text changes nothing."""
+    from gateway.extract.embedded import pdf_page_pictures
+
+    inline = b"q 100 0 0 100 10 10 cm\nBI /W 4 /H 4 /BPC 8 /CS /G ID " + bytes(16) + b"\nEI Q\n"
+    (picture,) = pdf_page_pictures(_pdf_page(inline), 1)
+    assert (picture.format, picture.width, picture.height) == ("inline", 4, 4)
+    drawn = b"q 100 0 0 100 10 10 cm /Im1 Do Q\n"
+    (picture,) = pdf_page_pictures(_pdf_page(drawn, xobject_image=True), 2)
+    assert (picture.format, picture.width, picture.height) == ("xobject", 16, 16)
+    text = b"BT 10 150 Td (BI 12 og BIBLIOTEK) Tj ET\n"
+    assert pdf_page_pictures(_pdf_page(text), 3) == []

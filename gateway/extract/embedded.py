@@ -258,8 +258,29 @@ def _pdf_size(page: Any, key: str | list[str]) -> tuple[int | None, int | None]:
         return None, None
 
 
+_INLINE_IMAGE = re.compile(rb"(?<![^\s\]>)}])BI(?=[\s/])")
+"""The operator that starts an inline image, as a content stream writes it. In a string of
+the page's text ("(BI 12)") it may match too: then pypdf's own walk decides."""
+
+
+def _may_hold_pictures(page: Any) -> bool:
+    """Whether the page has any XObject (an image, or a form that may hold one) or an
+    inline image: pypdf's ``page.images`` parses the whole content stream again (after the
+    text extraction did), which a page of text alone does not need. When in doubt, True."""
+    try:
+        resources = page["/Resources"].get_object()
+        if "/XObject" in resources:
+            return True
+        contents = page.get_contents()
+        return contents is not None and _INLINE_IMAGE.search(contents.get_data()) is not None
+    except Exception:  # pypdf raises many kinds for odd pages: the full walk decides
+        return True
+
+
 def pdf_page_pictures(page: Any, number: int) -> list[Picture]:
     """The image XObjects of one pypdf page (in forms too) and its inline images."""
+    if not _may_hold_pictures(page):
+        return []
     pictures = []
     images = page.images
     for key in images.keys():  # names only: XObjects are decoded when loaded
