@@ -316,3 +316,19 @@ def test_the_warm_up_text_touches_every_stage(detector):
     entities = {c.entity for c in found}
     assert {"DK_CPR", "DK_PHONE", "DK_BANK_ACCOUNT", "EMAIL_ADDRESS", "HEALTH"} <= entities
     assert any(c.context_word for c in found)
+
+
+def test_cvr_validity_on_digits_is_stdnums():
+    """dk_cvr.valid (digits only, no cleaning) agrees with python-stdnum's is_valid on every
+    eight-digit string of a sample, valid ones included."""
+    import random
+
+    from stdnum.dk import cvr as stdnum_cvr
+
+    from gateway.detect.recognizers.dk_cvr import valid
+
+    rng = random.Random(26)
+    numbers = [f"{rng.randrange(10**8):08d}" for _ in range(20_000)]
+    numbers += ["13585628", "01234567", "1234567", "123456789"]
+    assert [valid(n) for n in numbers] == [stdnum_cvr.is_valid(n) for n in numbers]
+    assert sum(valid(n) for n in numbers) > 1_000

@@ -909,3 +909,20 @@ def test_parallel_guesses_are_counted_before_the_password_is_checked(make_gatewa
     page = owner.get("/login")
     data = {"user": "paralleltest", "password": PASSWORD, "csrf": csrf(page.text)}
     assert owner.post("/login", data=data).status_code == 303
+
+
+def test_the_findings_counter_counts_each_finding():
+    """/metrics counts findings per type, one increment per type and message (a list of 300
+    people is counted in one step per type, not 900)."""
+    from gateway.metrics import Metrics
+    from gateway.model import Finding, Inspection, Outcome, Reply
+
+    findings = [Finding("DK_CPR", "body", 0.9, "DkCprRecognizer", "010382-****")] * 300
+    findings += [Finding("DK_PHONE", "body", 0.8, "DkPhoneRecognizer", "22******")] * 2
+    metrics = Metrics()
+    outcome = Outcome(Reply(250, "2.0.0 Ok"), True, Inspection(findings=tuple(findings)))
+    metrics.message(outcome, 0.01)
+    metrics.message(outcome, 0.01)
+    text = metrics.exposition({}, 0).decode()
+    assert 'postvagt_findings_total{entity="DK_CPR"} 600.0' in text
+    assert 'postvagt_findings_total{entity="DK_PHONE"} 4.0' in text

@@ -160,4 +160,10 @@ class DanishPatternRecognizer(PatternRecognizer):
 
 
 def digits_of(value: str) -> str:
+    # Most numbers are digits alone or joined by a hyphen or a space: str methods, no loop.
+    if value.isdigit():
+        return value
+    joined = value.replace("-", "").replace(" ", "")
+    if joined.isdigit():
+        return joined
     return "".join(filter(str.isdigit, value))

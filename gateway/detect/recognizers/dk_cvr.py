@@ -46,7 +46,14 @@ class DkCvrRecognizer(DanishPatternRecognizer):
     SUPPRESS = ["tlf", "tlf.", "telefon", "mobil", "ring", "phone", "fax", "kørekort"]
 
     def validate_result(self, pattern_text: str) -> bool | None:
-        return None if stdnum_cvr.is_valid(digits_of(pattern_text)) else False
+        return None if valid(digits_of(pattern_text)) else False
+
+
+def valid(digits: str) -> bool:
+    """stdnum's CVR rules (eight digits, no leading 0, modulus 11) on digits alone: its
+    ``is_valid`` first cleans the string character by character through a Unicode table,
+    which for every phone number of a 300-row list took a quarter of the detection time."""
+    return len(digits) == 8 and digits[0] != "0" and stdnum_cvr.checksum(digits) == 0
 
 
 def mask(value: str) -> str:
