@@ -18,7 +18,7 @@ import pytest
 
 from gateway.detect.analyzer import Candidate, _without_overlaps
 from gateway.detect.morphology import WORD, stem
-from gateway.detect.numbers import first_run_lengths
+from gateway.detect.numbers import first_run, first_run_lengths
 from gateway.detect.recognizers.base import DanishPatternRecognizer, run_patterns
 from gateway.detect.recognizers.categories import LexiconIndex, load_lexicon
 from gateway.extract.text import mail_text
@@ -178,6 +178,23 @@ def test_first_run_lengths_are_read_from_the_pattern(pattern, lengths):
 
     expected = None if lengths is None else frozenset(lengths)
     assert first_run_lengths(pattern, regex.I | regex.M | regex.S) == expected
+
+
+def test_the_character_after_the_first_run_is_read_from_the_pattern():
+    """Which character may follow the first run: a run of six followed by ";" is not tried
+    for ``\\d{6}-\\d{4}``. None: any (a look-ahead, \\s, a letter under IGNORECASE)."""
+    import regex
+
+    flags = regex.I | regex.M | regex.S
+    assert first_run(r"(?<![\d+])\d{6}-\d{4}(?!\d)", flags) == {6: frozenset("-")}
+    assert first_run(r"(?<![\d+])[6-9]\d{5}[ /.\t]?\d{4}(?![\d]|-\d)", flags) == {
+        6: frozenset(" /.\t"),
+        10: None,
+    }
+    assert first_run(r"(?<![\d+\-/.])[2-9]\d(?: \d\d){3}(?!\d)", flags) == {2: frozenset(" ")}
+    assert first_run(r"(?<!\d)\d{2,4}(?!\d)", flags) == {2: None, 3: None, 4: None}
+    assert first_run(r"(?<!\d)\d{6}[a-z]", flags) == {6: None}
+    assert first_run(r"(?<!\d)\d{6}\s\d", flags) == {6: None}
 
 
 def _number_texts() -> list[str]:

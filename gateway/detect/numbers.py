@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
 
 import regex
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
@@ -43,6 +44,9 @@ LONGEST_RUN = 32
 
 DEADLINE_EVERY = 512
 """Runs between two looks at the clock."""
+
+TRIES_KEPT = 4096
+"""(run length, next character) pairs whose patterns a detector remembers."""
 
 
 def _is_digit_class(op: object, av: object) -> bool:
@@ -99,12 +103,38 @@ def _excludes_digit(items: Sequence[tuple[object, object]]) -> bool:
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT))
 
 
-def first_run_lengths(source: str, flags: int) -> frozenset[int] | None:
-    """The lengths the run of digits a match of ``source`` starts with can have, or None
-    when a match might start elsewhere than at the start of a run, or its first run's
-    length cannot be read from the pattern."""
+SMALL_SET = 64
+"""A class of more characters than this after the run counts as "any character"."""
+
+
+def _characters(op: object, av: Any) -> frozenset[str] | None:
+    """The characters a non-digit item matches, or None for "too many to list" (a letter
+    under IGNORECASE, \\s, a wide range): then any character may follow the run."""
+    members: list[tuple[object, Any]] = [(op, av)] if op is sre.LITERAL else list(av)
+    found: set[str] = set()
+    for kind, value in members:
+        if kind is sre.LITERAL:
+            found.add(chr(value))
+        elif kind is sre.RANGE and value[1] - value[0] < SMALL_SET:
+            found.update(map(chr, range(value[0], value[1] + 1)))
+        else:
+            return None
+    if any(c.isalpha() for c in found) or len(found) > SMALL_SET:
+        return None  # case-insensitive matching would add forms: do not list them
+    return frozenset(found)
+
+
+Follows = frozenset[str] | None
+"""The characters that can follow a pattern's first run of digits; None: any non-digit
+(or the end of the text)."""
+
+
+def first_run(source: str, flags: int) -> dict[int, Follows] | None:
+    """The lengths the run of digits a match of ``source`` starts with can have, each with
+    the characters that can follow it; None when a match might start elsewhere than at the
+    start of a run, or its first run cannot be read from the pattern."""
     if flags & regex.ASCII:
-        return None  # its \\d would not be the run finder's
+        return None  # its \d would not be the run finder's
     try:
         items = list(sre_parse.parse(source, flags & (re.I | re.M | re.S | re.X)))
     except (re.error, OverflowError, ValueError):
@@ -118,7 +148,14 @@ def first_run_lengths(source: str, flags: int) -> frozenset[int] | None:
         i += 1
     if not guarded:
         return None
-    lengths, ended = {0}, set()
+    lengths: set[int] = {0}
+    ended: dict[int, Follows] = {}
+
+    def end_here(follows: Follows) -> None:
+        for n in lengths:
+            known = ended.get(n, frozenset())
+            ended[n] = None if known is None or follows is None else known | follows
+
     for op, av in items[i:]:
         if _is_digit_class(op, av):
             lengths = {n + 1 for n in lengths}
@@ -128,24 +165,30 @@ def first_run_lengths(source: str, flags: int) -> frozenset[int] | None:
             if len(body) == 1 and _is_digit_class(*body[0]) and high <= LONGEST_RUN:
                 lengths = {n + k for n in lengths for k in range(low, high + 1)}
             elif _is_non_digit_class(*body[0]):
-                ended |= lengths  # each pass starts with a non-digit: taken, it ends the run
+                end_here(_characters(*body[0]))  # each pass starts with a non-digit
                 if low > 0:
                     break
             else:
                 return None
         elif _is_non_digit_class(op, av):
-            ended |= lengths
+            end_here(_characters(op, av))
             break
         elif op is sre.ASSERT_NOT and av[0] > 0 and _excludes_digit(list(av[1])):  # type: ignore[index]
-            ended |= lengths  # no digit may follow: the run ends here
+            end_here(None)  # no digit may follow: the run ends here, before anything else
             break
         else:
             return None
     else:
         return None  # the pattern ends after digits: the run may go on
-    if 0 in ended or not ended or max(ended) > LONGEST_RUN:
+    if not ended or 0 in ended or max(ended) > LONGEST_RUN:
         return None
-    return frozenset(ended)
+    return ended
+
+
+def first_run_lengths(source: str, flags: int) -> frozenset[int] | None:
+    """first_run's lengths alone."""
+    found = first_run(source, flags)
+    return None if found is None else frozenset(found)
 
 
 @dataclass(frozen=True)
@@ -163,25 +206,22 @@ class NumberPatterns:
 
     def __init__(self, recognizers: Sequence[PatternRecognizer]) -> None:
         self.recognizers = list(recognizers)
-        self.at_runs: dict[int, list[_Anchored]] = {}
+        self.at_runs: dict[int, list[tuple[_Anchored, Follows]]] = {}
+        self._tries: dict[tuple[int, str], list[_Anchored]] = {}
         self.searched: list[list[int]] = []
         self.anchored = 0
         for r, recognizer in enumerate(self.recognizers):
             searched = []
             needs_digits = "EMAIL_ADDRESS" not in recognizer.supported_entities
             for p, pattern in enumerate(recognizer.patterns):
-                lengths = (
-                    first_run_lengths(pattern.regex, recognizer.global_regex_flags)
-                    if needs_digits
-                    else None
-                )
-                if lengths is None:
+                runs = first_run(pattern.regex, recognizer.global_regex_flags)
+                if runs is None or not needs_digits:
                     searched.append(p)
                     continue
                 anchored = _Anchored(r, p, compiled(recognizer, pattern), self.anchored)
                 self.anchored += 1
-                for n in sorted(lengths):
-                    self.at_runs.setdefault(n, []).append(anchored)
+                for n, follows in sorted(runs.items()):
+                    self.at_runs.setdefault(n, []).append((anchored, follows))
             self.searched.append(searched)
 
     def find(self, text: str, deadline: float | None) -> list[list[RecognizerResult]]:
@@ -210,20 +250,34 @@ class NumberPatterns:
             results.append(mine)
         return results
 
+    def _tries_for(self, length: int, follow: str) -> list[_Anchored]:
+        """The patterns whose first run can have this length and be followed by ``follow``
+        (the next character; empty at the end of the text)."""
+        return [
+            anchored
+            for anchored, follows in self.at_runs.get(length, ())
+            if follows is None or follow in follows
+        ]
+
     def _at_runs(
         self, text: str, deadline: float | None, found: list[list[list[RecognizerResult]]]
     ) -> None:
-        at_runs, recognizers = self.at_runs, self.recognizers
+        cache, recognizers = self._tries, self.recognizers
+        if len(cache) > TRIES_KEPT:
+            cache.clear()
         # A pattern's matches do not overlap, as in a search of the whole text: a run
         # inside the last match of a pattern is not tried for it again.
         ends = [0] * self.anchored
         for count, run in enumerate(RUN.finditer(text)):
             if deadline is not None and count % DEADLINE_EVERY == 0 and time.monotonic() > deadline:
                 raise ScanIncomplete("number patterns: out of time")
-            tries = at_runs.get(run.end() - run.start())
+            start, end = run.span()
+            key = (end - start, text[end : end + 1])
+            tries = cache.get(key)
             if tries is None:
+                tries = cache[key] = self._tries_for(*key)
+            if not tries:
                 continue
-            start = run.start()
             for anchored in tries:
                 if start < ends[anchored.slot]:
                     continue
