@@ -129,14 +129,35 @@ Follows = frozenset[str] | None
 (or the end of the text)."""
 
 
+_FLAGS = ((regex.I, re.I), (regex.M, re.M), (regex.S, re.S), (regex.X, re.X))
+
+
+def _as_re_flags(flags: int) -> int:
+    """The regex module's flags that shape a parse, as the re module numbers them."""
+    out = 0
+    for theirs, ours in _FLAGS:
+        if flags & theirs:
+            out |= ours
+    return out
+
+
 def first_run(source: str, flags: int) -> dict[int, Follows] | None:
     """The lengths the run of digits a match of ``source`` starts with can have, each with
     the characters that can follow it; None when a match might start elsewhere than at the
     start of a run, or its first run cannot be read from the pattern."""
+    try:
+        return _first_run(source, flags)
+    except (TypeError, IndexError, ValueError, AttributeError):
+        # A parse tree of a shape this reading does not expect (the parser is CPython's
+        # own, re._parser): the pattern is searched, as any unknown one.
+        return None
+
+
+def _first_run(source: str, flags: int) -> dict[int, Follows] | None:
     if flags & regex.ASCII:
         return None  # its \d would not be the run finder's
     try:
-        items = list(sre_parse.parse(source, flags & (re.I | re.M | re.S | re.X)))
+        items = list(sre_parse.parse(source, _as_re_flags(flags)))
     except (re.error, OverflowError, ValueError):
         return None  # syntax of the regex module only: searched instead
     i = 0
