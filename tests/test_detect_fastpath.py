@@ -248,3 +248,37 @@ def test_number_patterns_in_one_pass_match_each_pattern_searched(detector):
             found += len(slow)
     assert found > 5_000
     assert len(detector.numbers.at_runs) >= 5  # most patterns are tried at runs
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "flags"),
+    [
+        (r"(?<![^\d])\d{4}(?!\d)", "12345", 0),  # a negated guard: not "no digit before"
+        (r"(?<!\d)\d{4}(?![^\d])", "12345 x", 0),  # a negated look-ahead: no run end
+        (r"(?a)(?<!\d)\d{6}(?!\d)", "\u0663123456", 0),  # inline ASCII: \d is not ours
+        (r"(?<!\d)\d{6}-", "123456-", "ascii"),
+        (r"(?<!\d)\d{6}\u24b6", "123456\u24d0", "i"),  # Ⓐ matches ⓐ without case
+        (r"(?<!\d)\d{6}\u0345", "123456\u03b9", "i"),
+        (r"(?<!\d)\d{6}(?:[-x])?\d{0,2}(?!\d)", "123456 1234567x 12345678", 0),
+        ("(?<!\\d)\\d{6}\U00010d40", "123456\U00010d40", 0),  # a digit newer than Python's
+    ],
+)
+def test_patterns_of_odd_shapes_give_what_a_search_gives(pattern, text, flags):
+    """Shapes no recognizer has today: the one pass must still equal the search (found by
+    a review of the parse reading: each of these once differed)."""
+    import regex
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    from gateway.detect.numbers import NumberPatterns
+
+    base = regex.M | regex.S
+    extra = {0: 0, "ascii": regex.ASCII, "i": regex.I}[flags]
+    recognizer = PatternRecognizer(
+        supported_entity="X",
+        patterns=[Pattern("p", pattern, 0.5)],
+        supported_language="da",
+        global_regex_flags=base | extra,
+    )
+    fast = [(r.start, r.end) for r in NumberPatterns([recognizer]).find(text, None)[0]]
+    slow = [(r.start, r.end) for r in run_patterns(recognizer, text, None)]
+    assert fast == slow and slow

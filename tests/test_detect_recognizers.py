@@ -329,6 +329,6 @@ def test_cvr_validity_on_digits_is_stdnums():
 
     rng = random.Random(26)
     numbers = [f"{rng.randrange(10**8):08d}" for _ in range(20_000)]
-    numbers += ["13585628", "01234567", "1234567", "123456789"]
+    numbers += ["13585628", "01234567", "1234567", "123456789", "\u0661" + "0" * 6 + "9"]
     assert [valid(n) for n in numbers] == [stdnum_cvr.is_valid(n) for n in numbers]
     assert sum(valid(n) for n in numbers) > 1_000

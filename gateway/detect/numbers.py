@@ -49,36 +49,42 @@ TRIES_KEPT = 4096
 """(run length, next character) pairs whose patterns a detector remembers."""
 
 
+def _digit(code: int) -> bool:
+    """Whether the patterns' own ``\\d`` (the regex module's, whose Unicode tables may be
+    newer than Python's) takes this character for a digit."""
+    return RUN.fullmatch(chr(code)) is not None
+
+
 def _is_digit_class(op: object, av: object) -> bool:
     """An item that matches one digit and nothing else."""
     if op is sre.LITERAL:
-        return chr(av).isdecimal()  # type: ignore[arg-type]
+        return _digit(av)  # type: ignore[arg-type]
     if op is not sre.IN:
         return False
     for kind, value in av:  # type: ignore[attr-defined]
         if kind is sre.CATEGORY and value is sre.CATEGORY_DIGIT:
             continue
-        if kind is sre.LITERAL and chr(value).isdecimal():
+        if kind is sre.LITERAL and _digit(value):
             continue
-        if kind is sre.RANGE and all(chr(c).isdecimal() for c in range(value[0], value[1] + 1)):
+        if kind is sre.RANGE and all(map(_digit, range(value[0], value[1] + 1))):
             continue
-        return False
+        return False  # a negated set among them, a letter …
     return True
 
 
 def _is_non_digit_class(op: object, av: object) -> bool:
     """An item that matches one character and never a digit."""
     if op is sre.LITERAL:
-        return not chr(av).isdecimal()  # type: ignore[arg-type]
+        return not _digit(av)  # type: ignore[arg-type]
     if op is not sre.IN:
         return False
     for kind, value in av:  # type: ignore[attr-defined]
-        if kind is sre.LITERAL and not chr(value).isdecimal():
+        if kind is sre.LITERAL and not _digit(value):
             continue
         if kind is sre.CATEGORY and value is sre.CATEGORY_SPACE:
             continue
         if kind is sre.RANGE and value[1] - value[0] < 0x10000:
-            if not any(chr(c).isdecimal() for c in range(value[0], value[1] + 1)):
+            if not any(map(_digit, range(value[0], value[1] + 1))):
                 continue
         return False  # a negated set, \w, \D …: it might match a digit
     return True
@@ -91,10 +97,10 @@ def _excludes_digit(items: Sequence[tuple[object, object]]) -> bool:
         return False
     op, av = items[0]
     if op is sre.IN:
-        return any(
-            kind is sre.CATEGORY and value is sre.CATEGORY_DIGIT
-            for kind, value in av  # type: ignore[attr-defined]
-        )
+        members = list(av)  # type: ignore[call-overload]
+        if any(kind is sre.NEGATE for kind, _ in members):
+            return False  # [^\d…] fails on what is not a digit: the opposite
+        return any(kind is sre.CATEGORY and value is sre.CATEGORY_DIGIT for kind, value in members)
     if op is sre.BRANCH:
         return any(_excludes_digit(list(branch)) for branch in av[1])  # type: ignore[index]
     return False
@@ -105,6 +111,12 @@ _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sr
 
 SMALL_SET = 64
 """A class of more characters than this after the run counts as "any character"."""
+
+
+def _has_case(c: str) -> bool:
+    """A character that case-insensitive matching may take for another (letters, but also
+    Ⓐ, the combining ypogegrammeni …)."""
+    return c.lower() != c or c.upper() != c or c.casefold() != c
 
 
 def _characters(op: object, av: Any) -> frozenset[str] | None:
@@ -119,7 +131,7 @@ def _characters(op: object, av: Any) -> frozenset[str] | None:
             found.update(map(chr, range(value[0], value[1] + 1)))
         else:
             return None
-    if any(c.isalpha() for c in found) or len(found) > SMALL_SET:
+    if any(_has_case(c) for c in found) or len(found) > SMALL_SET:
         return None  # case-insensitive matching would add forms: do not list them
     return frozenset(found)
 
@@ -157,9 +169,12 @@ def _first_run(source: str, flags: int) -> dict[int, Follows] | None:
     if flags & regex.ASCII:
         return None  # its \d would not be the run finder's
     try:
-        items = list(sre_parse.parse(source, _as_re_flags(flags)))
+        tree = sre_parse.parse(source, _as_re_flags(flags))
     except (re.error, OverflowError, ValueError):
         return None  # syntax of the regex module only: searched instead
+    if tree.state.flags & re.ASCII:
+        return None  # an inline (?a): its \d would not be the run finder's
+    items = list(tree)
     i = 0
     guarded = False
     while i < len(items) and items[i][0] in (sre.ASSERT, sre.ASSERT_NOT):

@@ -258,9 +258,10 @@ def _pdf_size(page: Any, key: str | list[str]) -> tuple[int | None, int | None]:
         return None, None
 
 
-_INLINE_IMAGE = re.compile(rb"(?<![^\s\]>)}])BI(?=[\s/])")
-"""The operator that starts an inline image, as a content stream writes it. In a string of
-the page's text ("(BI 12)") it may match too: then pypdf's own walk decides."""
+_INLINE_IMAGE = re.compile(rb"(?<![^\s\x00\]>)}])BI(?=[\s\x00/])")
+"""The operator that starts an inline image, after PDF white space (NUL included) or a
+delimiter. Inside a string of the page's text ("(Se BI 12)") it may match too: then
+pypdf's own walk decides."""
 
 
 def _may_hold_pictures(page: Any) -> bool:
@@ -277,9 +278,11 @@ def _may_hold_pictures(page: Any) -> bool:
         return True
 
 
-def pdf_page_pictures(page: Any, number: int) -> list[Picture]:
-    """The image XObjects of one pypdf page (in forms too) and its inline images."""
-    if not _may_hold_pictures(page):
+def pdf_page_pictures(page: Any, number: int, text_layer: bool = False) -> list[Picture]:
+    """The image XObjects of one pypdf page (in forms too) and its inline images. A page
+    with a text layer (``text_layer``) and no sign of a picture is not walked again; a page
+    without one always is, so that a content stream pypdf cannot walk is a gap there."""
+    if text_layer and not _may_hold_pictures(page):
         return []
     pictures = []
     images = page.images

@@ -64,7 +64,7 @@ def pdf_text(
         for number, page in enumerate(list(pages)[: limits.max_pdf_pages], start=1):
             text = page.extract_text() or ""
             try:
-                pictures = pdf_page_pictures(page, number)
+                pictures = pdf_page_pictures(page, number, text_layer=bool(text.strip()))
             except Unreadable:
                 raise
             except Exception:  # pypdf raises many kinds for odd content streams
