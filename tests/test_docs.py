@@ -37,9 +37,9 @@ def test_the_shipped_examples_are_valid():
 
 def test_every_cpr_shaped_number_outside_tests_is_fictional():
     """shared/DOMAIN.md section 7: a CPR-shaped number in code, comments, docs or README is
-    an "improbable" one — a real date other than 1 January whose serial fails modulus 11, as
-    tests/fictional.py makes them (no such number has been issued). The quick start's is the
-    generator's own (seed 0), and the test of the quick start sends that one."""
+    one tests/fictional.py generated (seeds 0-9), so an "improbable" one — a real date
+    other than 1 January whose serial fails modulus 11 (no such number has been issued).
+    The quick start's is seed 0's, and the test of the quick start sends that one."""
     import random
     import subprocess
 
@@ -50,6 +50,7 @@ def test_every_cpr_shaped_number_outside_tests_is_fictional():
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
+    generated = {fictional.cpr(random.Random(seed), separator="") for seed in range(10)}
     found = []
     for name in tracked:
         if name.startswith("tests/"):
@@ -64,6 +65,7 @@ def test_every_cpr_shaped_number_outside_tests_is_fictional():
             if born is None:
                 continue  # not a date: an account number, a reference
             found.append(match.group(0))
+            assert digits in generated, f"{name}: {match.group(0)} is not a generated number"
             assert not fictional.mod11_ok(digits), f"{name}: {match.group(0)} passes mod 11"
             assert (born.month, born.day) != (1, 1), f"{name}: {match.group(0)} is 1 January"
     assert found  # the check reads something

@@ -158,8 +158,8 @@ def explain(error: BaseException) -> tuple[str, bool]:
             )
         except ValueError:
             pass
-        # An error text may quote the recipient's number in any spelling (150385-2001,
-        # 150385 2001): every digit is masked, as in masked subjects.
+        # An error text may quote the recipient's number in any spelling (150289-3041,
+        # 150289 3041): every digit is masked, as in masked subjects.
         title = hide_digits(title)[:200]
         # 401: a cached access token expired or was revoked early; the next try fetches new
         # ones (the caller drops its cache), so it is not final.

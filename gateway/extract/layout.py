@@ -6,7 +6,7 @@ column's header or the cell to its left, not the words before it in the extracte
 from its label, so an order number reads like a bare CPR number and a ``CPR`` column header
 boosts nothing. Every reader of tables (HTML, CSV, XLSX/ODS, DOCX/ODT/PPTX) therefore writes a
 table row as one line, cells joined by `` | ``, each data cell prefixed with its column's
-header (``P-nr.: 1503852001 | Afdeling: Social``). The detector then finds the label in the
+header (``P-nr.: 1502893041 | Afdeling: Social``). The detector then finds the label in the
 place a label has in prose, right before the number, and needs no notion of tables itself.
 """
 

@@ -30,7 +30,7 @@ REFERENCE_STEMS = (
     "registrerings", "licens", "license", "lot", "batch", "parti", "enheds", "lager",
     "model", "måler", "meter", "installations", "forbrugs", "ejendoms", "matrikel",
 )  # fmt: skip
-# Stems that are a label on their own: "Faktura 1503852001", "Ordre: 1503852001".
+# Stems that are a label on their own: "Faktura 1502893041", "Ordre: 1502893041".
 BARE_STEMS = (
     "ordre", "order", "faktura", "invoice", "bilag", "voucher", "kvittering", "receipt",
     "konto", "account", "kontonummer", "reference", "ref", "tracking", "serienummer", "ean",
