@@ -82,7 +82,10 @@ class SmtpNextHop:
             port=self.port,
             local_hostname=self._local_hostname,
             timeout=self._timeout,
-            start_tls=False,  # ours to decide, below: required means fail closed
+            # aiosmtplib's own STARTTLS is opportunistic (it goes on in cleartext where the
+            # hop offers none): off, so that the level decides below and "encrypt"/"verify"
+            # fail closed before any MAIL (tests/test_nexthop_tls.py, a real Postfix).
+            start_tls=False,
         )
         try:
             await client.connect()
