@@ -216,8 +216,4 @@ def settle_sent(
             )
     sent = isinstance(result, primitives.Sent)
     reason = result.reply if isinstance(result, primitives.Sent) else result.error
-    connection.execute(
-        update(messages)
-        .where(messages.c.id == item.message_id)
-        .values(reply_state="sent" if sent else "failed", reply_reason=reason[:255])
-    )
+    _set_state(connection, item.message_id, "sent" if sent else "failed", reason)

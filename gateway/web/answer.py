@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -34,7 +33,7 @@ from gateway.act.serviceplatformen import explain
 from gateway.store import answers, review
 from gateway.store.primitives import take_quota
 from gateway.store.users import User
-from gateway.web.common import ctx, login_required, render
+from gateway.web.common import CONTROL, ctx, login_required, render
 
 log = logging.getLogger("postvagt.web")
 
@@ -177,7 +176,6 @@ async def step(request: Request, user: User) -> Response:
 
 MIN_REASON = 3
 MAX_REASON = 300
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _reason(form: Any) -> str | None:

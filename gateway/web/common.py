@@ -78,6 +78,17 @@ def language(request: Request) -> str:
     return lang if lang in LANGUAGES else "da"
 
 
+def start_session(request: Request, user: User, **extra: Any) -> None:
+    """A fresh session for a user who just logged in (no fixation: nothing of the session
+    before survives but the page language), with its own CSRF token."""
+    lang = language(request)
+    request.session.clear()
+    request.session.update(
+        {"user": user.name, "v": user.session_version, "csrf": new_csrf_token(), "lang": lang}
+        | extra
+    )
+
+
 def csrf_token(request: Request) -> str:
     token = request.session.get("csrf")
     if not isinstance(token, str):

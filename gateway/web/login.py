@@ -15,7 +15,7 @@ from starlette.routing import Route
 from gateway.store import review
 from gateway.store.users import User, end_sessions, find_user
 from gateway.web import throttle
-from gateway.web.auth import csrf_ok, new_csrf_token, verify_password
+from gateway.web.auth import csrf_ok, verify_password
 from gateway.web.common import (
     ALL_ROLES,
     ctx,
@@ -24,6 +24,7 @@ from gateway.web.common import (
     language,
     render,
     safe_next,
+    start_session,
     words,
 )
 from gateway.web.i18n import LANGUAGES
@@ -69,11 +70,7 @@ async def login(request: Request) -> Response:
         await store.run(review.audit, actor, "login-failed", None, {"client": client})
         return render(request, "login.html", 401, error=t["login_failed"], next=target)
     await store.run(throttle.succeeded, name, client)
-    lang = language(request)
-    request.session.clear()  # a fresh session at login: no fixation
-    request.session.update(
-        {"user": user.name, "v": user.session_version, "csrf": new_csrf_token(), "lang": lang}
-    )
+    start_session(request, user)
     await store.run(review.audit, user.name, "login", None, {"client": client})
     return RedirectResponse(target, status_code=303)
 

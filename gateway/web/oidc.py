@@ -36,8 +36,7 @@ from starlette.routing import Route
 from gateway.store import review
 from gateway.store.users import sign_on
 from gateway.web import login, throttle
-from gateway.web.auth import new_csrf_token
-from gateway.web.common import ctx, language, render, safe_next, words
+from gateway.web.common import ctx, render, safe_next, start_session, words
 
 log = logging.getLogger("postvagt.web")
 
@@ -251,17 +250,7 @@ async def callback(request: Request) -> Response:
         message = t[f"sso_refused_{outcome.outcome.replace('-', '_')}"]
         return await _refuse(request, 403, message, name, {"reason": outcome.outcome})
     target = safe_next(request.session.get(NEXT_KEY))
-    lang = language(request)
-    request.session.clear()  # a fresh session at login: no fixation
-    request.session.update(
-        {
-            "user": outcome.user.name,
-            "v": outcome.user.session_version,
-            "csrf": new_csrf_token(),
-            "lang": lang,
-            "sso": True,
-        }
-    )
+    start_session(request, outcome.user, sso=True)
     client = throttle.client_address(request, context.trusted_proxies)
     signed_on = {"client": client, "via": "oidc", "role": role, "mailboxes": mailboxes}
     await context.store.run(review.audit, outcome.user.name, "login", None, signed_on)
