@@ -1125,3 +1125,39 @@ def test_digital_post_letter_from_the_outbox_is_printed_once(store, fresh, oces)
     # Two tries reached the print service; it took the letter once, refused the second.
     assert sum(answer.memo_uuid.encode() in body for body in fresh.received) == 2
     assert answer.memo_uuid in fresh.letters
+
+
+@pytest.mark.parametrize("number", [CITIZEN, BUSINESS])
+def test_the_case_file_copy_masks_every_spelling_of_the_number(number):
+    """The recipient's number typed into the title or text with a space, a slash, a dot, an
+    en dash, in pairs or across a line break is masked in the stored letter and MeMo, as
+    the hyphenated form is; other numbers stay."""
+    import io
+    from dataclasses import replace
+
+    import pypdf
+
+    checked = dp.check_number(number)
+    digits = checked.number
+    forms = [digits, f"{digits[:6]} {digits[6:]}", f"{digits[:6]}/{digits[6:]}",
+             f"{digits[:6]}.{digits[6:]}", f"{digits[:6]} - {digits[6:]}",
+             f"{digits[:6]}\u2013{digits[6:]}", f"{digits[:6]}\n{digits[6:]}",
+             " ".join(digits[i : i + 2] for i in range(0, len(digits), 2))]  # fmt: skip
+    answer = replace(
+        _answer(checked),
+        title=f"Svar vedr. {forms[1]}",
+        text="Hej\n\n" + "\n".join(f"Nummer: {f}." for f in forms) + "\nJournal 12345678901.",
+    )
+    copies = dict(dp.case_file_copy(answer, MUNICIPALITY_CVR))
+    text = "".join(
+        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(copies["letter_pdf"])).pages
+    )
+    stored = [text, copies["letter_pdf"].decode("latin-1")]
+    if "memo_xml" in copies:
+        memo = ElementTree.fromstring(copies["memo_xml"])
+        content = memo.findtext(f"{M}MessageBody/{M}MainDocument/{M}File/{M}content") or ""
+        stored += [copies["memo_xml"].decode(), base64.b64decode(content).decode()]
+    any_spelling = re.compile(r"(?<!\d)" + r"[\s\-/.\u2013]{0,3}".join(digits) + r"(?!\d)")
+    for blob in stored:
+        assert not any_spelling.search(blob), blob[:200]
+    assert text.count(checked.masked) >= len(forms) and "12345678901" in text

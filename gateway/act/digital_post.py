@@ -220,24 +220,27 @@ def memo_xml(message: memo.Message) -> bytes:
     return ElementTree.tostring(dataclass_to_xml(message), encoding="utf-8")
 
 
+NUMBER_SEPARATORS = r"[\s\-/.\u00ad\u2010-\u2015\u2212]{0,3}"
+"""What may stand between two digits of a number typed into an answer (case_file_copy)."""
+
+
 def case_file_copy(answer: Answer, sender_cvr: str) -> tuple[tuple[str, bytes], ...]:
-    """The answer as it went out, for the case file: the letter as PDF (for a physical letter
-    the very file the print service got) and the MeMo message's XML (Digital Post only) —
+    """The answer as it went out, for the case file: the letter as PDF (rendered as the
+    print service's, from the masked text) and the MeMo message's XML (Digital Post only) —
     with the recipient's number masked, in the recipient field and wherever the caseworker
-    typed it into the title or text. The record keeps these, never the number."""
+    typed it into the title or text, in any spelling the detector reads (``150289 3041``,
+    ``150289/3041``, ``12 34 56 78`` …). The record keeps these, never the number."""
     masked = (
         dk_cpr.mask(answer.number) if answer.recipient_type == CPR else dk_cvr.mask(answer.number)
     )
-    spelled = (
-        {answer.number, f"{answer.number[:6]}-{answer.number[6:]}"}
-        if answer.recipient_type == CPR
-        else {answer.number}
+    # The number's digits with any separators between them: more than the recognizers
+    # allow, so that no spelling of it stays readable in the stored copy.
+    spelled = re.compile(
+        r"(?<!\d)" + NUMBER_SEPARATORS.join(re.escape(d) for d in answer.number) + r"(?!\d)"
     )
 
     def hide(text: str) -> str:
-        for form in sorted(spelled, key=len, reverse=True):
-            text = text.replace(form, masked)
-        return text
+        return spelled.sub(masked, text)
 
     kept = replace(answer, number=masked, title=hide(answer.title), text=hide(answer.text))
     sender = kept.sender_lines or (kept.sender_label,)
