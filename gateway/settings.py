@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -732,16 +734,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-LIST_FIELDS = {
-    "domains",
-    "trusted_clients",
-    "trusted_authserv_ids",
-    "dns_servers",
-    "reply_retry",
-    "web_trusted_proxies",
-    "oidc_scopes",
-    "oidc_admin_groups",
-}
+def _is_list(annotation: Any) -> bool:
+    """A list setting (``list[str]``, also inside ``X | None`` or ``Annotated``)."""
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        return True
+    if origin in (typing.Union, types.UnionType, typing.Annotated):
+        return any(_is_list(a) for a in typing.get_args(annotation) if a is not type(None))
+    return False
+
+
+LIST_FIELDS = frozenset(n for n, f in Settings.model_fields.items() if _is_list(f.annotation))
+"""Settings given as comma-separated lists in the environment: read from the model, so a
+new list setting cannot be forgotten here (oidc_dpo_groups once was)."""
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -39,6 +39,27 @@ def test_precedence(tmp_path: Path):
     assert settings.domains == ["a.example", "b.example"]
 
 
+def test_every_list_setting_reads_a_comma_separated_environment_value(tmp_path: Path):
+    """Each list setting, in the environment as "a,b" (POSTVAGT_OIDC_DPO_GROUPS was once read
+    as one string and refused)."""
+    from gateway.settings import LIST_FIELDS
+
+    assert {"domains", "oidc_admin_groups", "oidc_dpo_groups", "oidc_scopes"} <= LIST_FIELDS
+    secret = tmp_path / "oidc-secret"
+    secret.write_text("s3cret-for-the-test\n")
+    secret.chmod(0o600)
+    environ = {
+        "POSTVAGT_OIDC_ISSUER": "https://idp.example",
+        "POSTVAGT_OIDC_CLIENT_ID": "postvagt",
+        "POSTVAGT_OIDC_DPO_GROUPS": "dpo,privacy",
+        "POSTVAGT_OIDC_ADMIN_GROUPS": "it-mail",
+        "POSTVAGT_OIDC_CLIENT_SECRET_FILE": str(secret),
+    }
+    settings = load_settings({"domains": ["kommune.example"]}, environ=environ)
+    assert settings.oidc_dpo_groups == ["dpo", "privacy"]
+    assert settings.oidc_admin_groups == ["it-mail"]
+
+
 @pytest.mark.parametrize(
     ("flags", "environ", "expected"),
     [
