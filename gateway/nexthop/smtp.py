@@ -109,7 +109,7 @@ class SmtpNextHop:
             raise
         except (aiosmtplib.SMTPException, OSError) as e:
             client.close()
-            if self.tls.level is not TlsLevel.NONE and _is_tls_error(e):
+            if level is not TlsLevel.NONE and _is_tls_error(e):
                 raise _HandshakeFailed(_why(e)) from e
             raise UpstreamUnavailable(f"{self.host}:{self.port}: {e}") from e
         return client
