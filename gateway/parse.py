@@ -73,7 +73,7 @@ def _name(encoded: str, sender: str) -> str | None:
     is none or it only repeats the address."""
     if not encoded:
         return None
-    name = visible(" ".join(decoded_header(encoded[:MAX_SUBJECT]).split()))
+    name = _subject(encoded)
     if not name or name.strip("'\"<> ").lower() == sender.lower():
         return None
     return name[: MAX_NAME - 1] + "…" if len(name) > MAX_NAME else name

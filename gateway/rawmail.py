@@ -232,12 +232,7 @@ def addresses(values: Iterable[object]) -> list[str]:
 
 def address(value: object) -> str:
     """The address of one address header value (From, Return-Path); "" if none."""
-    text = str(value)
-    try:
-        return parseaddr(text)[1]
-    except RecursionError:
-        found = _fallback_addresses(text)
-        return found[0] if found else ""
+    return name_and_address(value)[1]
 
 
 def name_and_address(value: object) -> tuple[str, str]:
@@ -249,15 +244,6 @@ def name_and_address(value: object) -> tuple[str, str]:
     except RecursionError:
         found = _fallback_addresses(text)
         return "", found[0] if found else ""
-
-
-def display_name(value: object) -> str:
-    """The display name of one address header value (From), still RFC 2047-encoded; ""
-    if none."""
-    try:
-        return parseaddr(str(value))[0]
-    except RecursionError:
-        return ""
 
 
 def _fallback_addresses(text: str) -> list[str]:

@@ -55,9 +55,13 @@ class TextIndex:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.lower = text.lower()
         self._found: dict[str, list[int]] = {}
         self._merged: dict[tuple[str, ...], list[int] | None] = {}
+
+    @functools.cached_property
+    def lower(self) -> str:
+        """Lower-cased on first need: most texts have too few candidates for a look-up."""
+        return self.text.lower()
 
     def positions(self, starts: tuple[str, ...]) -> list[int] | None:
         """Sorted positions where one of ``starts`` begins, or None where the lower-cased

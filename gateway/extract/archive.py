@@ -87,10 +87,6 @@ COMPRESSED = {
 """Single-file compressors, by sniffed type, and the suffix their files carry."""
 
 
-def gzip_member(data: bytes, limits: Limits) -> bytes:
-    return compressed_member(data, limits, "application/gzip")
-
-
 def compressed_member(data: bytes, limits: Limits, kind: str) -> bytes:
     """The one file a gzip, bzip2 or xz stream holds, within the size and ratio limits."""
     packed = io.BytesIO(data)
