@@ -79,7 +79,7 @@ def stages(raw: bytes, count: int, resolver: DnsResolver, store: Store) -> dict[
     received = received_of(raw)
     out: dict[str, float] = {}
     out["header parse (on the loop)"], parsed = cpu_us(lambda: parse(raw), count)
-    out["robot checks (on the loop)"], _ = cpu_us(
+    out["robot checks (when a reply is planned)"], _ = cpu_us(
         lambda: robot_signal(raw, received.mail_from), count
     )
     out["reader: MIME parse"], message = cpu_us(lambda: parsed_once(raw), count)

@@ -163,8 +163,6 @@ class Inspection:
     """The facts the inspection stages gathered about one message."""
 
     parsed: ParsedMail | None = None
-    robot: Robot | None = None
-    """Set with ``parsed`` (the parse stage reads both from the header block)."""
     unscanned: tuple[Unscanned, ...] = ()
     findings: tuple[Finding, ...] = ()
     protection: Protection | None = None

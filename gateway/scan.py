@@ -20,7 +20,7 @@ from gateway.act.reply import reply_check
 from gateway.authentication import from_trusted_headers
 from gateway.decide.holder import PolicyHolder
 from gateway.decide.policy import Replies
-from gateway.decide.robots import Head, read_head
+from gateway.decide.robots import Head, read_head, robot_signal
 from gateway.decide.walk import Facts, decide
 from gateway.detect.analyzer import Candidate, Detector
 from gateway.extract.text import Gap
@@ -408,7 +408,7 @@ def explain_policy(policy_path: Path | None, message: Path, rcpt: str | None) ->
     findings = seen.findings
     facts = facts_for(seen, raw, None, None)
     verdict = decide(holder.current, group, facts)
-    robot = seen.facts.robot
+    robot = robot_signal(raw, received.mail_from)
     print(f"policy   {holder.path}")
     print(f"message  {message}  ({len(raw)} bytes)")
     print(f"mailbox  {group}")

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from gateway.authentication import Resolver, check_session, from_trusted_headers
-from gateway.decide.robots import robot_signal
 from gateway.detect.analyzer import Detector
 from gateway.facts import merge, unscanned_of
 from gateway.model import Finding, Inspection, Protection, Received, Slot, Unscanned
@@ -53,16 +52,15 @@ class AsyncStage(Stage, Protocol):
 
 @dataclass(frozen=True)
 class ParseStage:
-    """Header parse: linear in the header block, which parse() caps at MAX_HEADER_BYTES; and
-    whether a program wrote the message (gateway.decide.robots: the same header block and at
-    most the first 64 KiB of the body)."""
+    """Header parse: linear in the header block, which parse() caps at MAX_HEADER_BYTES.
+    Whether a program wrote the message is read only where a reply is planned
+    (gateway.act.reply.should_reply): most mail never asks."""
 
     name: str = "parse"
     offload: bool = False
 
     def __call__(self, received: Received, facts: Inspection) -> Inspection:
-        robot = robot_signal(received.raw, received.mail_from)
-        return replace(facts, parsed=parse(received.raw), robot=robot)
+        return replace(facts, parsed=parse(received.raw))
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,8 @@ def should_reply(
 ) -> ReplyCheck:
     """Whether this accepted message may get an auto-reply, and why (not).
 
-    The checks of DOMAIN.md section 6, in its order: whether a program wrote it (the fact
-    the parse stage found, ``robot``; read here when no stage ran), then protection, the
+    The checks of DOMAIN.md section 6, in its order: whether a program wrote it (``robot``,
+    read here from the message unless the caller has it), then protection, the
     secure channels and the sender's authentication. The per-sender period and the hourly
     cap come later, in the store.
     """
@@ -122,8 +122,6 @@ def reply_check(
         ),
         require_authentication=settings.require_authentication,
         no_reply_domains=frozenset(a_label(d) for d in settings.no_reply_domains),
-        # The parse stage's fact, for the envelope sender it saw; else read now.
-        robot=facts.robot if facts.parsed is not None else "unknown",
     )
 
 
