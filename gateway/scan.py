@@ -406,7 +406,7 @@ def explain_policy(policy_path: Path | None, message: Path, rcpt: str | None) ->
     received = received_of(raw, sender_address(raw, None), recipients, group)
     seen = inspect_received(detector, received, TrustConfig())
     findings = seen.findings
-    facts = facts_for(seen, raw, None, None)
+    facts = facts_for(seen, received.raw, None, None)  # the size the gateway sees (CRLF)
     verdict = decide(holder.current, group, facts)
     robot = robot_signal(raw, received.mail_from)
     print(f"policy   {holder.path}")
