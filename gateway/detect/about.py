@@ -68,6 +68,7 @@ ROLES = (
     "client|neighbou?r"
 )
 ROLE = regex.compile(rf"(?i)(?<!\w)(?:{ROLES})(?!\w)")
+NAME_AFTER_ROLE = regex.compile(rf"(?i:{ROLES})\s+\p{{Lu}}\p{{Ll}}+")
 THIRD = regex.compile(
     r"(?i)(?<!\w)(?:han|hun|ham|hende|hans|hendes|vi|os|vores|he|she|him|her|we|our|us)(?!\w)"
 )
@@ -123,7 +124,7 @@ def named(sentence: str) -> bool:
     for match in CAPITALISED.finditer(sentence):
         if match.group().split()[0] in FIRST_NAMES:
             return True
-    return bool(regex.search(rf"(?i:{ROLES})\s+\p{{Lu}}\p{{Ll}}+", sentence))
+    return NAME_AFTER_ROLE.search(sentence) is not None
 
 
 def about(sentence: str, genre: Callable[[], bool]) -> About:
